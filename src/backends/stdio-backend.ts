@@ -1,0 +1,279 @@
+import { spawn as nodeSpawn } from 'node:child_process';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { Logger } from '../core/logger.js';
+import type { JSONRPCMessage } from '../core/jsonrpc.js';
+import { describeInvalidMessage } from '../core/jsonrpc.js';
+import { GatewayError } from '../core/errors.js';
+import { LineSplitter } from '../core/ndjson.js';
+import { channels } from '../core/diagnostics.js';
+import { guardProcessGroup, releaseProcessGroup } from './process-reaper.js';
+
+/**
+ * Variables a backend inherits from the gateway when `inheritEnv` is left at its default: enough
+ * to find executables and a home directory, none of the gateway's own secrets.
+ */
+export const DEFAULT_INHERITED_ENV = [
+  'HOME',
+  'LOGNAME',
+  'PATH',
+  'SHELL',
+  'TERM',
+  'USER',
+  'LANG',
+  'LC_ALL',
+  'TMPDIR',
+  'TZ',
+  'NODE_EXTRA_CA_CERTS',
+] as const;
+
+export interface StdioBackendOptions {
+  /** Backend name, for logs and errors. */
+  name: string;
+  command: string;
+  /** @default [] */
+  args?: readonly string[];
+  /** @default the gateway's working directory */
+  cwd?: string;
+  /** Set on top of the inherited variables. */
+  env?: Readonly<Record<string, string>>;
+  /**
+   * `true` passes the gateway's whole environment, `false` none of it, a list passes those names.
+   * @default DEFAULT_INHERITED_ENV
+   */
+  inheritEnv?: boolean | readonly string[];
+  /** A longer line on the backend's stdout is dropped and logged. @default 16 MiB */
+  maxMessageBytes?: number;
+  /** After closing stdin, how long to wait before SIGTERM, and again before SIGKILL. @default 2000 */
+  killGraceMs?: number;
+  log: Logger;
+  /** Injected for tests. @default child_process.spawn */
+  spawn?: (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
+}
+
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The last lines the process wrote to stderr, for the error a client sees. */
+  stderrTail: string[];
+}
+
+const STDERR_TAIL_LINES = 10;
+
+function buildEnv(options: StdioBackendOptions): NodeJS.ProcessEnv {
+  const inherit = options.inheritEnv ?? DEFAULT_INHERITED_ENV;
+  let env: NodeJS.ProcessEnv;
+  if (inherit === true) env = { ...process.env };
+  else if (inherit === false) env = {};
+  else {
+    env = {};
+    for (const name of inherit) {
+      const value = process.env[name];
+      if (value !== undefined) env[name] = value;
+    }
+  }
+  return options.env ? Object.assign(env, options.env) : env;
+}
+
+/**
+ * A backend MCP server run as a child process, spoken to over newline-delimited JSON on its
+ * stdin/stdout (the SDK's Transport contract, client side). Its stderr goes to our log.
+ */
+export class StdioBackendTransport implements Transport {
+  onmessage?: (message: JSONRPCMessage) => void;
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+
+  private child: ChildProcess | undefined;
+  private exited: ExitInfo | undefined;
+  private closing = false;
+  private readonly stderrTail: string[] = [];
+  private readonly log: Logger;
+  private exitPromise: Promise<void> | undefined;
+
+  constructor(private readonly options: StdioBackendOptions) {
+    this.log = options.log.child({ backend: options.name });
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Set once the process has ended. */
+  get exitInfo(): ExitInfo | undefined {
+    return this.exited;
+  }
+
+  start(): Promise<void> {
+    if (this.child) throw new Error('StdioBackendTransport already started');
+    const { command, args = [], cwd, maxMessageBytes = 16 * 1024 * 1024 } = this.options;
+    const spawn = this.options.spawn ?? nodeSpawn;
+    return new Promise<void>((resolve, reject) => {
+      let child: ChildProcess;
+      try {
+        child = spawn(command, args, {
+          cwd,
+          env: buildEnv(this.options),
+          stdio: ['pipe', 'pipe', 'pipe'],
+          // Own process group: we can signal the whole tree, and a Ctrl-C meant for the gateway
+          // does not reach backends before the gateway has closed them in order.
+          detached: true,
+          windowsHide: true,
+        });
+      } catch (error) {
+        reject(
+          new GatewayError(
+            'GATEWAY_BACKEND_UNAVAILABLE',
+            `${this.options.name}: ${(error as Error).message}`,
+          ),
+        );
+        return;
+      }
+      this.child = child;
+      let started = false;
+
+      child.once('spawn', () => {
+        started = true;
+        if (child.pid !== undefined) guardProcessGroup(child.pid);
+        this.log.debug({ pid: child.pid, command }, 'backend process started');
+        if (channels.backendSpawn.hasSubscribers) {
+          channels.backendSpawn.publish({ backend: this.options.name, pid: child.pid });
+        }
+        resolve();
+      });
+      child.once('error', (error) => {
+        if (!started) {
+          this.exited = { code: null, signal: null, stderrTail: [] };
+          reject(
+            new GatewayError(
+              'GATEWAY_BACKEND_UNAVAILABLE',
+              `${this.options.name}: cannot start "${command}": ${error.message}`,
+            ),
+          );
+          return;
+        }
+        this.onerror?.(error);
+      });
+
+      const stdout = new LineSplitter(
+        maxMessageBytes,
+        (line) => this.receive(line),
+        (bytes) =>
+          this.log.warn(
+            { bytes, limit: maxMessageBytes },
+            'backend wrote a message over the size limit; dropped',
+          ),
+      );
+      child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
+
+      const stderr = new LineSplitter(
+        64 * 1024,
+        (line) => {
+          if (this.stderrTail.push(line) > STDERR_TAIL_LINES) this.stderrTail.shift();
+          this.log.info({ stream: 'stderr' }, line);
+        },
+        () => {},
+      );
+      child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
+      // EPIPE when the process is gone: the exit handler reports it.
+      child.stdin!.on('error', (error) => this.log.debug({ err: error }, 'backend stdin error'));
+
+      this.exitPromise = new Promise<void>((done) => {
+        child.once('close', (code, signal) => {
+          if (child.pid !== undefined) releaseProcessGroup(child.pid);
+          this.exited = { code, signal, stderrTail: [...this.stderrTail] };
+          if (started) {
+            const level = this.closing ? 'debug' : 'warn';
+            this.log[level]({ pid: child.pid, code, signal }, 'backend process exited');
+            if (channels.backendExit.hasSubscribers) {
+              channels.backendExit.publish({
+                backend: this.options.name,
+                pid: child.pid,
+                code,
+                signal,
+              });
+            }
+          }
+          done();
+          this.onclose?.();
+        });
+      });
+    });
+  }
+
+  private receive(line: string): void {
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      this.log.warn(
+        { line: line.slice(0, 200) },
+        'backend wrote a line to stdout that is not JSON; ignored',
+      );
+      return;
+    }
+    const problem = describeInvalidMessage(value);
+    if (problem) {
+      this.log.warn({ problem }, 'backend wrote a message that is not JSON-RPC; ignored');
+      return;
+    }
+    this.onmessage?.(value as JSONRPCMessage);
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    const stdin = this.child?.stdin;
+    if (!stdin || this.exited || this.closing || stdin.destroyed) {
+      return Promise.reject(this.unavailable());
+    }
+    stdin.write(JSON.stringify(message) + '\n');
+    return Promise.resolve();
+  }
+
+  /** The error to report for a process that is not (or no longer) running. */
+  unavailable(): GatewayError {
+    const info = this.exited;
+    if (!info)
+      return new GatewayError('GATEWAY_BACKEND_UNAVAILABLE', `${this.options.name} is not running`);
+    const how = info.signal ? `signal ${info.signal}` : `code ${info.code}`;
+    const tail = info.stderrTail.length
+      ? `; last stderr: ${info.stderrTail.slice(-3).join(' | ')}`
+      : '';
+    return new GatewayError(
+      'GATEWAY_BACKEND_EXITED',
+      `${this.options.name} exited with ${how}${tail}`,
+    );
+  }
+
+  /**
+   * Ends the process as the MCP stdio transport describes: close stdin, wait, SIGTERM, wait,
+   * SIGKILL. Signals go to the whole process group.
+   */
+  async close(): Promise<void> {
+    const child = this.child;
+    if (!child || this.exited) return;
+    if (this.closing) return this.exitPromise;
+    this.closing = true;
+    const grace = this.options.killGraceMs ?? 2000;
+    child.stdin?.end();
+    const signalGroup = (signal: NodeJS.Signals) => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, signal);
+      } catch {
+        // already gone
+      }
+    };
+    const waitExit = (ms: number) =>
+      new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), ms);
+        void this.exitPromise!.then(() => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+    if (await waitExit(grace)) return;
+    signalGroup('SIGTERM');
+    if (await waitExit(grace)) return;
+    signalGroup('SIGKILL');
+    await this.exitPromise;
+  }
+}

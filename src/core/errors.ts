@@ -1,0 +1,64 @@
+import type { JSONRPCErrorResponse, RequestId } from './jsonrpc.js';
+import { errorReply } from './jsonrpc.js';
+
+/**
+ * Every error the gateway raises itself, with the HTTP status and JSON-RPC code it maps to.
+ * One table, so that each transport turns the same failure into the same reply; docs/errors.md
+ * lists them for users. Errors a backend returns are not in here: they pass through untouched.
+ */
+export const ERROR_TABLE = {
+  GATEWAY_PARSE_ERROR: { status: 400, rpc: -32700, text: 'Parse error' },
+  GATEWAY_INVALID_REQUEST: { status: 400, rpc: -32600, text: 'Invalid request' },
+  GATEWAY_UNSUPPORTED_MEDIA_TYPE: { status: 415, rpc: -32600, text: 'Unsupported media type' },
+  GATEWAY_NOT_ACCEPTABLE: { status: 406, rpc: -32600, text: 'Not acceptable' },
+  GATEWAY_UNSUPPORTED_PROTOCOL_VERSION: {
+    status: 400,
+    rpc: -32600,
+    text: 'Unsupported protocol version',
+  },
+  GATEWAY_SESSION_REQUIRED: { status: 400, rpc: -32600, text: 'Session id required' },
+  GATEWAY_SESSION_NOT_FOUND: { status: 404, rpc: -32001, text: 'Session not found' },
+  GATEWAY_STREAM_CONFLICT: { status: 409, rpc: -32600, text: 'Stream already open' },
+  GATEWAY_METHOD_NOT_ALLOWED: { status: 405, rpc: -32600, text: 'Method not allowed' },
+  GATEWAY_NOT_FOUND: { status: 404, rpc: -32601, text: 'Not found' },
+  GATEWAY_PAYLOAD_TOO_LARGE: { status: 413, rpc: -32600, text: 'Payload too large' },
+  GATEWAY_BACKEND_UNAVAILABLE: { status: 502, rpc: -32010, text: 'Backend unavailable' },
+  GATEWAY_BACKEND_EXITED: { status: 502, rpc: -32011, text: 'Backend exited' },
+  GATEWAY_SESSION_CLOSED: { status: 404, rpc: -32012, text: 'Session closed' },
+  GATEWAY_SHUTTING_DOWN: { status: 503, rpc: -32013, text: 'Gateway shutting down' },
+  GATEWAY_INTERNAL: { status: 500, rpc: -32603, text: 'Internal error' },
+} as const satisfies Record<string, { status: number; rpc: number; text: string }>;
+
+export type GatewayErrorCode = keyof typeof ERROR_TABLE;
+
+/** A failure of the gateway's own, carrying one of the stable codes above. */
+export class GatewayError extends Error {
+  readonly code: GatewayErrorCode;
+
+  constructor(code: GatewayErrorCode, detail?: string, options?: { cause?: unknown }) {
+    const text = ERROR_TABLE[code].text;
+    super(detail ? `${text}: ${detail}` : text, options);
+    this.name = 'GatewayError';
+    this.code = code;
+  }
+
+  get status(): number {
+    return ERROR_TABLE[this.code].status;
+  }
+
+  get rpcCode(): number {
+    return ERROR_TABLE[this.code].rpc;
+  }
+}
+
+/** Any thrown value as a GatewayError; unknown failures become GATEWAY_INTERNAL without leaking detail. */
+export function asGatewayError(error: unknown): GatewayError {
+  if (error instanceof GatewayError) return error;
+  return new GatewayError('GATEWAY_INTERNAL', undefined, { cause: error });
+}
+
+/** The JSON-RPC error reply a client sees for `error`, answering request `id`. */
+export function toErrorReply(id: RequestId | null, error: unknown): JSONRPCErrorResponse {
+  const e = asGatewayError(error);
+  return errorReply(id, e.rpcCode, e.message, { code: e.code });
+}

@@ -1,0 +1,67 @@
+import type { Logger } from 'pino';
+import type { JSONRPCNotification, JSONRPCReply, JSONRPCRequest, RequestId } from './jsonrpc.js';
+
+/**
+ * Which way a message travels. Requests and notifications go either way: a client calls tools,
+ * a server asks the client for sampling, elicitation or roots.
+ */
+export type Direction = 'to-server' | 'to-client';
+
+/** Who is calling. Filled in by authentication; anonymous until then. */
+export interface Principal {
+  readonly id: string;
+  readonly scopes: readonly string[];
+  readonly claims?: Readonly<Record<string, unknown>>;
+}
+
+/** The one object every policy sees for one message. */
+export interface MessageContext {
+  readonly message: JSONRPCRequest | JSONRPCNotification;
+  readonly direction: Direction;
+  readonly sessionId: string;
+  /** The client-facing transport the session came in on (`streamable-http`, …). */
+  readonly transport: string;
+  principal: Principal | undefined;
+  /** Aborted when the request is cancelled, times out, or its session ends. */
+  readonly signal: AbortSignal;
+  readonly log: Logger;
+  /**
+   * For a notification: the request it belongs to, where the core can tell (a progress
+   * notification names its request through its progress token).
+   */
+  readonly relatedRequestId?: RequestId;
+}
+
+/** What a step returns: the reply to a request, or `undefined` for a notification. */
+export type Outcome = JSONRPCReply | undefined;
+
+export type Next = () => Promise<Outcome>;
+
+/**
+ * One step of the chain. It may act before `await next()`, after it, or instead of it (returning a
+ * reply of its own, or throwing a GatewayError, stops the message there).
+ */
+export type Policy = (ctx: MessageContext, next: Next) => Promise<Outcome>;
+
+/**
+ * Folds an ordered list of policies around the final step. The list is read once, here, so the
+ * per-message cost is one closure call per policy.
+ */
+export function compose(
+  policies: readonly Policy[],
+  final: (ctx: MessageContext) => Promise<Outcome>,
+) {
+  if (policies.length === 0) return final;
+  return function run(ctx: MessageContext): Promise<Outcome> {
+    let index = -1;
+    const dispatch = (i: number): Promise<Outcome> => {
+      if (i <= index)
+        return Promise.reject(new Error('next() called more than once in one policy'));
+      index = i;
+      const policy = policies[i];
+      if (policy === undefined) return final(ctx);
+      return policy(ctx, () => dispatch(i + 1));
+    };
+    return dispatch(0);
+  };
+}

@@ -1,0 +1,371 @@
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { Logger } from './logger.js';
+import type {
+  JSONRPCMessage,
+  JSONRPCNotification,
+  JSONRPCReply,
+  JSONRPCRequest,
+  RequestId,
+} from './jsonrpc.js';
+import { isNotification, isReply, isRequest } from './jsonrpc.js';
+import type { Direction, MessageContext, Outcome, Policy, Principal } from './policy.js';
+import { compose } from './policy.js';
+import { GatewayError, toErrorReply } from './errors.js';
+import { channels } from './diagnostics.js';
+
+/**
+ * The client-facing side of a session. Beyond the SDK's Transport contract it may want to hear
+ * that a request ended without a reply (it was cancelled), so that it can release what it holds
+ * for it, such as an open HTTP response.
+ */
+export interface ClientTransport extends Transport {
+  requestEnded?(id: RequestId): void;
+}
+
+export interface SessionOptions {
+  id: string;
+  /** Name of the client-facing transport, for context and events. */
+  transport: string;
+  client: ClientTransport;
+  /** The backend side: one backend transport, or (later) an aggregate of several. */
+  target: Transport;
+  policies: readonly Policy[];
+  log: Logger;
+  principal?: Principal;
+}
+
+interface Pending {
+  readonly settle: (outcome: Outcome | Error) => void;
+}
+
+type ProgressToken = string | number;
+
+const none = (): Outcome => undefined;
+
+/** How long a closing session waits for replies still being written. */
+const DRAIN_MS = 1000;
+
+/**
+ * Binds one client to one target and carries every message between them through the policy
+ * chain. Request ids are rewritten on the way in both directions (each side sees ids it can
+ * never confuse with its own), so responses, cancellations and progress always reach the peer
+ * that is waiting for them.
+ */
+export class Session {
+  readonly id: string;
+  readonly transport: string;
+  principal: Principal | undefined;
+  /** Called once when the session has ended, with the reason. */
+  onclose?: (reason: string) => void;
+
+  private readonly client: ClientTransport;
+  private readonly target: Transport;
+  private readonly log: Logger;
+  private readonly runToServer: (ctx: MessageContext) => Promise<Outcome>;
+  private readonly runToClient: (ctx: MessageContext) => Promise<Outcome>;
+  private readonly lifetime = new AbortController();
+
+  private nextServerId = 1;
+  private nextClientId = 1;
+  /** Requests in flight to the target, by the id the target sees. */
+  private readonly toServer = new Map<number, Pending>();
+  /** Requests in flight to the client (sampling, elicitation, roots), by the id the client sees. */
+  private readonly toClient = new Map<number, Pending>();
+  /** The client's request id → the id the target sees, for cancellation. */
+  private readonly serverIdOf = new Map<RequestId, number>();
+  /** The target's request id → the id the client sees, for cancellation. */
+  private readonly clientIdOf = new Map<RequestId, number>();
+  /** Progress token → the client's request id it belongs to. */
+  private readonly progressOwner = new Map<ProgressToken, RequestId>();
+  private readonly dispatching = new Set<Promise<void>>();
+  private closed = false;
+
+  constructor(options: SessionOptions) {
+    this.id = options.id;
+    this.transport = options.transport;
+    this.client = options.client;
+    this.target = options.target;
+    this.log = options.log;
+    this.principal = options.principal;
+    this.runToServer = compose(options.policies, (ctx) =>
+      isRequest(ctx.message) ? this.forwardToServer(ctx) : this.target.send(ctx.message).then(none),
+    );
+    this.runToClient = compose(options.policies, (ctx) =>
+      isRequest(ctx.message)
+        ? this.forwardToClient(ctx)
+        : this.client.send(ctx.message, { relatedRequestId: ctx.relatedRequestId }).then(none),
+    );
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Number of requests in flight in either direction. */
+  get inFlight(): number {
+    return this.toServer.size + this.toClient.size;
+  }
+
+  /** Starts the target, then the client side. Rejects (and closes) if the target cannot start. */
+  async start(): Promise<void> {
+    this.target.onmessage = (message) => this.fromTarget(message);
+    this.target.onclose = () => void this.targetClosed();
+    this.target.onerror = (error) => this.log.warn({ err: error }, 'target transport error');
+    this.client.onmessage = (message) => this.fromClient(message);
+    this.client.onclose = () => void this.close('client closed');
+    this.client.onerror = (error) => this.log.warn({ err: error }, 'client transport error');
+    try {
+      await this.target.start();
+      await this.client.start();
+    } catch (error) {
+      await this.close('start failed');
+      throw error;
+    }
+    if (channels.sessionOpen.hasSubscribers) {
+      channels.sessionOpen.publish({ sessionId: this.id, transport: this.transport });
+    }
+  }
+
+  // ── client → target ────────────────────────────────────────────────────────────────────
+
+  private fromClient(message: JSONRPCMessage): void {
+    if (this.closed) return;
+    if (isRequest(message)) this.track(this.dispatchRequest(message, 'to-server'));
+    else if (isNotification(message)) this.track(this.dispatchNotification(message, 'to-server'));
+    else this.settleReply(this.toClient, message);
+  }
+
+  private forwardToServer(ctx: MessageContext): Promise<Outcome> {
+    const message = ctx.message as JSONRPCRequest;
+    const id = this.nextServerId++;
+    const token = (message.params?._meta as { progressToken?: ProgressToken } | undefined)
+      ?.progressToken;
+    return new Promise<Outcome>((resolve, reject) => {
+      const cleanup = () => {
+        this.toServer.delete(id);
+        this.serverIdOf.delete(message.id);
+        if (token !== undefined) this.progressOwner.delete(token);
+      };
+      this.toServer.set(id, {
+        settle: (outcome) => {
+          cleanup();
+          if (outcome instanceof Error) reject(outcome);
+          else resolve(outcome && { ...outcome, id: message.id });
+        },
+      });
+      this.serverIdOf.set(message.id, id);
+      if (token !== undefined) this.progressOwner.set(token, message.id);
+      this.target.send({ ...message, id }).catch((error: unknown) => {
+        if (!this.toServer.has(id)) return;
+        cleanup();
+        reject(error);
+      });
+    });
+  }
+
+  // ── target → client ────────────────────────────────────────────────────────────────────
+
+  private fromTarget(message: JSONRPCMessage): void {
+    if (this.closed) return;
+    if (isReply(message)) this.settleReply(this.toServer, message);
+    else if (isRequest(message)) this.track(this.dispatchRequest(message, 'to-client'));
+    else this.track(this.dispatchNotification(message, 'to-client'));
+  }
+
+  private forwardToClient(ctx: MessageContext): Promise<Outcome> {
+    const message = ctx.message as JSONRPCRequest;
+    const id = this.nextClientId++;
+    return new Promise<Outcome>((resolve, reject) => {
+      const cleanup = () => {
+        this.toClient.delete(id);
+        this.clientIdOf.delete(message.id);
+      };
+      this.toClient.set(id, {
+        settle: (outcome) => {
+          cleanup();
+          if (outcome instanceof Error) reject(outcome);
+          else resolve(outcome && { ...outcome, id: message.id });
+        },
+      });
+      this.clientIdOf.set(message.id, id);
+      this.client.send({ ...message, id }).catch((error: unknown) => {
+        if (!this.toClient.has(id)) return;
+        cleanup();
+        reject(error);
+      });
+    });
+  }
+
+  // ── shared by both directions ──────────────────────────────────────────────────────────
+
+  private async dispatchRequest(message: JSONRPCRequest, direction: Direction): Promise<void> {
+    const controller = new AbortController();
+    const ctx: MessageContext = {
+      message,
+      direction,
+      sessionId: this.id,
+      transport: this.transport,
+      principal: this.principal,
+      signal: controller.signal,
+      log: this.log,
+    };
+    const started = channels.requestEnd.hasSubscribers ? performance.now() : 0;
+    if (channels.requestStart.hasSubscribers) {
+      channels.requestStart.publish({
+        sessionId: this.id,
+        direction,
+        method: message.method,
+        id: message.id,
+      });
+    }
+    const onLifetimeEnd = () => controller.abort(this.lifetime.signal.reason);
+    this.lifetime.signal.addEventListener('abort', onLifetimeEnd, { once: true });
+    let outcome: Outcome;
+    try {
+      outcome = await (direction === 'to-server' ? this.runToServer(ctx) : this.runToClient(ctx));
+    } catch (error) {
+      outcome = toErrorReply(message.id, error);
+      if (!(error instanceof GatewayError))
+        this.log.error({ err: error, method: message.method }, 'request failed');
+    } finally {
+      this.lifetime.signal.removeEventListener('abort', onLifetimeEnd);
+    }
+    if (channels.requestEnd.hasSubscribers) {
+      const code =
+        outcome && 'error' in outcome
+          ? (outcome.error.data as { code?: string } | undefined)?.code
+          : undefined;
+      channels.requestEnd.publish({
+        sessionId: this.id,
+        direction,
+        method: message.method,
+        id: message.id,
+        durationMs: performance.now() - started,
+        error: code ?? (outcome && 'error' in outcome ? outcome.error.code : undefined),
+      });
+    }
+    if (direction === 'to-server') {
+      if (message.method === 'initialize' && outcome && 'result' in outcome) {
+        const version = (outcome.result as { protocolVersion?: unknown }).protocolVersion;
+        if (typeof version === 'string') this.client.setProtocolVersion?.(version);
+      }
+      if (outcome === undefined) this.client.requestEnded?.(message.id);
+      else await this.sendToClient(outcome, message.id);
+    } else if (outcome !== undefined) {
+      await this.target.send(outcome).catch((error: unknown) => {
+        this.log.debug({ err: error }, 'could not return a reply to the target');
+      });
+    }
+  }
+
+  private async dispatchNotification(
+    message: JSONRPCNotification,
+    direction: Direction,
+  ): Promise<void> {
+    let related: RequestId | undefined;
+    let forwarded = message;
+    if (message.method === 'notifications/cancelled') {
+      forwarded = this.mapCancellation(message, direction);
+    } else if (message.method === 'notifications/progress' && direction === 'to-client') {
+      const token = (message.params as { progressToken?: ProgressToken } | undefined)
+        ?.progressToken;
+      if (token !== undefined) related = this.progressOwner.get(token);
+    }
+    const ctx: MessageContext = {
+      message: forwarded,
+      direction,
+      sessionId: this.id,
+      transport: this.transport,
+      principal: this.principal,
+      signal: this.lifetime.signal,
+      log: this.log,
+      relatedRequestId: related,
+    };
+    try {
+      await (direction === 'to-server' ? this.runToServer(ctx) : this.runToClient(ctx));
+    } catch (error) {
+      // A notification has no reply to carry an error; a policy that stops one says why in the log.
+      this.log.debug({ err: error, method: message.method }, 'notification stopped');
+    }
+  }
+
+  /**
+   * A cancellation names a request by the id its sender used; the receiver knows it by the id we
+   * gave it. The request we were waiting on ends without a reply, as the protocol asks.
+   */
+  private mapCancellation(message: JSONRPCNotification, direction: Direction): JSONRPCNotification {
+    const params = message.params as { requestId?: RequestId } | undefined;
+    if (params?.requestId === undefined) return message;
+    const table = direction === 'to-server' ? this.toServer : this.toClient;
+    const mapped =
+      direction === 'to-server'
+        ? this.serverIdOf.get(params.requestId)
+        : this.clientIdOf.get(params.requestId);
+    if (mapped === undefined) return message;
+    table.get(mapped)?.settle(undefined);
+    return { ...message, params: { ...params, requestId: mapped } };
+  }
+
+  private settleReply(table: Map<number, Pending>, reply: JSONRPCReply): void {
+    const pending = typeof reply.id === 'number' ? table.get(reply.id) : undefined;
+    if (!pending) {
+      // A late reply to a cancelled request, or a peer answering something nobody asked.
+      this.log.debug({ id: reply.id }, 'reply to no pending request; dropped');
+      return;
+    }
+    pending.settle(reply);
+  }
+
+  private async sendToClient(reply: JSONRPCReply, related: RequestId): Promise<void> {
+    await this.client.send(reply, { relatedRequestId: related }).catch((error: unknown) => {
+      this.log.debug({ err: error }, 'could not deliver a reply to the client');
+    });
+  }
+
+  private track(work: Promise<void>): void {
+    this.dispatching.add(work);
+    void work.finally(() => this.dispatching.delete(work));
+  }
+
+  private async targetClosed(): Promise<void> {
+    if (this.closed) return;
+    const error =
+      (this.target as { unavailable?: () => GatewayError }).unavailable?.() ??
+      new GatewayError('GATEWAY_BACKEND_EXITED', 'the backend connection closed');
+    this.log.warn(
+      { reason: error.message },
+      'backend ended; failing its pending requests and closing the session',
+    );
+    for (const pending of [...this.toServer.values()]) pending.settle(error);
+    await this.drain();
+    await this.close('backend exited');
+  }
+
+  private async drain(): Promise<void> {
+    if (this.dispatching.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.dispatching]),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, DRAIN_MS))),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /** Ends the session: fails what is in flight, closes both sides. Safe to call more than once. */
+  async close(reason: string): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const error = new GatewayError('GATEWAY_SESSION_CLOSED', reason);
+    this.lifetime.abort(error);
+    for (const pending of [...this.toServer.values()]) pending.settle(error);
+    for (const pending of [...this.toClient.values()]) pending.settle(error);
+    // Let the failed requests' error replies reach the client before its streams close.
+    await this.drain();
+    await Promise.allSettled([this.target.close(), this.client.close()]);
+    if (channels.sessionClose.hasSubscribers) {
+      channels.sessionClose.publish({ sessionId: this.id, transport: this.transport, reason });
+    }
+    this.log.debug({ reason }, 'session closed');
+    this.onclose?.(reason);
+  }
+}

@@ -1,0 +1,146 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RequestId } from '../core/jsonrpc.js';
+import { GatewayError, asGatewayError, toErrorReply } from '../core/errors.js';
+
+/**
+ * Reads a request body up to `limit` bytes. A declared or actual size over the limit fails with
+ * GATEWAY_PAYLOAD_TOO_LARGE as soon as it is known, without buffering the rest.
+ */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    return Promise.reject(
+      new GatewayError(
+        'GATEWAY_PAYLOAD_TOO_LARGE',
+        `body of ${declared} bytes exceeds the limit of ${limit}`,
+      ),
+    );
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        // Stop reading; the connection is closed after the 413 is written.
+        req.resume();
+        reject(
+          new GatewayError('GATEWAY_PAYLOAD_TOO_LARGE', `body exceeds the limit of ${limit} bytes`),
+        );
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
+}
+
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+/**
+ * The one place an HTTP-level failure becomes a reply: the table's status, and a JSON-RPC error
+ * body so that MCP clients can read it like any other error.
+ */
+export function sendError(
+  res: ServerResponse,
+  error: unknown,
+  id: RequestId | null = null,
+  headers: Record<string, string> = {},
+): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const e = asGatewayError(error);
+  if (e.code === 'GATEWAY_PAYLOAD_TOO_LARGE') headers = { ...headers, connection: 'close' };
+  sendJson(res, e.status, toErrorReply(id, e), headers);
+}
+
+/** Whether an Accept header admits `type` (exactly, or through `*\/*` or `type/*`). */
+export function accepts(header: string | undefined, type: string): boolean {
+  if (!header) return false;
+  const slash = type.indexOf('/');
+  const wildcard = `${type.slice(0, slash)}/*`;
+  for (const part of header.split(',')) {
+    const media = part.split(';', 1)[0]!.trim().toLowerCase();
+    if (media === type || media === '*/*' || media === wildcard) return true;
+  }
+  return false;
+}
+
+/**
+ * One server-sent-events response. JSON text never holds a raw newline, so every message is one
+ * `data:` line.
+ */
+export class SseStream {
+  private ended = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    headers: Record<string, string> = {},
+  ) {
+    res.writeHead(200, {
+      ...headers,
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      // Tell buffering proxies (nginx) to pass events through as they come.
+      'x-accel-buffering': 'no',
+    });
+    res.flushHeaders();
+    res.once('close', () => {
+      this.ended = true;
+    });
+  }
+
+  get isOpen(): boolean {
+    return !this.ended && !this.res.destroyed;
+  }
+
+  /** Writes one `message` event; returns false if the stream is gone. */
+  write(json: string): boolean {
+    if (!this.isOpen) return false;
+    this.res.write(`event: message\ndata: ${json}\n\n`);
+    return true;
+  }
+
+  /** A comment line, which clients ignore; keeps idle connections from timing out in proxies. */
+  keepalive(): void {
+    if (this.isOpen) this.res.write(': keepalive\n\n');
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.res.end();
+  }
+}

@@ -1,0 +1,279 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage, JSONRPCRequest, RequestId } from '../core/jsonrpc.js';
+import { describeInvalidMessage, isRequest } from '../core/jsonrpc.js';
+import { GatewayError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { accepts, readBody, sendError } from './http-io.js';
+import { StreamableHttpSessionTransport } from './streamable-http-session.js';
+
+export interface StreamableHttpOptions {
+  /** Largest POST body accepted; more gets 413. @default 16 MiB */
+  maxBodyBytes?: number;
+  /** A session with no client activity and nothing in flight for this long is closed. @default 1_800_000 */
+  idleTimeoutMs?: number;
+  /** Interval of SSE keepalive comments on GET streams. @default 25_000 */
+  keepaliveMs?: number;
+  log: Logger;
+  /**
+   * Creates what serves a new session (its backend) and binds it to `transport`. Rejects if the
+   * backend cannot be reached; the client then gets that error and no session.
+   */
+  onsession: (transport: StreamableHttpSessionTransport) => Promise<SessionHandle>;
+}
+
+/** What the handler needs to know of a session the gateway built. */
+export interface SessionHandle {
+  /** Requests in flight; an idle session with work in flight is not reaped. */
+  readonly inFlight: number;
+  close(reason: string): Promise<void>;
+}
+
+const SESSION_HEADER = 'mcp-session-id';
+const VERSION_HEADER = 'mcp-protocol-version';
+const SUPPORTED_VERSIONS = new Set(SUPPORTED_PROTOCOL_VERSIONS);
+
+interface Entry {
+  transport: StreamableHttpSessionTransport;
+  handle: SessionHandle;
+}
+
+/**
+ * The Streamable HTTP frontend (MCP revisions 2025-03-26 to 2025-11-25) for one endpoint path:
+ * POST carries client messages, GET opens the stream for server-initiated messages, DELETE ends
+ * the session. Each session is a StreamableHttpSessionTransport; the gateway decides what it talks to.
+ */
+export class StreamableHttpHandler {
+  private readonly sessions = new Map<string, Entry>();
+  private readonly maxBodyBytes: number;
+  private readonly log: Logger;
+  private readonly sweep: NodeJS.Timeout;
+
+  constructor(private readonly options: StreamableHttpOptions) {
+    this.maxBodyBytes = options.maxBodyBytes ?? 16 * 1024 * 1024;
+    this.log = options.log;
+    const idle = options.idleTimeoutMs ?? 1_800_000;
+    const keepaliveMs = options.keepaliveMs ?? 25_000;
+    // One timer for every session, not one per session.
+    this.sweep = setInterval(() => this.tick(idle), Math.min(keepaliveMs, idle)).unref();
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      switch (req.method) {
+        case 'POST':
+          return await this.post(req, res);
+        case 'GET':
+          return this.get(req, res);
+        case 'DELETE':
+          return await this.delete(req, res);
+        default:
+          sendError(
+            res,
+            new GatewayError(
+              'GATEWAY_METHOD_NOT_ALLOWED',
+              `${req.method} is not used by Streamable HTTP`,
+            ),
+            null,
+            {
+              allow: 'GET, POST, DELETE',
+            },
+          );
+      }
+    } catch (error) {
+      if (!(error instanceof GatewayError))
+        this.log.error({ err: error }, 'streamable HTTP request failed');
+      sendError(res, error);
+    }
+  }
+
+  private async post(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const accept = req.headers.accept;
+    if (!accepts(accept, 'application/json') || !accepts(accept, 'text/event-stream')) {
+      throw new GatewayError(
+        'GATEWAY_NOT_ACCEPTABLE',
+        'the Accept header must list both application/json and text/event-stream',
+      );
+    }
+    const type = req.headers['content-type'];
+    if (!type || type.split(';', 1)[0]!.trim().toLowerCase() !== 'application/json') {
+      throw new GatewayError(
+        'GATEWAY_UNSUPPORTED_MEDIA_TYPE',
+        'the Content-Type must be application/json',
+      );
+    }
+    const body = await readBody(req, this.maxBodyBytes);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch (error) {
+      throw new GatewayError('GATEWAY_PARSE_ERROR', (error as Error).message);
+    }
+    const batch = Array.isArray(parsed);
+    const messages = (batch ? parsed : [parsed]) as JSONRPCMessage[];
+    if (messages.length === 0)
+      throw new GatewayError('GATEWAY_INVALID_REQUEST', 'an empty batch holds no message');
+    for (let i = 0; i < messages.length; i++) {
+      const problem = describeInvalidMessage(messages[i]);
+      if (problem)
+        throw new GatewayError(
+          'GATEWAY_INVALID_REQUEST',
+          batch ? `message ${i}: ${problem}` : problem,
+        );
+    }
+
+    const initialize = messages.find((m) => isRequest(m) && m.method === 'initialize') as
+      JSONRPCRequest | undefined;
+    if (initialize) return this.initialize(req, res, initialize, messages.length);
+
+    const entry = this.lookup(req);
+    const requests: RequestId[] = [];
+    for (const message of messages) {
+      if (!isRequest(message)) continue;
+      if (entry.transport.isPending(message.id) || requests.includes(message.id)) {
+        throw new GatewayError(
+          'GATEWAY_INVALID_REQUEST',
+          `request id ${JSON.stringify(message.id)} is already in use in this session`,
+        );
+      }
+      requests.push(message.id);
+    }
+    if (requests.length === 0) {
+      // Only notifications and replies: accepted, nothing to return.
+      res.writeHead(202).end();
+    } else {
+      entry.transport.openExchange(res, requests, batch, {});
+    }
+    entry.transport.deliver(messages);
+  }
+
+  private async initialize(
+    req: IncomingMessage,
+    res: ServerResponse,
+    message: JSONRPCRequest,
+    count: number,
+  ): Promise<void> {
+    if (count > 1)
+      throw new GatewayError(
+        'GATEWAY_INVALID_REQUEST',
+        'initialize must be sent alone, not in a batch',
+      );
+    if (req.headers[SESSION_HEADER] !== undefined) {
+      throw new GatewayError(
+        'GATEWAY_INVALID_REQUEST',
+        'initialize starts a new session and must not carry Mcp-Session-Id',
+      );
+    }
+    const sessionId = randomUUID();
+    const transport = new StreamableHttpSessionTransport(
+      sessionId,
+      this.log.child({ session: sessionId }),
+    );
+    let handle: SessionHandle;
+    try {
+      handle = await this.options.onsession(transport);
+    } catch (error) {
+      this.log.warn({ err: error }, 'could not open a session');
+      sendError(res, error, message.id);
+      return;
+    }
+    const entry: Entry = { transport, handle };
+    this.sessions.set(sessionId, entry);
+    const previous = transport.onclose;
+    transport.onclose = () => {
+      if (this.sessions.get(sessionId) === entry) this.sessions.delete(sessionId);
+      previous?.();
+    };
+    if (transport.isClosed) {
+      this.sessions.delete(sessionId);
+      throw new GatewayError(
+        'GATEWAY_BACKEND_UNAVAILABLE',
+        'the backend ended while the session was opening',
+      );
+    }
+    transport.openExchange(res, [message.id], false, { 'mcp-session-id': sessionId });
+    transport.deliver([message]);
+  }
+
+  private get(req: IncomingMessage, res: ServerResponse): void {
+    if (!accepts(req.headers.accept, 'text/event-stream')) {
+      throw new GatewayError(
+        'GATEWAY_NOT_ACCEPTABLE',
+        'the Accept header must list text/event-stream',
+      );
+    }
+    const entry = this.lookup(req);
+    if (entry.transport.hasGetStream) {
+      throw new GatewayError(
+        'GATEWAY_STREAM_CONFLICT',
+        'this session already has a GET stream open',
+      );
+    }
+    entry.transport.lastActivity = Date.now();
+    entry.transport.attachGetStream(res);
+  }
+
+  private async delete(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const entry = this.lookup(req);
+    this.sessions.delete(entry.transport.sessionId);
+    await entry.handle.close('client ended the session');
+    res.writeHead(200).end();
+  }
+
+  /** The session a request names, after checking its id and protocol version headers. */
+  private lookup(req: IncomingMessage): Entry {
+    const id = req.headers[SESSION_HEADER];
+    if (id === undefined)
+      throw new GatewayError(
+        'GATEWAY_SESSION_REQUIRED',
+        'send the Mcp-Session-Id header returned by initialize',
+      );
+    if (Array.isArray(id))
+      throw new GatewayError(
+        'GATEWAY_INVALID_REQUEST',
+        'only one Mcp-Session-Id header is allowed',
+      );
+    const entry = this.sessions.get(id);
+    if (!entry)
+      throw new GatewayError(
+        'GATEWAY_SESSION_NOT_FOUND',
+        'it has ended or never existed; initialize a new session',
+      );
+    const version = req.headers[VERSION_HEADER];
+    if (version !== undefined && (Array.isArray(version) || !SUPPORTED_VERSIONS.has(version))) {
+      throw new GatewayError(
+        'GATEWAY_UNSUPPORTED_PROTOCOL_VERSION',
+        `${String(version)}; supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}`,
+      );
+    }
+    return entry;
+  }
+
+  private tick(idleMs: number): void {
+    const now = Date.now();
+    for (const { transport, handle } of this.sessions.values()) {
+      transport.keepalive();
+      if (
+        now - transport.lastActivity > idleMs &&
+        handle.inFlight === 0 &&
+        !transport.hasGetStream
+      ) {
+        this.log.info({ session: transport.sessionId }, 'closing idle session');
+        void handle.close('idle timeout');
+      }
+    }
+  }
+
+  /** Ends every session (gateway shutdown). */
+  async close(): Promise<void> {
+    clearInterval(this.sweep);
+    const entries = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.allSettled(entries.map((entry) => entry.handle.close('gateway shutting down')));
+  }
+}

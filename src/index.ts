@@ -1,0 +1,23 @@
+export { createGateway } from './gateway.js';
+export type { Gateway, GatewayOptions, SessionSummary } from './gateway.js';
+export { parseConfig, configSchema, ConfigError } from './config/schema.js';
+export type {
+  GatewayConfig,
+  GatewayConfigInput,
+  BackendConfig,
+  StdioBackendConfig,
+} from './config/schema.js';
+export { quickModeConfig } from './config/quick-mode.js';
+export { splitCommandLine } from './config/command-line.js';
+export { Session } from './core/session.js';
+export type { ClientTransport, SessionOptions } from './core/session.js';
+export { compose } from './core/policy.js';
+export type { Policy, MessageContext, Next, Outcome, Direction, Principal } from './core/policy.js';
+export { GatewayError, ERROR_TABLE, toErrorReply } from './core/errors.js';
+export type { GatewayErrorCode } from './core/errors.js';
+export { channels } from './core/diagnostics.js';
+export { createLogger } from './core/logger.js';
+export { StdioBackendTransport, DEFAULT_INHERITED_ENV } from './backends/stdio-backend.js';
+export type { StdioBackendOptions } from './backends/stdio-backend.js';
+export { StreamableHttpHandler } from './frontends/streamable-http.js';
+export { StreamableHttpSessionTransport } from './frontends/streamable-http-session.js';
