@@ -1,0 +1,87 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { createGateway, parseConfig } from '../src/index.js';
+import type { Gateway, GatewayConfigInput } from '../src/index.js';
+import { createLogger } from '../src/core/logger.js';
+
+const require = createRequire(import.meta.url);
+
+/** Entry point of the real reference server from npm. */
+export const EVERYTHING = join(
+  dirname(require.resolve('@modelcontextprotocol/server-everything/package.json')),
+  'dist/index.js',
+);
+
+export const FIXTURES = new URL('./fixtures/', import.meta.url).pathname;
+
+export const everythingStdio = {
+  transport: 'stdio' as const,
+  command: process.execPath,
+  args: [EVERYTHING, 'stdio'],
+  killGraceMs: 500,
+};
+
+export interface RunningGateway {
+  gateway: Gateway;
+  url: URL;
+  close(): Promise<void>;
+}
+
+/** A gateway on 127.0.0.1, port 0, logging only when MCP_BRIDGE_TEST_LOG is set. */
+export async function startGateway(
+  backend: NonNullable<GatewayConfigInput['backends']>[string] = everythingStdio,
+  extra: Partial<GatewayConfigInput> = {},
+): Promise<RunningGateway> {
+  const config = parseConfig({
+    server: { host: '127.0.0.1', port: 0, path: '/mcp' },
+    backends: { everything: backend },
+    ...extra,
+  });
+  const log = createLogger({ level: (process.env.MCP_BRIDGE_TEST_LOG as 'debug') ?? 'silent' });
+  const gateway = createGateway(config, { log });
+  const address = await gateway.listen();
+  return {
+    gateway,
+    url: new URL(`http://127.0.0.1:${address.port}/mcp`),
+    close: () => gateway.close(),
+  };
+}
+
+export const fullCapabilities: ClientCapabilities = {
+  sampling: {},
+  elicitation: { form: {} },
+  roots: { listChanged: true },
+};
+
+/** The official SDK client over Streamable HTTP. */
+export async function connectClient(
+  url: URL,
+  capabilities: ClientCapabilities = fullCapabilities,
+  setup?: (client: Client) => void,
+): Promise<Client> {
+  const client = new Client({ name: 'mcp-bridge-test', version: '1.0.0' }, { capabilities });
+  setup?.(client);
+  await client.connect(new StreamableHTTPClientTransport(url));
+  return client;
+}
+
+/** Resolves when `predicate` holds, polling; rejects after `ms`. */
+export async function waitFor(predicate: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
