@@ -5,6 +5,8 @@ import type { JSONRPCMessage, JSONRPCReply, RequestId } from '../core/jsonrpc.js
 import { isReply } from '../core/jsonrpc.js';
 import type { Logger } from '../core/logger.js';
 import { SseStream, sendJson } from './http-io.js';
+import { ERROR_TABLE } from '../core/errors.js';
+import type { GatewayErrorCode } from '../core/errors.js';
 
 /**
  * One POST that carried requests. It answers with plain JSON when the replies are all it has to
@@ -21,6 +23,7 @@ class Exchange {
     private readonly waiting: Set<RequestId>,
     private readonly batch: boolean,
     private readonly headers: Record<string, string>,
+    private readonly opensSession: boolean,
   ) {}
 
   get isOpen(): boolean {
@@ -56,6 +59,10 @@ class Exchange {
     } else if (this.replies.length === 0) {
       // Every request was cancelled: nothing to say, but the POST must still end.
       this.res.writeHead(202, this.headers).end();
+    } else if (this.opensSession && gatewayErrorOf(this.replies[0]!)) {
+      // The backend failed before it answered initialize: there is no session to name.
+      const code = gatewayErrorOf(this.replies[0]!)!;
+      sendJson(this.res, ERROR_TABLE[code].status, this.replies[0]);
     } else {
       sendJson(this.res, 200, this.batch ? this.replies : this.replies[0], this.headers);
     }
@@ -69,6 +76,12 @@ class Exchange {
     }
     return this.stream;
   }
+}
+
+function gatewayErrorOf(reply: JSONRPCReply): GatewayErrorCode | undefined {
+  if (!('error' in reply)) return undefined;
+  const code = (reply.error.data as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && code in ERROR_TABLE ? (code as GatewayErrorCode) : undefined;
 }
 
 /** Undelivered messages kept for a client that has no stream open yet. */
@@ -121,13 +134,9 @@ export class StreamableHttpSessionTransport implements ClientTransport {
   }
 
   /** Registers a POST carrying `requests` (their ids) before its messages are delivered. */
-  openExchange(
-    res: ServerResponse,
-    ids: RequestId[],
-    batch: boolean,
-    headers: Record<string, string>,
-  ): void {
-    const exchange = new Exchange(res, new Set(ids), batch, headers);
+  openExchange(res: ServerResponse, ids: RequestId[], batch: boolean, opensSession = false): void {
+    const headers: Record<string, string> = opensSession ? { 'mcp-session-id': this.sessionId } : {};
+    const exchange = new Exchange(res, new Set(ids), batch, headers, opensSession);
     for (const id of ids) this.exchanges.set(id, exchange);
     this.open.add(exchange);
     res.once('close', () => {

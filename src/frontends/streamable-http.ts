@@ -147,7 +147,7 @@ export class StreamableHttpHandler {
       // Only notifications and replies: accepted, nothing to return.
       res.writeHead(202).end();
     } else {
-      entry.transport.openExchange(res, requests, batch, {});
+      entry.transport.openExchange(res, requests, batch);
     }
     entry.transport.deliver(messages);
   }
@@ -196,7 +196,7 @@ export class StreamableHttpHandler {
         'the backend ended while the session was opening',
       );
     }
-    transport.openExchange(res, [message.id], false, { 'mcp-session-id': sessionId });
+    transport.openExchange(res, [message.id], false, true);
     transport.deliver([message]);
   }
 
