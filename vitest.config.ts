@@ -9,5 +9,7 @@ export default defineConfig({
     hookTimeout: 30_000,
     fileParallelism: true,
     maxWorkers: 2,
+    reporters: process.env.CI ? ['default', 'json'] : ['default'],
+    outputFile: { json: 'test-artifacts/vitest.json' },
   },
 });

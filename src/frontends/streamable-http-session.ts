@@ -135,7 +135,9 @@ export class StreamableHttpSessionTransport implements ClientTransport {
 
   /** Registers a POST carrying `requests` (their ids) before its messages are delivered. */
   openExchange(res: ServerResponse, ids: RequestId[], batch: boolean, opensSession = false): void {
-    const headers: Record<string, string> = opensSession ? { 'mcp-session-id': this.sessionId } : {};
+    const headers: Record<string, string> = opensSession
+      ? { 'mcp-session-id': this.sessionId }
+      : {};
     const exchange = new Exchange(res, new Set(ids), batch, headers, opensSession);
     for (const id of ids) this.exchanges.set(id, exchange);
     this.open.add(exchange);

@@ -31,7 +31,11 @@ describe('core path: SDK client → Streamable HTTP → gateway → stdio server
     client = await connectClient(gw.url, undefined, (c) => {
       c.setRequestHandler(CreateMessageRequestSchema, async (request) => {
         sampled.push(request.params);
-        return { model: 'test-model', role: 'assistant', content: { type: 'text', text: 'sampled by the test client' } };
+        return {
+          model: 'test-model',
+          role: 'assistant',
+          content: { type: 'text', text: 'sampled by the test client' },
+        };
       });
       c.setRequestHandler(ElicitRequestSchema, async (request) => {
         elicited.push(request.params);
@@ -48,8 +52,12 @@ describe('core path: SDK client → Streamable HTTP → gateway → stdio server
   it('lists tools, including the ones the server only offers to clients that can sample and elicit', async () => {
     const { tools } = await client.listTools();
     const names = tools.map((t) => t.name);
-    expect(names).toEqual(expect.arrayContaining(['echo', 'get-sum', 'trigger-long-running-operation']));
-    expect(names).toEqual(expect.arrayContaining(['trigger-sampling-request', 'trigger-elicitation-request']));
+    expect(names).toEqual(
+      expect.arrayContaining(['echo', 'get-sum', 'trigger-long-running-operation']),
+    );
+    expect(names).toEqual(
+      expect.arrayContaining(['trigger-sampling-request', 'trigger-elicitation-request']),
+    );
   });
 
   it('calls a tool and returns its result unchanged', async () => {
@@ -69,7 +77,10 @@ describe('core path: SDK client → Streamable HTTP → gateway → stdio server
   });
 
   it('carries a sampling request to the client and its answer back to the server', async () => {
-    const result = await client.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'hello', maxTokens: 5 } });
+    const result = await client.callTool({
+      name: 'trigger-sampling-request',
+      arguments: { prompt: 'hello', maxTokens: 5 },
+    });
     expect(sampled).toHaveLength(1);
     expect(JSON.stringify(sampled[0])).toContain('hello');
     expect(text(result)).toContain('sampled by the test client');
@@ -85,12 +96,17 @@ describe('core path: SDK client → Streamable HTTP → gateway → stdio server
     const { resources } = await client.listResources();
     expect(resources.length).toBeGreaterThan(0);
     const { resourceTemplates } = await client.listResourceTemplates();
-    expect(resourceTemplates.map((t) => t.uriTemplate)).toContain('demo://resource/dynamic/text/{resourceId}');
+    expect(resourceTemplates.map((t) => t.uriTemplate)).toContain(
+      'demo://resource/dynamic/text/{resourceId}',
+    );
     const read = await client.readResource({ uri: 'demo://resource/dynamic/text/1' });
     expect(read.contents[0]?.uri).toBe('demo://resource/dynamic/text/1');
 
     const updates: string[] = [];
-    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void updates.push(n.params.uri));
+    client.setNotificationHandler(
+      ResourceUpdatedNotificationSchema,
+      (n) => void updates.push(n.params.uri),
+    );
     await client.subscribeResource({ uri: 'demo://resource/dynamic/text/1' });
     await client.callTool({ name: 'toggle-subscriber-updates', arguments: {} });
     try {
@@ -104,7 +120,9 @@ describe('core path: SDK client → Streamable HTTP → gateway → stdio server
 
   it('lists and gets prompts', async () => {
     const { prompts } = await client.listPrompts();
-    expect(prompts.map((p) => p.name)).toEqual(expect.arrayContaining(['simple-prompt', 'args-prompt']));
+    expect(prompts.map((p) => p.name)).toEqual(
+      expect.arrayContaining(['simple-prompt', 'args-prompt']),
+    );
     const prompt = await client.getPrompt({ name: 'args-prompt', arguments: { city: 'Lyon' } });
     expect(JSON.stringify(prompt.messages)).toContain('Lyon');
   });

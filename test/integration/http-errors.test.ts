@@ -12,13 +12,21 @@ const initialize = {
   jsonrpc: '2.0',
   id: 1,
   method: 'initialize',
-  params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+  params: {
+    protocolVersion: '2025-11-25',
+    capabilities: {},
+    clientInfo: { name: 'raw', version: '1' },
+  },
 };
 
 interface Reply {
   status: number;
   headers: Headers;
-  body: { jsonrpc?: string; id?: unknown; error?: { code: number; message: string; data?: { code?: string } } };
+  body: {
+    jsonrpc?: string;
+    id?: unknown;
+    error?: { code: number; message: string; data?: { code?: string } };
+  };
 }
 
 async function call(url: URL, init: RequestInit): Promise<Reply> {
@@ -37,7 +45,11 @@ async function call(url: URL, init: RequestInit): Promise<Reply> {
 }
 
 function post(url: URL, body: string, headers: Record<string, string> = {}): Promise<Reply> {
-  return call(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: ACCEPT, ...headers }, body });
+  return call(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: ACCEPT, ...headers },
+    body,
+  });
 }
 
 async function openSession(url: URL): Promise<string> {
@@ -62,14 +74,49 @@ describe('Streamable HTTP: bad input', () => {
   afterAll(() => gw?.close());
 
   const cases: Array<[string, () => Promise<Reply>, number, number, string]> = [
-    ['malformed JSON', () => post(gw.url, '{"jsonrpc": "2.0", "id": 1,'), 400, -32700, 'GATEWAY_PARSE_ERROR'],
-    ['a JSON value that is not JSON-RPC', () => post(gw.url, '{"hello":"world"}', { 'mcp-session-id': session }), 400, -32600, 'GATEWAY_INVALID_REQUEST'],
-    ['a wrong jsonrpc version', () => post(gw.url, '{"jsonrpc":"1.0","id":1,"method":"ping"}', { 'mcp-session-id': session }), 400, -32600, 'GATEWAY_INVALID_REQUEST'],
-    ['an empty batch', () => post(gw.url, '[]', { 'mcp-session-id': session }), 400, -32600, 'GATEWAY_INVALID_REQUEST'],
-    ['initialize inside a batch', () => post(gw.url, JSON.stringify([initialize, initialize])), 400, -32600, 'GATEWAY_INVALID_REQUEST'],
+    [
+      'malformed JSON',
+      () => post(gw.url, '{"jsonrpc": "2.0", "id": 1,'),
+      400,
+      -32700,
+      'GATEWAY_PARSE_ERROR',
+    ],
+    [
+      'a JSON value that is not JSON-RPC',
+      () => post(gw.url, '{"hello":"world"}', { 'mcp-session-id': session }),
+      400,
+      -32600,
+      'GATEWAY_INVALID_REQUEST',
+    ],
+    [
+      'a wrong jsonrpc version',
+      () => post(gw.url, '{"jsonrpc":"1.0","id":1,"method":"ping"}', { 'mcp-session-id': session }),
+      400,
+      -32600,
+      'GATEWAY_INVALID_REQUEST',
+    ],
+    [
+      'an empty batch',
+      () => post(gw.url, '[]', { 'mcp-session-id': session }),
+      400,
+      -32600,
+      'GATEWAY_INVALID_REQUEST',
+    ],
+    [
+      'initialize inside a batch',
+      () => post(gw.url, JSON.stringify([initialize, initialize])),
+      400,
+      -32600,
+      'GATEWAY_INVALID_REQUEST',
+    ],
     [
       'a text/plain body',
-      () => call(gw.url, { method: 'POST', headers: { 'content-type': 'text/plain', accept: ACCEPT }, body: JSON.stringify(initialize) }),
+      () =>
+        call(gw.url, {
+          method: 'POST',
+          headers: { 'content-type': 'text/plain', accept: ACCEPT },
+          body: JSON.stringify(initialize),
+        }),
       415,
       -32600,
       'GATEWAY_UNSUPPORTED_MEDIA_TYPE',
@@ -81,20 +128,67 @@ describe('Streamable HTTP: bad input', () => {
       -32600,
       'GATEWAY_NOT_ACCEPTABLE',
     ],
-    ['a GET that does not accept SSE', () => call(gw.url, { method: 'GET', headers: { accept: 'application/json', 'mcp-session-id': session } }), 406, -32600, 'GATEWAY_NOT_ACCEPTABLE'],
-    ['a request without a session id', () => post(gw.url, '{"jsonrpc":"2.0","id":5,"method":"ping"}'), 400, -32600, 'GATEWAY_SESSION_REQUIRED'],
-    ['an unknown session id', () => post(gw.url, '{"jsonrpc":"2.0","id":5,"method":"ping"}', { 'mcp-session-id': 'no-such-session' }), 404, -32001, 'GATEWAY_SESSION_NOT_FOUND'],
-    ['a DELETE of an unknown session', () => call(gw.url, { method: 'DELETE', headers: { 'mcp-session-id': 'no-such-session' } }), 404, -32001, 'GATEWAY_SESSION_NOT_FOUND'],
+    [
+      'a GET that does not accept SSE',
+      () =>
+        call(gw.url, {
+          method: 'GET',
+          headers: { accept: 'application/json', 'mcp-session-id': session },
+        }),
+      406,
+      -32600,
+      'GATEWAY_NOT_ACCEPTABLE',
+    ],
+    [
+      'a request without a session id',
+      () => post(gw.url, '{"jsonrpc":"2.0","id":5,"method":"ping"}'),
+      400,
+      -32600,
+      'GATEWAY_SESSION_REQUIRED',
+    ],
+    [
+      'an unknown session id',
+      () =>
+        post(gw.url, '{"jsonrpc":"2.0","id":5,"method":"ping"}', {
+          'mcp-session-id': 'no-such-session',
+        }),
+      404,
+      -32001,
+      'GATEWAY_SESSION_NOT_FOUND',
+    ],
+    [
+      'a DELETE of an unknown session',
+      () => call(gw.url, { method: 'DELETE', headers: { 'mcp-session-id': 'no-such-session' } }),
+      404,
+      -32001,
+      'GATEWAY_SESSION_NOT_FOUND',
+    ],
     [
       'an unsupported MCP-Protocol-Version',
-      () => post(gw.url, '{"jsonrpc":"2.0","id":5,"method":"ping"}', { 'mcp-session-id': session, 'mcp-protocol-version': '1999-01-01' }),
+      () =>
+        post(gw.url, '{"jsonrpc":"2.0","id":5,"method":"ping"}', {
+          'mcp-session-id': session,
+          'mcp-protocol-version': '1999-01-01',
+        }),
       400,
       -32600,
       'GATEWAY_UNSUPPORTED_PROTOCOL_VERSION',
     ],
-    ['a body over the size limit', () => post(gw.url, JSON.stringify({ ...initialize, pad: 'x'.repeat(100_000) })), 413, -32600, 'GATEWAY_PAYLOAD_TOO_LARGE'],
+    [
+      'a body over the size limit',
+      () => post(gw.url, JSON.stringify({ ...initialize, pad: 'x'.repeat(100_000) })),
+      413,
+      -32600,
+      'GATEWAY_PAYLOAD_TOO_LARGE',
+    ],
     ['a PUT', () => call(gw.url, { method: 'PUT' }), 405, -32600, 'GATEWAY_METHOD_NOT_ALLOWED'],
-    ['an unknown path', () => call(new URL('/nope', gw.url), { method: 'GET' }), 404, -32601, 'GATEWAY_NOT_FOUND'],
+    [
+      'an unknown path',
+      () => call(new URL('/nope', gw.url), { method: 'GET' }),
+      404,
+      -32601,
+      'GATEWAY_NOT_FOUND',
+    ],
   ];
 
   it.each(cases)('%s', async (_name, send, status, rpc, code) => {
@@ -110,11 +204,20 @@ describe('Streamable HTTP: bad input', () => {
   it('answers a request id already in flight with 400', async () => {
     const slow = post(
       gw.url,
-      JSON.stringify({ jsonrpc: '2.0', id: 'dup', method: 'tools/call', params: { name: 'trigger-long-running-operation', arguments: { duration: 0.5, steps: 1 } } }),
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 'dup',
+        method: 'tools/call',
+        params: { name: 'trigger-long-running-operation', arguments: { duration: 0.5, steps: 1 } },
+      }),
       { 'mcp-session-id': session },
     );
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const again = await post(gw.url, JSON.stringify({ jsonrpc: '2.0', id: 'dup', method: 'ping' }), { 'mcp-session-id': session });
+    const again = await post(
+      gw.url,
+      JSON.stringify({ jsonrpc: '2.0', id: 'dup', method: 'ping' }),
+      { 'mcp-session-id': session },
+    );
     expect(again.status).toBe(400);
     expect(again.body.error?.message).toContain('already in use');
     expect((await slow).status).toBe(200);
@@ -135,7 +238,12 @@ describe('Streamable HTTP: bad input', () => {
       gw.url,
       JSON.stringify([
         { jsonrpc: '2.0', id: 'p1', method: 'ping' },
-        { jsonrpc: '2.0', id: 'p2', method: 'tools/call', params: { name: 'echo', arguments: { message: 'batched' } } },
+        {
+          jsonrpc: '2.0',
+          id: 'p2',
+          method: 'tools/call',
+          params: { name: 'echo', arguments: { message: 'batched' } },
+        },
       ]),
       { 'mcp-session-id': session },
     );
@@ -157,7 +265,11 @@ describe('Streamable HTTP: bad input', () => {
 
 describe('Streamable HTTP: backends that cannot serve', () => {
   it('answers initialize with 502 when the backend command does not exist', async () => {
-    const gw = await startGateway({ transport: 'stdio', command: '/nonexistent/mcp-server', args: [] });
+    const gw = await startGateway({
+      transport: 'stdio',
+      command: '/nonexistent/mcp-server',
+      args: [],
+    });
     try {
       const reply = await post(gw.url, JSON.stringify(initialize));
       expect(reply.status).toBe(502);

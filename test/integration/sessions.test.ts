@@ -6,10 +6,17 @@ import { FIXTURES, connectClient, isAlive, startGateway, waitFor } from '../help
 import type { RunningGateway } from '../helpers.js';
 
 function text(result: unknown): string {
-  return (result as { content: Array<{ text?: string }> }).content.map((c) => c.text ?? '').join('');
+  return (result as { content: Array<{ text?: string }> }).content
+    .map((c) => c.text ?? '')
+    .join('');
 }
 
-const probe = { transport: 'stdio' as const, command: process.execPath, args: [join(FIXTURES, 'probe-server.mjs')], killGraceMs: 500 };
+const probe = {
+  transport: 'stdio' as const,
+  command: process.execPath,
+  args: [join(FIXTURES, 'probe-server.mjs')],
+  killGraceMs: 500,
+};
 
 describe('sessions', () => {
   const cleanup: Array<() => Promise<unknown>> = [];
@@ -33,13 +40,25 @@ describe('sessions', () => {
     const gw = await gateway(probe);
     const c = await client(gw);
     const controller = new AbortController();
-    const call = c.callTool({ name: 'wait', arguments: { ms: 20_000 } }, undefined, { signal: controller.signal });
-    await waitFor(() => gw.gateway.sessions()[0]?.inFlight === 1, 5000, 'the call to reach the gateway');
+    const call = c.callTool({ name: 'wait', arguments: { ms: 20_000 } }, undefined, {
+      signal: controller.signal,
+    });
+    await waitFor(
+      () => gw.gateway.sessions()[0]?.inFlight === 1,
+      5000,
+      'the call to reach the gateway',
+    );
     controller.abort('user gave up');
     await expect(call).rejects.toThrow();
-    await waitFor(() => gw.gateway.sessions()[0]?.inFlight === 0, 5000, 'the gateway to drop the cancelled call');
+    await waitFor(
+      () => gw.gateway.sessions()[0]?.inFlight === 0,
+      5000,
+      'the gateway to drop the cancelled call',
+    );
     // The backend saw a notifications/cancelled for the id it knew the request by.
-    const seen = JSON.parse(text(await c.callTool({ name: 'cancellations', arguments: {} }))) as unknown[];
+    const seen = JSON.parse(
+      text(await c.callTool({ name: 'cancellations', arguments: {} })),
+    ) as unknown[];
     expect(seen).toHaveLength(1);
   });
 
@@ -49,7 +68,11 @@ describe('sessions', () => {
     const handler = (who: 'a' | 'b') => (c: Client) =>
       c.setRequestHandler(CreateMessageRequestSchema, async () => {
         asked[who] += 1;
-        return { model: `model-${who}`, role: 'assistant', content: { type: 'text', text: `answer from ${who}` } };
+        return {
+          model: `model-${who}`,
+          role: 'assistant',
+          content: { type: 'text', text: `answer from ${who}` },
+        };
       });
     const a = await client(gw, handler('a'));
     const b = await client(gw, handler('b'));
@@ -58,12 +81,20 @@ describe('sessions', () => {
 
     const progress = { a: [] as number[], b: [] as number[] };
     const [ra, rb, sampleA] = await Promise.all([
-      a.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 0.6, steps: 3 } }, undefined, {
-        onprogress: (p) => progress.a.push(p.progress),
-      }),
-      b.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 0.6, steps: 2 } }, undefined, {
-        onprogress: (p) => progress.b.push(p.progress),
-      }),
+      a.callTool(
+        { name: 'trigger-long-running-operation', arguments: { duration: 0.6, steps: 3 } },
+        undefined,
+        {
+          onprogress: (p) => progress.a.push(p.progress),
+        },
+      ),
+      b.callTool(
+        { name: 'trigger-long-running-operation', arguments: { duration: 0.6, steps: 2 } },
+        undefined,
+        {
+          onprogress: (p) => progress.b.push(p.progress),
+        },
+      ),
       a.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'only a' } }),
     ]);
     expect(text(ra)).toContain('Steps: 3');
@@ -72,7 +103,10 @@ describe('sessions', () => {
     expect(text(sampleA)).toContain('answer from a');
     expect(asked).toEqual({ a: 1, b: 0 });
 
-    const sampleB = await b.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'only b' } });
+    const sampleB = await b.callTool({
+      name: 'trigger-sampling-request',
+      arguments: { prompt: 'only b' },
+    });
     expect(text(sampleB)).toContain('answer from b');
     expect(asked).toEqual({ a: 1, b: 1 });
   });
@@ -81,8 +115,15 @@ describe('sessions', () => {
     const gw = await gateway();
     const c = await client(gw);
     const [session] = gw.gateway.sessions();
-    const call = c.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 20, steps: 2 } });
-    await waitFor(() => gw.gateway.sessions()[0]?.inFlight === 1, 5000, 'the call to reach the gateway');
+    const call = c.callTool({
+      name: 'trigger-long-running-operation',
+      arguments: { duration: 20, steps: 2 },
+    });
+    await waitFor(
+      () => gw.gateway.sessions()[0]?.inFlight === 1,
+      5000,
+      'the call to reach the gateway',
+    );
     const killedAt = Date.now();
     process.kill(session!.pid!, 'SIGKILL');
     await expect(call).rejects.toThrow(/Backend exited: everything exited with signal SIGKILL/);
@@ -90,7 +131,9 @@ describe('sessions', () => {
     await waitFor(() => gw.gateway.sessions().length === 0, 5000, 'the dead session to be removed');
 
     const fresh = await client(gw);
-    expect(text(await fresh.callTool({ name: 'echo', arguments: { message: 'still here' } }))).toContain('still here');
+    expect(
+      text(await fresh.callTool({ name: 'echo', arguments: { message: 'still here' } })),
+    ).toContain('still here');
   });
 
   it('ends the backend process when the client ends its session', async () => {
@@ -98,7 +141,7 @@ describe('sessions', () => {
     const c = await client(gw);
     const pid = gw.gateway.sessions()[0]!.pid!;
     expect(isAlive(pid)).toBe(true);
-    await (c.transport as { terminateSession(): Promise<void> }).terminateSession();
+    await (c.transport as unknown as { terminateSession(): Promise<void> }).terminateSession();
     await waitFor(() => !isAlive(pid), 5000, 'the backend process to end');
     expect(gw.gateway.sessions()).toHaveLength(0);
   });

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { LineSplitter } from './ndjson.js';
+
+function split(chunks: string[], max = 1024) {
+  const lines: string[] = [];
+  const oversize: number[] = [];
+  const splitter = new LineSplitter(
+    max,
+    (l) => lines.push(l),
+    (n) => oversize.push(n),
+  );
+  for (const c of chunks) splitter.push(Buffer.from(c));
+  return { lines, oversize };
+}
+
+describe('LineSplitter', () => {
+  it('joins lines split across chunks and splits chunks holding several lines', () => {
+    expect(split(['{"a":', '1}\n{"b":2}\n{"c"', ':3}\n']).lines).toEqual([
+      '{"a":1}',
+      '{"b":2}',
+      '{"c":3}',
+    ]);
+  });
+
+  it('drops empty lines and a trailing CR', () => {
+    expect(split(['\n\r\n{"a":1}\r\n']).lines).toEqual(['{"a":1}']);
+  });
+
+  it('keeps multi-byte characters split across chunks intact', () => {
+    const bytes = Buffer.from('{"t":"é😀"}\n');
+    const lines: string[] = [];
+    const splitter = new LineSplitter(
+      1024,
+      (l) => lines.push(l),
+      () => {},
+    );
+    for (let i = 0; i < bytes.length; i++) splitter.push(bytes.subarray(i, i + 1));
+    expect(lines).toEqual(['{"t":"é😀"}']);
+  });
+
+  it('drops an oversize line, reports it, and carries on with the next', () => {
+    const { lines, oversize } = split(['x'.repeat(10), 'y'.repeat(10), 'z\n{"ok":1}\n'], 16);
+    expect(lines).toEqual(['{"ok":1}']);
+    expect(oversize).toHaveLength(1);
+  });
+});

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { compose } from './policy.js';
+import type { MessageContext, Policy } from './policy.js';
+
+const ctx = (): MessageContext => ({
+  message: { jsonrpc: '2.0', id: 1, method: 'tools/call' },
+  direction: 'to-server',
+  sessionId: 's',
+  transport: 'test',
+  principal: undefined,
+  signal: new AbortController().signal,
+  log: pino({ level: 'silent' }),
+});
+
+describe('compose', () => {
+  it('runs policies in order around the final step, each seeing the reply on the way out', async () => {
+    const trace: string[] = [];
+    const tag =
+      (name: string): Policy =>
+      async (_ctx, next) => {
+        trace.push(`${name} in`);
+        const reply = await next();
+        trace.push(`${name} out`);
+        return reply;
+      };
+    const run = compose([tag('a'), tag('b')], async () => {
+      trace.push('final');
+      return { jsonrpc: '2.0', id: 1, result: {} };
+    });
+    await expect(run(ctx())).resolves.toEqual({ jsonrpc: '2.0', id: 1, result: {} });
+    expect(trace).toEqual(['a in', 'b in', 'final', 'b out', 'a out']);
+  });
+
+  it('lets a policy answer instead of forwarding', async () => {
+    let reached = false;
+    const deny: Policy = async (c) => ({
+      jsonrpc: '2.0',
+      id: 1,
+      error: { code: -32003, message: `no ${c.message.method}` },
+    });
+    const run = compose([deny], async () => {
+      reached = true;
+      return undefined;
+    });
+    const reply = await run(ctx());
+    expect(reply && 'error' in reply && reply.error.message).toBe('no tools/call');
+    expect(reached).toBe(false);
+  });
+
+  it('refuses a policy that calls next() twice', async () => {
+    const twice: Policy = async (_c, next) => {
+      await next();
+      return next();
+    };
+    await expect(compose([twice], async () => undefined)(ctx())).rejects.toThrow(
+      'next() called more than once',
+    );
+  });
+
+  it('is the final step itself when there are no policies', () => {
+    const final = async () => undefined;
+    expect(compose([], final)).toBe(final);
+  });
+});
