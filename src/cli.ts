@@ -1,11 +1,9 @@
 #!/usr/bin/env node
-import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { ConfigError, parseConfig } from './config/schema.js';
 import { quickModeConfig } from './config/quick-mode.js';
 import { createGateway } from './gateway.js';
-
-const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+import { version } from './version.js';
 
 const HELP = `mcp-bridge ${version}: bridge any MCP client to any MCP server
 

@@ -247,7 +247,10 @@ export class Session {
     if (direction === 'to-server') {
       if (message.method === 'initialize' && outcome && 'result' in outcome) {
         const version = (outcome.result as { protocolVersion?: unknown }).protocolVersion;
-        if (typeof version === 'string') this.client.setProtocolVersion?.(version);
+        if (typeof version === 'string') {
+          this.client.setProtocolVersion?.(version);
+          this.target.setProtocolVersion?.(version);
+        }
       }
       if (outcome === undefined) this.client.requestEnded?.(message.id);
       else await this.sendToClient(outcome, message.id);

@@ -7,27 +7,13 @@ import { GatewayError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { accepts, readBody, sendError } from './http-io.js';
 import { StreamableHttpSessionTransport } from './streamable-http-session.js';
+import type { FrontendOptions, SessionHandle } from './types.js';
 
-export interface StreamableHttpOptions {
-  /** Largest POST body accepted; more gets 413. @default 16 MiB */
-  maxBodyBytes?: number;
+export interface StreamableHttpOptions extends FrontendOptions {
   /** A session with no client activity and nothing in flight for this long is closed. @default 1_800_000 */
   idleTimeoutMs?: number;
   /** Interval of SSE keepalive comments on GET streams. @default 25_000 */
   keepaliveMs?: number;
-  log: Logger;
-  /**
-   * Creates what serves a new session (its backend) and binds it to `transport`. Rejects if the
-   * backend cannot be reached; the client then gets that error and no session.
-   */
-  onsession: (transport: StreamableHttpSessionTransport) => Promise<SessionHandle>;
-}
-
-/** What the handler needs to know of a session the gateway built. */
-export interface SessionHandle {
-  /** Requests in flight; an idle session with work in flight is not reaped. */
-  readonly inFlight: number;
-  close(reason: string): Promise<void>;
 }
 
 const SESSION_HEADER = 'mcp-session-id';
@@ -51,7 +37,7 @@ export class StreamableHttpHandler {
   private readonly sweep: NodeJS.Timeout;
 
   constructor(private readonly options: StreamableHttpOptions) {
-    this.maxBodyBytes = options.maxBodyBytes ?? 16 * 1024 * 1024;
+    this.maxBodyBytes = options.maxMessageBytes;
     this.log = options.log;
     const idle = options.idleTimeoutMs ?? 1_800_000;
     const keepaliveMs = options.keepaliveMs ?? 25_000;
@@ -176,7 +162,7 @@ export class StreamableHttpHandler {
     );
     let handle: SessionHandle;
     try {
-      handle = await this.options.onsession(transport);
+      handle = await this.options.openSession(transport, 'streamable-http');
     } catch (error) {
       this.log.warn({ err: error }, 'could not open a session');
       sendError(res, error, message.id);

@@ -1,0 +1,81 @@
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { BackendConfig, StdioBackendConfig } from '../config/schema.js';
+import type { Logger } from '../core/logger.js';
+import { StdioBackendTransport } from './stdio-backend.js';
+import { SharedProcess } from './shared-process.js';
+import { createRemoteTransport } from './remote.js';
+
+/** One configured backend: hands each new session a transport to it. */
+export interface Backend {
+  readonly name: string;
+  /** A transport for one new session, not yet started (starting it is the session's job). */
+  connect(log: Logger): Transport;
+  /** Ends shared processes; per-session transports end with their sessions. */
+  close(): Promise<void>;
+}
+
+export interface BackendContext {
+  log: Logger;
+  maxMessageBytes: number;
+}
+
+function stdioTransport(
+  name: string,
+  config: StdioBackendConfig,
+  ctx: BackendContext,
+  log: Logger,
+) {
+  return new StdioBackendTransport({
+    name,
+    command: config.command,
+    args: config.args,
+    cwd: config.cwd,
+    env: config.env,
+    inheritEnv: config.inheritEnv,
+    killGraceMs: config.killGraceMs,
+    maxMessageBytes: ctx.maxMessageBytes,
+    log,
+  });
+}
+
+export function createBackend(name: string, config: BackendConfig, ctx: BackendContext): Backend {
+  if (config.transport !== 'stdio') {
+    return {
+      name,
+      connect: (log) => createRemoteTransport(name, config, log, ctx.maxMessageBytes),
+      close: async () => {},
+    };
+  }
+  if (config.processModel === 'per-session') {
+    return {
+      name,
+      connect: (log) => stdioTransport(name, config, ctx, log),
+      close: async () => {},
+    };
+  }
+  // shared is a pool of one.
+  const size = config.processModel === 'shared' ? 1 : config.poolSize;
+  const log = ctx.log.child({ backend: name });
+  const processes = Array.from(
+    { length: size },
+    (_, i) =>
+      new SharedProcess({
+        name: size === 1 ? name : `${name}#${i}`,
+        log,
+        serializeCalls: config.serializeCalls,
+        spawn: () => stdioTransport(name, config, ctx, log.child({ process: i })),
+      }),
+  );
+  return {
+    name,
+    connect(sessionLog) {
+      // Pin the session to the process serving the fewest sessions.
+      let chosen = processes[0]!;
+      for (const p of processes) if (p.sessionCount < chosen.sessionCount) chosen = p;
+      return chosen.channel(sessionLog);
+    },
+    async close() {
+      await Promise.allSettled(processes.map((p) => p.close()));
+    },
+  };
+}

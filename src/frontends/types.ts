@@ -1,0 +1,28 @@
+import type { ClientTransport } from '../core/session.js';
+import type { Logger } from '../core/logger.js';
+
+/** The client-facing transports, by the name used in logs, events and the policy context. */
+export type FrontendKind = 'streamable-http' | 'sse' | 'websocket' | 'stdio' | 'unix';
+
+/** What a frontend holds of a session the gateway opened for it. */
+export interface SessionHandle {
+  readonly id: string;
+  /** Requests in flight in either direction; an idle sweep leaves busy sessions alone. */
+  readonly inFlight: number;
+  close(reason: string): Promise<void>;
+}
+
+/**
+ * Opens a session for a new client connection: connects the backend and binds it to `client`.
+ * Rejects with a GatewayError when the backend cannot be reached; the frontend reports that
+ * error in its own terms (an HTTP status, a close code, a JSON-RPC error) and drops the client.
+ */
+export type OpenSession = (client: ClientTransport, kind: FrontendKind) => Promise<SessionHandle>;
+
+/** What every frontend is built with. */
+export interface FrontendOptions {
+  openSession: OpenSession;
+  log: Logger;
+  /** Largest message accepted from a client, in bytes. */
+  maxMessageBytes: number;
+}
