@@ -126,11 +126,23 @@ export class SseStream {
     return !this.ended && !this.res.destroyed;
   }
 
-  /** Writes one `message` event; returns false if the stream is gone. */
-  write(json: string): boolean {
+  /** Writes one `message` event, with an event id when the stream is resumable; false if the stream is gone. */
+  write(json: string, id?: string): boolean {
     if (!this.isOpen) return false;
-    this.res.write(`event: message\ndata: ${json}\n\n`);
+    this.res.write(
+      id === undefined
+        ? `event: message\ndata: ${json}\n\n`
+        : `id: ${id}\nevent: message\ndata: ${json}\n\n`,
+    );
     return true;
+  }
+
+  /**
+   * The priming event of a resumable stream: an id and no data, so that a client cut off before
+   * the first message still has a Last-Event-ID to resume from, and how long to wait before it does.
+   */
+  prime(id: string, retryMs: number): void {
+    if (this.isOpen) this.res.write(`id: ${id}\nretry: ${retryMs}\ndata:\n\n`);
   }
 
   /** A comment line, which clients ignore; keeps idle connections from timing out in proxies. */

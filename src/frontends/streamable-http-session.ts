@@ -4,17 +4,81 @@ import type { ClientTransport } from '../core/session.js';
 import type { JSONRPCMessage, JSONRPCReply, RequestId } from '../core/jsonrpc.js';
 import { isReply } from '../core/jsonrpc.js';
 import type { Logger } from '../core/logger.js';
-import { SseStream, sendJson } from './http-io.js';
-import { ERROR_TABLE } from '../core/errors.js';
+import { ERROR_TABLE, GatewayError } from '../core/errors.js';
 import type { GatewayErrorCode } from '../core/errors.js';
+import { SseStream, sendJson } from './http-io.js';
+import type { EventStore } from './event-store.js';
+import { eventId, parseEventId } from './event-store.js';
+
+/**
+ * An SSE stream that can outlive the HTTP response it started on. Its events are numbered and
+ * kept in the event store; a client that loses the connection reconnects with Last-Event-ID and
+ * gets what it missed, then the rest, on the new response.
+ */
+class ResumableStream {
+  private seq = 0;
+  private sse: SseStream | undefined;
+  private finished = false;
+
+  constructor(
+    readonly id: string,
+    private readonly sessionId: string,
+    private readonly store: EventStore,
+    private readonly retryMs: number,
+  ) {}
+
+  /** Sequence number of the last event sent. */
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  get connected(): boolean {
+    return this.sse?.isOpen === true;
+  }
+
+  get isFinished(): boolean {
+    return this.finished;
+  }
+
+  /** Starts the stream on its first response, with the priming event. */
+  open(res: ServerResponse, headers: Record<string, string>): void {
+    this.sse?.end();
+    this.sse = new SseStream(res, headers);
+    // The priming id names the last event sent, so a resume from it replays nothing twice.
+    this.sse.prime(eventId(this.id, this.seq), this.retryMs);
+  }
+
+  /** Continues the stream on a reconnecting client's response, after the replayed events. */
+  reattach(sse: SseStream): void {
+    this.sse?.end();
+    this.sse = sse;
+    if (this.finished) sse.end();
+  }
+
+  send(json: string): void {
+    const seq = ++this.seq;
+    this.store.append(this.sessionId, this.id, seq, json);
+    this.sse?.write(json, eventId(this.id, seq));
+  }
+
+  keepalive(): void {
+    this.sse?.keepalive();
+  }
+
+  end(): void {
+    this.finished = true;
+    this.sse?.end();
+  }
+}
 
 /**
  * One POST that carried requests. It answers with plain JSON when the replies are all it has to
- * say, and turns into an SSE stream the moment anything else (progress, a server request) has to
- * go out before the last reply. Most calls so cost one JSON write, and nothing is ever held back.
+ * say, and turns into a resumable SSE stream the moment anything else (progress, a server
+ * request) has to go out before the last reply. Most calls so cost one JSON write, and nothing is
+ * ever held back.
  */
 class Exchange {
-  private stream: SseStream | undefined;
+  stream: ResumableStream | undefined;
   private readonly replies: JSONRPCReply[] = [];
   private done = false;
 
@@ -24,23 +88,33 @@ class Exchange {
     private readonly batch: boolean,
     private readonly headers: Record<string, string>,
     private readonly opensSession: boolean,
+    private readonly newStream: () => ResumableStream,
   ) {}
 
-  get isOpen(): boolean {
-    return !this.done && !this.res.destroyed;
+  get isDone(): boolean {
+    return this.done;
   }
 
-  /** Sends a message that is not one of this exchange's replies. */
-  push(message: JSONRPCMessage): boolean {
-    if (!this.isOpen) return false;
-    this.toStream().write(JSON.stringify(message));
+  /** Whether a message pushed now reaches the client without waiting for a reconnect. */
+  get isLive(): boolean {
+    return !this.done && (this.stream ? this.stream.connected : !this.res.destroyed);
+  }
+
+  /**
+   * Sends a message that is not one of this exchange's replies. A stream keeps it for a
+   * reconnect even while its client is away; a JSON response that has gone cannot take it.
+   */
+  push(json: string): boolean {
+    if (this.done) return false;
+    if (!this.stream && this.res.destroyed) return false;
+    this.toStream().send(json);
     return true;
   }
 
   /** Delivers one of this exchange's replies; finishes the response after the last. */
   reply(message: JSONRPCReply & { id: RequestId }): void {
     this.waiting.delete(message.id);
-    if (this.stream) this.stream.write(JSON.stringify(message));
+    if (this.stream) this.stream.send(JSON.stringify(message));
     else this.replies.push(message);
     if (this.waiting.size === 0) this.finish();
   }
@@ -56,6 +130,8 @@ class Exchange {
     this.done = true;
     if (this.stream) {
       this.stream.end();
+    } else if (this.res.destroyed) {
+      // The client went away before its JSON reply; there is nothing to resume.
     } else if (this.replies.length === 0) {
       // Every request was cancelled: nothing to say, but the POST must still end.
       this.res.writeHead(202, this.headers).end();
@@ -68,10 +144,11 @@ class Exchange {
     }
   }
 
-  private toStream(): SseStream {
+  private toStream(): ResumableStream {
     if (!this.stream) {
-      this.stream = new SseStream(this.res, this.headers);
-      for (const earlier of this.replies) this.stream.write(JSON.stringify(earlier));
+      this.stream = this.newStream();
+      this.stream.open(this.res, this.headers);
+      for (const earlier of this.replies) this.stream.send(JSON.stringify(earlier));
       this.replies.length = 0;
     }
     return this.stream;
@@ -84,14 +161,21 @@ function gatewayErrorOf(reply: JSONRPCReply): GatewayErrorCode | undefined {
   return typeof code === 'string' && code in ERROR_TABLE ? (code as GatewayErrorCode) : undefined;
 }
 
-/** Undelivered messages kept for a client that has no stream open yet. */
+/** Undelivered messages kept for a client that has never opened a stream. */
 const MAX_BACKLOG = 1000;
+
+export interface StreamableHttpSessionOptions {
+  store: EventStore;
+  /** The `retry` a client is told to wait before reconnecting a lost stream. @default 1000 */
+  retryMs?: number;
+  log: Logger;
+}
 
 /**
  * The server side of one Streamable HTTP session as an SDK Transport: the handler feeds it what
- * clients POST, and it routes what the session sends to the right open response: a reply to the
- * POST that asked, a progress notification to its request's stream, anything else to the GET
- * stream, or (when there is none) to an open POST stream, or a bounded backlog until one opens.
+ * clients POST, and it routes what the session sends to the right response: a reply to the POST
+ * that asked, a progress notification to its request's stream, anything else to the GET stream,
+ * or (when there is none) to an open POST stream, or a bounded backlog until one opens.
  */
 export class StreamableHttpSessionTransport implements ClientTransport {
   onmessage?: (message: JSONRPCMessage) => void;
@@ -105,21 +189,31 @@ export class StreamableHttpSessionTransport implements ClientTransport {
 
   private readonly exchanges = new Map<RequestId, Exchange>();
   private readonly open = new Set<Exchange>();
-  private getStream: SseStream | undefined;
+  /** Streams that can still be resumed or written: POST streams in progress and the GET stream. */
+  private readonly streams = new Map<string, ResumableStream>();
+  private getStream: ResumableStream | undefined;
+  private streamCount = 0;
   private backlog: string[] = [];
   private closed = false;
+  private readonly store: EventStore;
+  private readonly retryMs: number;
+  private readonly log: Logger;
 
   constructor(
     readonly sessionId: string,
-    private readonly log: Logger,
-  ) {}
+    options: StreamableHttpSessionOptions,
+  ) {
+    this.store = options.store;
+    this.retryMs = options.retryMs ?? 1000;
+    this.log = options.log;
+  }
 
   get isClosed(): boolean {
     return this.closed;
   }
 
   get hasGetStream(): boolean {
-    return this.getStream?.isOpen === true;
+    return this.getStream?.connected === true;
   }
 
   async start(): Promise<void> {}
@@ -133,19 +227,33 @@ export class StreamableHttpSessionTransport implements ClientTransport {
     return this.exchanges.has(id);
   }
 
+  private newStream(prefix: string): ResumableStream {
+    const stream = new ResumableStream(
+      `${prefix}${++this.streamCount}`,
+      this.sessionId,
+      this.store,
+      this.retryMs,
+    );
+    this.streams.set(stream.id, stream);
+    return stream;
+  }
+
   /** Registers a POST carrying `requests` (their ids) before its messages are delivered. */
   openExchange(res: ServerResponse, ids: RequestId[], batch: boolean, opensSession = false): void {
     const headers: Record<string, string> = opensSession
       ? { 'mcp-session-id': this.sessionId }
       : {};
-    const exchange = new Exchange(res, new Set(ids), batch, headers, opensSession);
+    const exchange = new Exchange(res, new Set(ids), batch, headers, opensSession, () =>
+      this.newStream('p'),
+    );
     for (const id of ids) this.exchanges.set(id, exchange);
     this.open.add(exchange);
     res.once('close', () => {
+      // A stream waits for its client to resume; a JSON response that is gone cannot be resumed.
+      if (exchange.stream || exchange.isDone) return;
       this.open.delete(exchange);
-      // Replies that arrive after the client went away have nowhere to go: the spec does not
-      // let them travel on the GET stream. Resumable streams will keep them for a reconnect.
       for (const id of ids) if (this.exchanges.get(id) === exchange) this.exchanges.delete(id);
+      this.log.debug('client left before its JSON reply; the reply will be dropped');
     });
   }
 
@@ -156,14 +264,52 @@ export class StreamableHttpSessionTransport implements ClientTransport {
   }
 
   attachGetStream(res: ServerResponse): void {
-    const stream = new SseStream(res);
-    this.getStream = stream;
-    res.once('close', () => {
-      if (this.getStream === stream) this.getStream = undefined;
-    });
+    this.getStream ??= this.newStream('g');
+    this.getStream.open(res, {});
     const backlog = this.backlog;
     this.backlog = [];
-    for (const json of backlog) stream.write(json);
+    for (const json of backlog) this.getStream.send(json);
+  }
+
+  /**
+   * A client reconnecting with Last-Event-ID: replays what followed that event on its stream,
+   * then carries the rest of the stream on this response (or ends it, if the stream is over).
+   */
+  async resume(res: ServerResponse, lastEventId: string): Promise<void> {
+    const parsed = parseEventId(lastEventId);
+    const stream = parsed && this.streams.get(parsed.streamId);
+    if (
+      !parsed ||
+      (!stream && !parsed.streamId.startsWith('p') && !parsed.streamId.startsWith('g'))
+    ) {
+      throw new GatewayError(
+        'GATEWAY_INVALID_REQUEST',
+        `Last-Event-ID "${lastEventId}" is not an event id of this session`,
+      );
+    }
+    let after = parsed.seq;
+    const pending: string[] = [];
+    // Replay until caught up; events sent while a replay was read are picked up by the next round.
+    for (;;) {
+      if (stream && after >= stream.lastSeq) break;
+      const events = await this.store.replay(this.sessionId, parsed.streamId, after);
+      if (!events) {
+        throw new GatewayError(
+          'GATEWAY_INVALID_REQUEST',
+          `the events after "${lastEventId}" are no longer kept; start a new request`,
+        );
+      }
+      for (const event of events) pending.push(event.json);
+      if (events.length === 0) break;
+      after = events[events.length - 1]!.seq;
+      if (!stream) break;
+    }
+    const sse = new SseStream(res);
+    let seq = parsed.seq;
+    for (const json of pending) sse.write(json, eventId(parsed.streamId, ++seq));
+    this.lastActivity = Date.now();
+    if (stream && !stream.isFinished) stream.reattach(sse);
+    else sse.end();
   }
 
   keepalive(): void {
@@ -180,20 +326,27 @@ export class StreamableHttpSessionTransport implements ClientTransport {
       }
       this.exchanges.delete(message.id);
       exchange.reply(message as JSONRPCReply & { id: RequestId });
-      if (!exchange.isOpen) this.open.delete(exchange);
+      if (exchange.isDone) this.retire(exchange);
       return;
     }
-    const related = options?.relatedRequestId;
-    if (related !== undefined && this.exchanges.get(related)?.push(message)) return;
     const json = JSON.stringify(message);
-    if (this.getStream?.write(json)) return;
+    const related = options?.relatedRequestId;
+    if (related !== undefined && this.exchanges.get(related)?.push(json)) return;
+    if (this.getStream?.connected) return this.getStream.send(json);
     for (const exchange of this.open) {
-      if (exchange.push(message)) return;
+      if (exchange.isLive && exchange.push(json)) return;
     }
+    // The GET stream's client is away; it will resume and replay this.
+    if (this.getStream) return this.getStream.send(json);
     if (this.backlog.push(json) > MAX_BACKLOG) {
       this.backlog.shift();
       this.log.warn('client has no open stream; oldest undelivered message dropped');
     }
+  }
+
+  private retire(exchange: Exchange): void {
+    this.open.delete(exchange);
+    if (exchange.stream) this.streams.delete(exchange.stream.id);
   }
 
   requestEnded(id: RequestId): void {
@@ -201,7 +354,7 @@ export class StreamableHttpSessionTransport implements ClientTransport {
     if (!exchange) return;
     this.exchanges.delete(id);
     exchange.abandon(id);
-    if (!exchange.isOpen) this.open.delete(exchange);
+    if (exchange.isDone) this.retire(exchange);
   }
 
   async close(): Promise<void> {
@@ -211,8 +364,9 @@ export class StreamableHttpSessionTransport implements ClientTransport {
     this.open.clear();
     this.exchanges.clear();
     this.getStream?.end();
-    this.getStream = undefined;
+    this.streams.clear();
     this.backlog = [];
+    this.store.drop(this.sessionId);
     this.onclose?.();
   }
 }

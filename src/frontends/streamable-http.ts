@@ -8,12 +8,18 @@ import type { Logger } from '../core/logger.js';
 import { accepts, readBody, sendError } from './http-io.js';
 import { StreamableHttpSessionTransport } from './streamable-http-session.js';
 import type { FrontendOptions, SessionHandle } from './types.js';
+import type { EventStore } from './event-store.js';
+import { MemoryEventStore } from './event-store.js';
 
 export interface StreamableHttpOptions extends FrontendOptions {
   /** A session with no client activity and nothing in flight for this long is closed. @default 1_800_000 */
   idleTimeoutMs?: number;
   /** Interval of SSE keepalive comments on GET streams. @default 25_000 */
   keepaliveMs?: number;
+  /** Where resumable streams keep their events. @default a MemoryEventStore */
+  eventStore?: EventStore;
+  /** The `retry` (ms) a client is told to wait before resuming a lost stream. @default 1000 */
+  retryMs?: number;
 }
 
 const SESSION_HEADER = 'mcp-session-id';
@@ -33,11 +39,13 @@ interface Entry {
 export class StreamableHttpHandler {
   private readonly sessions = new Map<string, Entry>();
   private readonly maxBodyBytes: number;
+  private readonly store: EventStore;
   private readonly log: Logger;
   private readonly sweep: NodeJS.Timeout;
 
   constructor(private readonly options: StreamableHttpOptions) {
     this.maxBodyBytes = options.maxMessageBytes;
+    this.store = options.eventStore ?? new MemoryEventStore();
     this.log = options.log;
     const idle = options.idleTimeoutMs ?? 1_800_000;
     const keepaliveMs = options.keepaliveMs ?? 25_000;
@@ -55,7 +63,7 @@ export class StreamableHttpHandler {
         case 'POST':
           return await this.post(req, res);
         case 'GET':
-          return this.get(req, res);
+          return await this.get(req, res);
         case 'DELETE':
           return await this.delete(req, res);
         default:
@@ -156,10 +164,11 @@ export class StreamableHttpHandler {
       );
     }
     const sessionId = randomUUID();
-    const transport = new StreamableHttpSessionTransport(
-      sessionId,
-      this.log.child({ session: sessionId }),
-    );
+    const transport = new StreamableHttpSessionTransport(sessionId, {
+      store: this.store,
+      retryMs: this.options.retryMs,
+      log: this.log.child({ session: sessionId }),
+    });
     let handle: SessionHandle;
     try {
       handle = await this.options.openSession(transport, 'streamable-http');
@@ -186,7 +195,7 @@ export class StreamableHttpHandler {
     transport.deliver([message]);
   }
 
-  private get(req: IncomingMessage, res: ServerResponse): void {
+  private async get(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!accepts(req.headers.accept, 'text/event-stream')) {
       throw new GatewayError(
         'GATEWAY_NOT_ACCEPTABLE',
@@ -194,6 +203,11 @@ export class StreamableHttpHandler {
       );
     }
     const entry = this.lookup(req);
+    const lastEventId = req.headers['last-event-id'];
+    if (typeof lastEventId === 'string' && lastEventId !== '') {
+      await entry.transport.resume(res, lastEventId);
+      return;
+    }
     if (entry.transport.hasGetStream) {
       throw new GatewayError(
         'GATEWAY_STREAM_CONFLICT',
