@@ -87,11 +87,13 @@ export class SharedProcess {
   private readonly queue: Array<() => void> = [];
   private gateBusy = false;
   private initializing: ((reply: JSONRPCReply) => void) | undefined;
+  private assigned = 0;
 
   constructor(private readonly options: SharedProcessOptions) {}
 
+  /** Sessions assigned to this process, counted from the moment they are assigned. */
   get sessionCount(): number {
-    return this.channels.size;
+    return this.assigned;
   }
 
   /** Process id while running, for stdio transports. */
@@ -100,7 +102,8 @@ export class SharedProcess {
   }
 
   channel(log: Logger): Channel {
-    return new Channel(this, log);
+    this.assigned++;
+    return new Channel(this, log, () => this.assigned--);
   }
 
   /** Starts the process and initializes it, once; later callers share the same promise. */
@@ -417,6 +420,7 @@ export class Channel implements Transport {
   constructor(
     private readonly shared: SharedProcess,
     private readonly log: Logger,
+    private readonly released: () => void,
   ) {}
 
   get pid(): number | undefined {
@@ -492,6 +496,7 @@ export class Channel implements Transport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.released();
     this.shared.detach(this);
     this.log.debug('left the shared backend process');
     this.onclose?.();
