@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -84,4 +86,61 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** TCP ports process `pid` listens on, read from /proc (for servers that cannot report port 0). */
+export function listeningPortsOf(pid: number): number[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (match) inodes.add(match[1]!);
+    } catch {
+      // closed while we looked
+    }
+  }
+  const ports: number[] = [];
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols[3] === '0A' && cols[9] && inodes.has(cols[9])) ports.push(parseInt(cols[1]!.split(':')[1]!, 16));
+    }
+  }
+  return ports;
+}
+
+export interface RunningServer {
+  url: string;
+  pid: number;
+  close(): Promise<void>;
+}
+
+/** server-everything in its own HTTP modes, on a free port: `sse` (GET /sse) or `streamableHttp` (/mcp). */
+export async function startEverythingHttp(mode: 'sse' | 'streamableHttp'): Promise<RunningServer> {
+  const child = spawn(process.execPath, [EVERYTHING, mode], {
+    env: { PATH: process.env.PATH ?? '', PORT: '0' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let ports: number[] = [];
+  await waitFor(
+    () => {
+      if (child.exitCode !== null) throw new Error(`server-everything ${mode} exited: ${stderr}`);
+      ports = child.pid ? listeningPortsOf(child.pid) : [];
+      return ports.length > 0;
+    },
+    10_000,
+    `server-everything ${mode} to listen`,
+  );
+  const path = mode === 'sse' ? '/sse' : '/mcp';
+  return {
+    url: `http://127.0.0.1:${ports[0]}${path}`,
+    pid: child.pid!,
+    close: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
