@@ -4,8 +4,9 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { Logger } from '../core/logger.js';
 import type { JSONRPCMessage } from '../core/jsonrpc.js';
 import { describeInvalidMessage } from '../core/jsonrpc.js';
-import { GatewayError } from '../core/errors.js';
-import { LineSplitter } from '../core/ndjson.js';
+import { GatewayError, toErrorReply } from '../core/errors.js';
+import { LineSplitter, idOfOversizeLine } from '../core/ndjson.js';
+import type { OversizeLine } from '../core/ndjson.js';
 import { channels } from '../core/diagnostics.js';
 import { guardProcessGroup, releaseProcessGroup } from './process-reaper.js';
 
@@ -158,11 +159,7 @@ export class StdioBackendTransport implements Transport {
       const stdout = new LineSplitter(
         maxMessageBytes,
         (line) => this.receive(line),
-        (bytes) =>
-          this.log.warn(
-            { bytes, limit: maxMessageBytes },
-            'backend wrote a message over the size limit; dropped',
-          ),
+        (line) => this.tooLarge(line, maxMessageBytes),
       );
       child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
 
@@ -172,7 +169,7 @@ export class StdioBackendTransport implements Transport {
           if (this.stderrTail.push(line) > STDERR_TAIL_LINES) this.stderrTail.shift();
           this.log.info({ stream: 'stderr' }, line);
         },
-        () => {},
+        () => this.log.info({ stream: 'stderr' }, '(a stderr line over 64 KiB, not shown)'),
       );
       child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
       // EPIPE when the process is gone: the exit handler reports it.
@@ -199,6 +196,24 @@ export class StdioBackendTransport implements Transport {
         });
       });
     });
+  }
+
+  /**
+   * A message over the limit is not parsed. If it answers a request, that request fails with
+   * GATEWAY_PAYLOAD_TOO_LARGE rather than waiting forever.
+   */
+  private tooLarge(line: OversizeLine, limit: number): void {
+    const id = idOfOversizeLine(line);
+    this.log.warn(
+      { bytes: line.bytes, limit, id },
+      'backend wrote a message over the size limit; dropped',
+    );
+    if (id === undefined) return;
+    const error = new GatewayError(
+      'GATEWAY_PAYLOAD_TOO_LARGE',
+      `the backend's reply of ${line.bytes} bytes exceeds the limit of ${limit} bytes`,
+    );
+    this.onmessage?.(toErrorReply(id, error));
   }
 
   private receive(line: string): void {

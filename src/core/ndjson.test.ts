@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LineSplitter } from './ndjson.js';
+import { LineSplitter, idOfOversizeLine } from './ndjson.js';
 
 function split(chunks: string[], max = 1024) {
   const lines: string[] = [];
@@ -42,5 +42,34 @@ describe('LineSplitter', () => {
     const { lines, oversize } = split(['x'.repeat(10), 'y'.repeat(10), 'z\n{"ok":1}\n'], 16);
     expect(lines).toEqual(['{"ok":1}']);
     expect(oversize).toHaveLength(1);
+  });
+});
+
+describe('idOfOversizeLine', () => {
+  function oversize(line: string) {
+    let found: ReturnType<typeof idOfOversizeLine> | 'none' = 'none';
+    const splitter = new LineSplitter(
+      64,
+      () => {},
+      (o) => (found = idOfOversizeLine(o)),
+    );
+    splitter.push(Buffer.from(line + '\n'));
+    return found;
+  }
+
+  it('reads the id at the end, as the TypeScript SDK writes replies', () => {
+    expect(oversize(`{"result":{"text":"${'x'.repeat(5000)}"},"jsonrpc":"2.0","id":17}`)).toBe(17);
+  });
+
+  it('reads the id at the start, as other SDKs write replies', () => {
+    expect(oversize(`{"jsonrpc":"2.0","id":"req-9","result":{"text":"${'x'.repeat(5000)}"}}`)).toBe(
+      'req-9',
+    );
+  });
+
+  it('does not take an id nested inside the result', () => {
+    expect(
+      oversize(`{"result":{"id":3,"text":"${'x'.repeat(5000)}"},"jsonrpc":"2.0"}`),
+    ).toBeUndefined();
   });
 });

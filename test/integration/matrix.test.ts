@@ -1,0 +1,165 @@
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { WebSocketClientTransport } from '@modelcontextprotocol/sdk/client/websocket.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { WebSocket } from 'ws';
+import {
+  EVERYTHING,
+  everythingStdio,
+  fullCapabilities,
+  startEverythingHttp,
+  startGateway,
+} from '../helpers.js';
+import type { RunningGateway, RunningServer } from '../helpers.js';
+import { answerServerRequests, cases, text } from '../cases.js';
+import type { Answered } from '../cases.js';
+
+/*
+ * The shared case list over every frontend × every backend, with the official SDK client's
+ * transports on the left and @modelcontextprotocol/server-everything on the right:
+ *
+ *   frontends: Streamable HTTP, legacy SSE, WebSocket (/ws), stdio (the CLI with --serve stdio)
+ *   backends:  stdio, Streamable HTTP and SSE (server-everything's own HTTP modes), and
+ *              WebSocket (a second gateway serving stdio server-everything on /ws, so the
+ *              Streamable HTTP × WebSocket cell is also the gateway-chain test).
+ *
+ * The SSE backend is given by URL alone, so it also exercises the fall back from Streamable HTTP.
+ */
+
+// The SDK's WebSocket client transport uses the global WebSocket, which Node 20 lacks.
+globalThis.WebSocket ??= WebSocket as unknown as typeof globalThis.WebSocket;
+
+const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+const MiB = 1024 * 1024;
+
+interface BackendSetup {
+  /** The backend entry for startGateway. */
+  config: Parameters<typeof startGateway>[0];
+  /** The same backend as CLI flags, for the stdio frontend. */
+  flags: string[];
+  /** Largest echo that the backend server itself accepts, with the reason when under 10 MiB. */
+  largest: { bytes: number; why?: string };
+  close(): Promise<void>;
+}
+
+const backends: Record<string, () => Promise<BackendSetup>> = {
+  stdio: async () => ({
+    config: everythingStdio,
+    flags: ['--stdio', `${process.execPath} ${EVERYTHING} stdio`],
+    largest: { bytes: 10 * MiB },
+    close: async () => {},
+  }),
+  'streamable-http': async () => {
+    const server: RunningServer = await startEverythingHttp('streamableHttp');
+    return {
+      config: { transport: 'streamable-http', url: server.url },
+      flags: ['--url', server.url, '--transport', 'streamable-http'],
+      largest: { bytes: 10 * MiB },
+      close: () => server.close(),
+    };
+  },
+  sse: async () => {
+    const server: RunningServer = await startEverythingHttp('sse');
+    return {
+      config: { url: server.url },
+      flags: ['--url', server.url],
+      largest: {
+        bytes: 3 * MiB,
+        why: "server-everything's SSE server (the SDK's SSEServerTransport) refuses POST bodies over 4 MB, and none of its tools returns 10 MiB without taking it as an argument",
+      },
+      close: () => server.close(),
+    };
+  },
+  websocket: async () => {
+    const inner: RunningGateway = await startGateway(everythingStdio);
+    const url = `ws://127.0.0.1:${inner.url.port}/ws`;
+    return {
+      config: { url },
+      flags: ['--url', url],
+      largest: { bytes: 10 * MiB },
+      close: () => inner.close(),
+    };
+  },
+};
+
+interface FrontendSetup {
+  transport(): Transport;
+  close(): Promise<void>;
+}
+
+const frontends: Record<string, (backend: BackendSetup) => Promise<FrontendSetup>> = {
+  'streamable-http': async (backend) => {
+    const gw = await startGateway(backend.config);
+    return { transport: () => new StreamableHTTPClientTransport(gw.url), close: () => gw.close() };
+  },
+  sse: async (backend) => {
+    const gw = await startGateway(backend.config);
+    return {
+      transport: () => new SSEClientTransport(new URL('/sse', gw.url)),
+      close: () => gw.close(),
+    };
+  },
+  websocket: async (backend) => {
+    const gw = await startGateway(backend.config);
+    return {
+      transport: () => new WebSocketClientTransport(new URL(`ws://127.0.0.1:${gw.url.port}/ws`)),
+      close: () => gw.close(),
+    };
+  },
+  stdio: async (backend) => ({
+    transport: () =>
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [CLI, '--serve', 'stdio', '--log-level', 'warn', ...backend.flags],
+        stderr: 'ignore',
+      }),
+    close: async () => {},
+  }),
+};
+
+for (const [frontendName, makeFrontend] of Object.entries(frontends)) {
+  for (const [backendName, makeBackend] of Object.entries(backends)) {
+    describe(`${frontendName} frontend × ${backendName} backend`, () => {
+      let backend: BackendSetup;
+      let frontend: FrontendSetup;
+      let client: Client;
+      let answered: Answered;
+
+      beforeAll(async () => {
+        backend = await makeBackend();
+        frontend = await makeFrontend(backend);
+        client = new Client(
+          { name: 'matrix', version: '1.0.0' },
+          { capabilities: fullCapabilities },
+        );
+        answered = answerServerRequests(client);
+        await client.connect(frontend.transport());
+      });
+
+      afterAll(async () => {
+        await client?.close();
+        await frontend?.close();
+        await backend?.close();
+      });
+
+      it.each(cases)('%s', (_name, run) => run(client, answered));
+
+      it('passes a large argument and result intact (10 MiB where the backend server allows it)', async () => {
+        // A repeating pattern, so that a lost, doubled or reordered chunk shows.
+        const message = 'abcdefghij'.repeat(backend.largest.bytes / 10);
+        if (backend.largest.why)
+          console.info(
+            `${frontendName} × ${backendName}: ${backend.largest.bytes} bytes, because ${backend.largest.why}`,
+          );
+        const result = await client.callTool({ name: 'echo', arguments: { message } }, undefined, {
+          timeout: 60_000,
+        });
+        expect(text(result)).toBe(`Echo: ${message}`);
+      });
+    });
+  }
+}
