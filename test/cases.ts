@@ -15,7 +15,9 @@ import { waitFor } from './helpers.js';
  */
 
 export function text(result: unknown): string {
-  return (result as { content: Array<{ text?: string }> }).content.map((c) => c.text ?? '').join('\n');
+  return (result as { content: Array<{ text?: string }> }).content
+    .map((c) => c.text ?? '')
+    .join('\n');
 }
 
 export interface Answered {
@@ -28,7 +30,11 @@ export function answerServerRequests(client: Client): Answered {
   const answered: Answered = { sampled: [], elicited: [] };
   client.setRequestHandler(CreateMessageRequestSchema, async (request) => {
     answered.sampled.push(request.params);
-    return { model: 'test-model', role: 'assistant', content: { type: 'text', text: 'sampled by the test client' } };
+    return {
+      model: 'test-model',
+      role: 'assistant',
+      content: { type: 'text', text: 'sampled by the test client' },
+    };
   });
   client.setRequestHandler(ElicitRequestSchema, async (request) => {
     answered.elicited.push(request.params);
@@ -45,14 +51,22 @@ export const cases: Case[] = [
     async (client) => {
       const names = (await client.listTools()).tools.map((t) => t.name);
       expect(names).toEqual(
-        expect.arrayContaining(['echo', 'get-sum', 'trigger-long-running-operation', 'trigger-sampling-request', 'trigger-elicitation-request']),
+        expect.arrayContaining([
+          'echo',
+          'get-sum',
+          'trigger-long-running-operation',
+          'trigger-sampling-request',
+          'trigger-elicitation-request',
+        ]),
       );
     },
   ],
   [
     'calls a tool',
     async (client) => {
-      expect(text(await client.callTool({ name: 'get-sum', arguments: { a: 2, b: 40 } }))).toContain('42');
+      expect(
+        text(await client.callTool({ name: 'get-sum', arguments: { a: 2, b: 40 } })),
+      ).toContain('42');
     },
   ],
   [
@@ -72,7 +86,10 @@ export const cases: Case[] = [
     'carries a sampling request to the client and the answer back',
     async (client, answered) => {
       const before = answered.sampled.length;
-      const result = await client.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'hello', maxTokens: 5 } });
+      const result = await client.callTool({
+        name: 'trigger-sampling-request',
+        arguments: { prompt: 'hello', maxTokens: 5 },
+      });
       expect(answered.sampled.length).toBe(before + 1);
       expect(text(result)).toContain('sampled by the test client');
     },
@@ -91,11 +108,16 @@ export const cases: Case[] = [
     async (client) => {
       expect((await client.listResources()).resources.length).toBeGreaterThan(0);
       const { resourceTemplates } = await client.listResourceTemplates();
-      expect(resourceTemplates.map((t) => t.uriTemplate)).toContain('demo://resource/dynamic/text/{resourceId}');
+      expect(resourceTemplates.map((t) => t.uriTemplate)).toContain(
+        'demo://resource/dynamic/text/{resourceId}',
+      );
       const read = await client.readResource({ uri: 'demo://resource/dynamic/text/1' });
       expect(read.contents[0]?.uri).toBe('demo://resource/dynamic/text/1');
       const updates: string[] = [];
-      client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void updates.push(n.params.uri));
+      client.setNotificationHandler(
+        ResourceUpdatedNotificationSchema,
+        (n) => void updates.push(n.params.uri),
+      );
       await client.subscribeResource({ uri: 'demo://resource/dynamic/text/1' });
       await client.callTool({ name: 'toggle-subscriber-updates', arguments: {} });
       try {
@@ -110,7 +132,9 @@ export const cases: Case[] = [
   [
     'lists and gets prompts',
     async (client) => {
-      expect((await client.listPrompts()).prompts.map((p) => p.name)).toEqual(expect.arrayContaining(['simple-prompt', 'args-prompt']));
+      expect((await client.listPrompts()).prompts.map((p) => p.name)).toEqual(
+        expect.arrayContaining(['simple-prompt', 'args-prompt']),
+      );
       const prompt = await client.getPrompt({ name: 'args-prompt', arguments: { city: 'Lyon' } });
       expect(JSON.stringify(prompt.messages)).toContain('Lyon');
     },
@@ -129,7 +153,10 @@ export const cases: Case[] = [
     'sets the log level and delivers log notifications',
     async (client) => {
       const levels: string[] = [];
-      client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void levels.push(n.params.level));
+      client.setNotificationHandler(
+        LoggingMessageNotificationSchema,
+        (n) => void levels.push(n.params.level),
+      );
       await client.setLoggingLevel('debug');
       await client.callTool({ name: 'toggle-simulated-logging', arguments: {} });
       try {
@@ -144,14 +171,20 @@ export const cases: Case[] = [
     async (client) => {
       const controller = new AbortController();
       let progressed = false;
-      const call = client.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 3, steps: 30 } }, undefined, {
-        signal: controller.signal,
-        onprogress: () => (progressed = true),
-      });
+      const call = client.callTool(
+        { name: 'trigger-long-running-operation', arguments: { duration: 3, steps: 30 } },
+        undefined,
+        {
+          signal: controller.signal,
+          onprogress: () => (progressed = true),
+        },
+      );
       await waitFor(() => progressed, 5000, 'the call to make progress');
       controller.abort('the user gave up');
       await expect(call).rejects.toThrow();
-      expect(text(await client.callTool({ name: 'echo', arguments: { message: 'after cancel' } }))).toContain('after cancel');
+      expect(
+        text(await client.callTool({ name: 'echo', arguments: { message: 'after cancel' } })),
+      ).toContain('after cancel');
     },
   ],
   [

@@ -103,7 +103,8 @@ export function listeningPortsOf(pid: number): number[] {
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
       const cols = line.trim().split(/\s+/);
-      if (cols[3] === '0A' && cols[9] && inodes.has(cols[9])) ports.push(parseInt(cols[1]!.split(':')[1]!, 16));
+      if (cols[3] === '0A' && cols[9] && inodes.has(cols[9]))
+        ports.push(parseInt(cols[1]!.split(':')[1]!, 16));
     }
   }
   return ports;

@@ -7,7 +7,7 @@ function split(chunks: string[], max = 1024) {
   const splitter = new LineSplitter(
     max,
     (l) => lines.push(l),
-    (n) => oversize.push(n),
+    (o) => oversize.push(o.bytes),
   );
   for (const c of chunks) splitter.push(Buffer.from(c));
   return { lines, oversize };

@@ -76,7 +76,7 @@ describe('stdio process models', () => {
         }
       }),
     );
-    expect(asked.map((n, i) => [i, n]).filter(([, n]) => n > 0)).toEqual([
+    expect(asked.map((n, i) => [i, n] as const).filter(([, n]) => n > 0)).toEqual([
       [3, 1],
       [17, 1],
       [42, 1],
