@@ -20,6 +20,12 @@ import { channels } from './diagnostics.js';
  */
 export interface ClientTransport extends Transport {
   requestEnded?(id: RequestId): void;
+  /**
+   * Told just before the session closes this transport, and why, so that it can end its
+   * connection in its own terms (a WebSocket close code, say). `backendFailed` is true when the
+   * backend went away, as opposed to an orderly end.
+   */
+  ending?(end: { reason: string; backendFailed: boolean }): void;
 }
 
 export interface SessionOptions {
@@ -341,7 +347,7 @@ export class Session {
     );
     for (const pending of [...this.toServer.values()]) pending.settle(error);
     await this.drain();
-    await this.close('backend exited');
+    await this.close('backend exited', true);
   }
 
   private async drain(): Promise<void> {
@@ -355,9 +361,10 @@ export class Session {
   }
 
   /** Ends the session: fails what is in flight, closes both sides. Safe to call more than once. */
-  async close(reason: string): Promise<void> {
+  async close(reason: string, backendFailed = false): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.client.ending?.({ reason, backendFailed });
     const error = new GatewayError('GATEWAY_SESSION_CLOSED', reason);
     this.lifetime.abort(error);
     for (const pending of [...this.toServer.values()]) pending.settle(error);

@@ -1,19 +1,306 @@
-// PLACEHOLDER: being written (WebSocket frontend).
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { FrontendOptions } from './types.js';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { RawData } from 'ws';
+import type { JSONRPCMessage, RequestId } from '../core/jsonrpc.js';
+import { isRequest } from '../core/jsonrpc.js';
+import { GatewayError, asGatewayError, toErrorReply } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { DialectName } from './websocket-dialects.js';
+import { controlError, decode, detectDialect, encode, encodeError } from './websocket-dialects.js';
+import { WebSocketSessionTransport, closeReason } from './websocket-session.js';
+import type { FrontendOptions, SessionHandle } from './types.js';
 
 export interface WebSocketFrontendOptions extends FrontendOptions {
+  /**
+   * Interval of keepalive pings. A connection that has not answered the previous ping by the
+   * next one is dropped.
+   * @default 30_000
+   */
   pingIntervalMs?: number;
+  /**
+   * How long a control-dialect session outlives its connection, waiting for `attach_session`.
+   * @default 60_000
+   */
+  reattachGraceMs?: number;
+  /**
+   * Messages kept for a control-dialect session while it has no connection; past this, the
+   * oldest are dropped.
+   * @default 1000
+   */
+  reattachBacklog?: number;
 }
 
+/** A session and, once it is open, its handle. Shared by the connections it lives on. */
+interface Entry {
+  readonly transport: WebSocketSessionTransport;
+  handle: SessionHandle | undefined;
+}
+
+interface Connection {
+  readonly socket: WebSocket;
+  /** Fixed by the first message that fits a dialect. */
+  dialect: DialectName | undefined;
+  entry: Entry | undefined;
+  /** Whether the socket answered the last ping. */
+  alive: boolean;
+}
+
+const SHUTDOWN = { code: 1001, reason: 'gateway shutting down' };
+/** How long shutdown waits for clients to finish the close handshake before cutting them off. */
+const CLOSE_WAIT_MS = 2000;
+
+/**
+ * MCP over WebSocket at /ws, sharing the gateway's HTTP server. Each connection is one session,
+ * opened on its first usable message (which also tells its dialect: plain JSON-RPC, or one of
+ * the seed systems' wrappers, see websocket-dialects.ts). Bad input is answered, not fatal; only
+ * binary frames (1003) and the protocol errors `ws` handles itself (1007, 1009) end a connection.
+ */
 export class WebSocketFrontend {
-  constructor(private readonly options: WebSocketFrontendOptions) {}
+  private readonly server: WebSocketServer;
+  private readonly connections = new Set<Connection>();
+  /** Control-dialect sessions, which attach_session may find by id. */
+  private readonly resumable = new Map<string, Entry>();
+  private readonly log: Logger;
+  private readonly graceMs: number;
+  private readonly backlogLimit: number;
+  private readonly pinger: NodeJS.Timeout;
+  private closing = false;
+  private stopped: Promise<void> | undefined;
+
+  constructor(private readonly options: WebSocketFrontendOptions) {
+    this.log = options.log;
+    this.graceMs = options.reattachGraceMs ?? 60_000;
+    this.backlogLimit = options.reattachBacklog ?? 1000;
+    this.server = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.maxMessageBytes,
+      handleProtocols: (offered) => (offered.has('mcp') ? 'mcp' : false),
+    });
+    // One timer for every connection, not one per connection.
+    this.pinger = setInterval(() => this.ping(), options.pingIntervalMs ?? 30_000).unref();
+  }
+
   get connectionCount(): number {
-    return 0;
+    return this.connections.size;
   }
-  handleUpgrade(_req: IncomingMessage, socket: Duplex, _head: Buffer): void {
-    socket.destroy();
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (this.closing) {
+      socket.end(
+        'HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
+      );
+      return;
+    }
+    this.server.handleUpgrade(req, socket, head, (ws) => this.accept(ws));
   }
-  async close(): Promise<void> {}
+
+  private accept(socket: WebSocket): void {
+    const conn: Connection = { socket, dialect: undefined, entry: undefined, alive: true };
+    this.connections.add(conn);
+    socket.on('pong', () => (conn.alive = true));
+    socket.on('message', (data, isBinary) => this.onFrame(conn, data, isBinary));
+    // ws closes the connection itself on these (1009 too large, 1007 bad UTF-8, ...).
+    socket.on('error', (error) => this.log.debug({ err: error }, 'WebSocket protocol error'));
+    socket.on('close', () => this.onSocketClose(conn));
+  }
+
+  private onFrame(conn: Connection, data: RawData, isBinary: boolean): void {
+    if (isBinary) {
+      conn.socket.close(1003, 'binary frames are not accepted; send JSON text frames');
+      return;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(data.toString());
+    } catch (error) {
+      this.reject(conn, null, new GatewayError('GATEWAY_PARSE_ERROR', (error as Error).message));
+      return;
+    }
+    conn.dialect ??= detectDialect(value);
+    const inbound = decode(conn.dialect ?? 'jsonrpc', value);
+    switch (inbound.kind) {
+      case 'message':
+        return this.deliver(conn, inbound.message, inbound.authToken);
+      case 'invalid':
+        return this.reject(
+          conn,
+          inbound.id,
+          new GatewayError('GATEWAY_INVALID_REQUEST', inbound.problem),
+        );
+      case 'create':
+        if (conn.entry)
+          return this.send(conn, controlError('this connection already has a session'));
+        return this.open(conn, this.transportFor(conn, 'control'));
+      case 'attach':
+        return this.attach(conn, inbound.sessionId);
+    }
+  }
+
+  private deliver(conn: Connection, message: JSONRPCMessage, authToken?: string): void {
+    const entry = conn.entry;
+    if (entry) {
+      // A connection that lost its session to attach_session elsewhere is being closed.
+      if (!entry.transport.owns(conn.socket)) return;
+      if (authToken !== undefined) entry.transport.lastAuthToken = authToken;
+      entry.transport.receive(message);
+      return;
+    }
+    if (conn.dialect === 'control') {
+      const id = isRequest(message) ? message.id : null;
+      return this.reject(
+        conn,
+        id,
+        new GatewayError('GATEWAY_SESSION_REQUIRED', 'send create_session or attach_session first'),
+      );
+    }
+    const transport = this.transportFor(conn, conn.dialect ?? 'jsonrpc');
+    // Set before the session opens, so that whatever checks it then can read it.
+    if (authToken !== undefined) transport.lastAuthToken = authToken;
+    transport.receive(message);
+    this.open(conn, transport);
+  }
+
+  private transportFor(conn: Connection, dialect: DialectName): WebSocketSessionTransport {
+    const sessionId = randomUUID();
+    return new WebSocketSessionTransport({
+      sessionId,
+      dialect,
+      socket: conn.socket,
+      log: this.log.child({ session: sessionId }),
+      backlogLimit: this.backlogLimit,
+    });
+  }
+
+  private open(conn: Connection, transport: WebSocketSessionTransport): void {
+    const entry: Entry = { transport, handle: undefined };
+    conn.entry = entry;
+    this.options.openSession(transport, 'websocket').then(
+      (handle) => this.opened(entry, handle),
+      (error: unknown) => this.openFailed(conn, entry, error),
+    );
+  }
+
+  private opened(entry: Entry, handle: SessionHandle): void {
+    entry.handle = handle;
+    const { transport } = entry;
+    if (transport.dialect === 'control' && !transport.isClosed) {
+      const id = transport.sessionId;
+      this.resumable.set(id, entry);
+      const previous = transport.onclose;
+      transport.onclose = () => {
+        if (this.resumable.get(id) === entry) this.resumable.delete(id);
+        previous?.();
+      };
+    }
+    if (this.closing) {
+      transport.endWith(SHUTDOWN.code, SHUTDOWN.reason);
+      void handle.close(SHUTDOWN.reason);
+    } else if (!transport.isAttached) {
+      // Gone while the backend started: the client cannot have learnt the session's id.
+      void handle.close('client closed the connection');
+    }
+  }
+
+  private openFailed(conn: Connection, entry: Entry, error: unknown): void {
+    const failure = asGatewayError(error);
+    if (failure.code !== 'GATEWAY_SHUTTING_DOWN')
+      this.log.warn({ err: error }, 'could not open a session');
+    if (conn.entry === entry) conn.entry = undefined;
+    const { dialect } = entry.transport;
+    for (const message of entry.transport.takeQueued()) {
+      if (isRequest(message)) this.send(conn, encode(dialect, toErrorReply(message.id, failure)));
+    }
+    if (dialect === 'control') this.send(conn, controlError(failure.message, failure.rpcCode));
+    const code = this.closing ? SHUTDOWN.code : 1011;
+    conn.socket.close(code, closeReason(failure.message));
+  }
+
+  private attach(conn: Connection, sessionId: string | undefined): void {
+    if (conn.entry) return this.send(conn, controlError('this connection already has a session'));
+    const entry = sessionId === undefined ? undefined : this.resumable.get(sessionId);
+    if (!entry || entry.transport.isClosed) {
+      const why =
+        sessionId === undefined
+          ? 'attach_session needs a session_id'
+          : 'session not found: it has ended or never existed; send create_session';
+      return this.send(conn, controlError(why));
+    }
+    conn.entry = entry;
+    const previous = entry.transport.attach(conn.socket);
+    // Whoever holds the id holds the session: a client that reconnects before its old
+    // connection is noticed dead must not be locked out.
+    previous?.close(1000, 'the session was attached to another connection');
+  }
+
+  private onSocketClose(conn: Connection): void {
+    this.connections.delete(conn);
+    const entry = conn.entry;
+    // Moved to another connection, or still opening (opened() will see it detached).
+    if (!entry || !entry.transport.detach(conn.socket) || !entry.handle) return;
+    if (entry.transport.dialect === 'control' && !this.closing) {
+      const handle = entry.handle;
+      entry.transport.awaitReattach(
+        this.graceMs,
+        () => void handle.close('no attach_session in time'),
+      );
+    } else {
+      void entry.handle.close('client closed the connection');
+    }
+  }
+
+  private reject(conn: Connection, id: RequestId | null, error: GatewayError): void {
+    this.send(conn, encodeError(conn.dialect ?? 'jsonrpc', toErrorReply(id, error)));
+  }
+
+  private send(conn: Connection, json: string): void {
+    if (conn.socket.readyState === WebSocket.OPEN) conn.socket.send(json);
+  }
+
+  private ping(): void {
+    for (const conn of this.connections) {
+      if (!conn.alive) {
+        this.log.debug('WebSocket client did not answer a ping; dropping it');
+        conn.socket.terminate();
+        continue;
+      }
+      conn.alive = false;
+      conn.socket.ping();
+    }
+  }
+
+  /** Ends every session and connection (gateway shutdown), with close code 1001. */
+  close(): Promise<void> {
+    if (!this.stopped) {
+      this.closing = true;
+      this.stopped = this.shutdown();
+    }
+    return this.stopped;
+  }
+
+  private async shutdown(): Promise<void> {
+    clearInterval(this.pinger);
+    const entries = new Set(this.resumable.values());
+    for (const conn of this.connections) if (conn.entry) entries.add(conn.entry);
+    // Before any session closes, so that each closes its socket with 1001 whoever ends it.
+    for (const entry of entries) entry.transport.endWith(SHUTDOWN.code, SHUTDOWN.reason);
+    await Promise.allSettled([...entries].map((entry) => entry.handle?.close(SHUTDOWN.reason)));
+    const sockets = [...this.connections].map((conn) => conn.socket);
+    await Promise.all(sockets.map((socket) => closeSocket(socket)));
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** Closes `socket` with 1001, cutting it off if the peer does not finish the handshake in time. */
+function closeSocket(socket: WebSocket): Promise<void> {
+  if (socket.readyState === WebSocket.CLOSED) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => socket.terminate(), CLOSE_WAIT_MS);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    socket.close(SHUTDOWN.code, SHUTDOWN.reason);
+  });
 }
