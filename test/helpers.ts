@@ -145,3 +145,24 @@ export async function startEverythingHttp(mode: 'sse' | 'streamableHttp'): Promi
     },
   };
 }
+
+/** The SDK-built HTTP probe server (test/fixtures/probe-http-server.mjs) in `streamable` or `sse` mode. */
+export async function startProbeHttp(mode: 'streamable' | 'sse'): Promise<RunningServer> {
+  const child = spawn(process.execPath, [join(FIXTURES, 'probe-http-server.mjs'), mode], {
+    env: { PATH: process.env.PATH ?? '' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d));
+  await waitFor(() => out.includes('\n'), 10_000, `the probe HTTP server (${mode}) to listen`);
+  const port = Number(out.trim());
+  return {
+    url: `http://127.0.0.1:${port}${mode === 'sse' ? '/sse' : '/mcp'}`,
+    pid: child.pid!,
+    close: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}

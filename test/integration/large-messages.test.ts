@@ -1,6 +1,12 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FIXTURES, connectClient, everythingStdio, startGateway } from '../helpers.js';
+import {
+  FIXTURES,
+  connectClient,
+  everythingStdio,
+  startGateway,
+  startProbeHttp,
+} from '../helpers.js';
 import type { RunningGateway } from '../helpers.js';
 import { text } from '../cases.js';
 
@@ -43,6 +49,24 @@ describe('large messages', () => {
     const result = await client.callTool({ name: 'echo', arguments: { message } });
     expect(text(result)).toBe(`Echo: ${message}`);
   });
+
+  // The SDK's HTTP server transports cap request bodies at 4 MB, so a 10 MiB argument cannot
+  // reach any SDK-built HTTP server; a 10 MiB result can, and must come through intact.
+  it.each(['streamable', 'sse'] as const)(
+    'passes a 10 MiB result from an HTTP backend (%s) intact',
+    async (mode) => {
+      const server = await startProbeHttp(mode);
+      cleanup.push(() => server.close());
+      const gw = await gateway({
+        url: server.url,
+        transport: mode === 'sse' ? 'sse' : 'streamable-http',
+      });
+      const client = await connectClient(gw.url);
+      cleanup.push(() => client.close());
+      const result = await client.callTool({ name: 'big', arguments: { bytes: 10 * MiB } });
+      expect(text(result)).toBe('abcdefghij'.repeat(MiB));
+    },
+  );
 
   it('answers a body over the limit with 413 and keeps the session', async () => {
     const gw = await gateway(everythingStdio, MiB);
