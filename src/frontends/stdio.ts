@@ -1,33 +1,9 @@
-// PLACEHOLDER: being written (stdio frontend and Unix socket listener).
-import type { Readable, Writable } from 'node:stream';
-import type { ClientTransport } from '../core/session.js';
-import type { JSONRPCMessage } from '../core/jsonrpc.js';
-import type { Logger } from '../core/logger.js';
-import type { FrontendOptions } from './types.js';
-
-export interface StdioServerTransportOptions {
-  input: Readable;
-  output: Writable;
-  log: Logger;
-  maxMessageBytes: number;
-}
-
-export class StdioServerTransport implements ClientTransport {
-  onmessage?: (message: JSONRPCMessage) => void;
-  onclose?: () => void;
-  onerror?: (error: Error) => void;
-  constructor(private readonly options: StdioServerTransportOptions) {}
-  async start(): Promise<void> {}
-  async send(_message: JSONRPCMessage): Promise<void> {}
-  async close(): Promise<void> {}
-}
-
-export interface UnixSocketOptions extends FrontendOptions {
-  path: string;
-}
-
-export class UnixSocketFrontend {
-  constructor(private readonly options: UnixSocketOptions) {}
-  async listen(): Promise<void> {}
-  async close(): Promise<void> {}
-}
+/*
+ * The stdio frontend: MCP's stdio transport served over a pair of byte streams (the gateway's own
+ * stdin/stdout in `--serve stdio` mode), and the Unix socket listener that serves it to each
+ * connection. Two files, one import for the gateway.
+ */
+export { StdioServerTransport, refuseClient } from './stdio-server-transport.js';
+export type { StdioServerTransportOptions } from './stdio-server-transport.js';
+export { UnixSocketFrontend } from './unix-socket.js';
+export type { UnixSocketOptions } from './unix-socket.js';

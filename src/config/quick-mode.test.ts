@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { FlagError, quickModeConfig } from './quick-mode.js';
+import { parseConfig } from './schema.js';
+
+describe('quickModeConfig', () => {
+  it('bridges a stdio command, named after the program', () => {
+    const config = parseConfig(quickModeConfig({ stdio: '/usr/bin/my-server --flag "a b"' }));
+    expect(config.backends).toEqual({
+      'my-server': expect.objectContaining({
+        transport: 'stdio',
+        command: '/usr/bin/my-server',
+        args: ['--flag', 'a b'],
+      }),
+    });
+    expect(config.server).toEqual({ host: '127.0.0.1', port: 8080, path: '/mcp' });
+  });
+
+  it('bridges a URL, named after its host, the transport inferred from the scheme', () => {
+    const http = parseConfig(quickModeConfig({ url: 'https://mcp.example.com:8443/mcp' }));
+    expect(http.backends['mcp.example.com']).toMatchObject({
+      transport: 'auto',
+      url: 'https://mcp.example.com:8443/mcp',
+    });
+    const ws = parseConfig(quickModeConfig({ url: 'ws://127.0.0.1:9000/ws' }));
+    expect(ws.backends['127.0.0.1']).toMatchObject({ transport: 'websocket' });
+    const v6 = parseConfig(quickModeConfig({ url: 'http://[::1]:3000/sse', transport: 'sse' }));
+    expect(Object.values(v6.backends)[0]).toMatchObject({ transport: 'sse' });
+  });
+
+  it('sets the Unix socket, host and port', () => {
+    const config = parseConfig(
+      quickModeConfig({ stdio: 'server', unixSocket: '/run/mcp.sock', host: '0.0.0.0', port: 0 }),
+    );
+    expect(config.server).toEqual({
+      host: '0.0.0.0',
+      port: 0,
+      path: '/mcp',
+      unixSocket: '/run/mcp.sock',
+    });
+  });
+
+  it.each([
+    [{}, 'nothing to serve'],
+    [{ stdio: 'x', url: 'http://h/' }, 'either --stdio or --url'],
+    [{ stdio: 'x', transport: 'sse' }, '--transport: applies only to --url'],
+    [{ url: 'http://h/', transport: 'pigeon' }, '--transport: expected one of'],
+    [{ url: 'wss://h/', transport: 'streamable-http' }, 'needs an http:// or https:// URL'],
+    [{ url: 'mailto:a@b' }, '--url: expected an http(s):// or ws(s):// URL'],
+    [{ stdio: 'a && b' }, '--stdio: the command contains the shell operator "&&"'],
+  ])('refuses %j, naming the flag', (flags, message) => {
+    expect(() => quickModeConfig(flags)).toThrow(FlagError);
+    expect(() => quickModeConfig(flags)).toThrow(message);
+  });
+});
