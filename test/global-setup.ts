@@ -71,23 +71,18 @@ function leaks(): string[] {
 }
 
 export default function setup() {
-  const before = ourProcesses();
-  if (before.length > 0) {
-    // Left by an earlier, interrupted run: not this run's leak, but it would hide one.
-    for (const p of before) {
-      try {
-        process.kill(p.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
+  // Processes that were there before this run (another run, a demo) are not this run's to judge.
+  const before = new Set(ourProcesses().map((p) => p.pid));
   return async function teardown() {
     const deadline = Date.now() + 5000;
-    let problems = leaks();
+    const mine = () =>
+      leaks().filter(
+        (problem) => ![...before].some((pid) => problem.startsWith(`process ${pid} `)),
+      );
+    let problems = mine();
     while (problems.length > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 200));
-      problems = leaks();
+      problems = mine();
     }
     if (problems.length > 0) {
       throw new Error(`the test suite left things behind:\n  ${problems.join('\n  ')}`);
