@@ -21,7 +21,7 @@ describe('splitCommandLine', () => {
 describe('parseConfig', () => {
   it('fills every default and freezes the result', () => {
     const config = parseConfig(quickModeConfig({ stdio: 'mcp-server-everything stdio' }));
-    expect(config.server).toEqual({ host: '127.0.0.1', port: 8080, path: '/mcp' });
+    expect(config.server).toMatchObject({ host: '127.0.0.1', port: 8080, path: '/mcp' });
     expect(config.backends['mcp-server-everything']).toMatchObject({
       command: 'mcp-server-everything',
       args: ['stdio'],

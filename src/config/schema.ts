@@ -1,11 +1,49 @@
 import { z } from 'zod';
 
 /*
- * The one schema of the gateway's configuration. Defaults live here and nowhere else; what the
- * CLI, the environment and (later) a config file provide is merged before it is parsed.
+ * The one schema of the gateway's configuration. Defaults live here and nowhere else; a config
+ * file, the environment and the command line are merged (in that order of precedence, lowest
+ * first) before the result is parsed, once, and frozen. Durations are in milliseconds.
  */
 
 const envName = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const ms = (fallback: number) => z.number().int().min(0).default(fallback);
+
+/** Glob patterns (`*` any run of characters, `?` one) over tool names. */
+const globs = z.array(z.string().min(1)).optional();
+
+/** What every backend may set, whatever its transport. */
+const commonBackendFields = {
+  /** A disabled backend is kept in the file but not served. */
+  enabled: z.boolean().default(true),
+  /** `/ready` waits for required backends; an optional one being down does not make the gateway unready. */
+  required: z.boolean().default(true),
+  /** Longest a request to this backend may take (BRIDGE_PROCESS_TIMEOUT). */
+  timeoutMs: ms(300_000),
+  /** Namespace of its tools and prompts on the aggregated endpoint (`<prefix><separator><name>`). Default: the backend's name. */
+  prefix: z.string().min(1).optional(),
+  tools: z
+    .object({
+      /** Only tools matching one of these are offered (default: all). */
+      include: globs,
+      /** Tools matching one of these are not offered. */
+      exclude: globs,
+      /** Per tool (by its backend name): a new name and/or description. */
+      overrides: z
+        .record(
+          z.string(),
+          z
+            .object({
+              name: z.string().min(1).max(64).optional(),
+              description: z.string().optional(),
+            })
+            .strict(),
+        )
+        .default({}),
+    })
+    .strict()
+    .prefault({}),
+};
 
 export const stdioBackendSchema = z
   .object({
@@ -32,6 +70,11 @@ export const stdioBackendSchema = z
      * Turn off only for servers that never ask their client anything.
      */
     serializeCalls: z.boolean().default(true),
+    /** Shared and pooled processes: start with the gateway (`eager`) or with the first session. */
+    start: z.enum(['eager', 'on-demand']).default('on-demand'),
+    /** Most processes this backend may run at once (0: no limit of its own). */
+    maxProcesses: z.number().int().min(0).default(0),
+    ...commonBackendFields,
   })
   .strict();
 
@@ -53,12 +96,26 @@ function urlWithScheme(schemes: string[]) {
 const httpUrl = urlWithScheme(['http:', 'https:']);
 
 export const remoteBackendSchema = z.discriminatedUnion('transport', [
-  z.object({ transport: z.literal('streamable-http'), url: httpUrl, headers }).strict(),
-  z.object({ transport: z.literal('sse'), url: httpUrl, headers }).strict(),
-  /** Streamable HTTP, falling back to legacy SSE when the server does not speak it. */
-  z.object({ transport: z.literal('auto'), url: httpUrl, headers }).strict(),
   z
-    .object({ transport: z.literal('websocket'), url: urlWithScheme(['ws:', 'wss:']), headers })
+    .object({
+      transport: z.literal('streamable-http'),
+      url: httpUrl,
+      headers,
+      ...commonBackendFields,
+    })
+    .strict(),
+  z.object({ transport: z.literal('sse'), url: httpUrl, headers, ...commonBackendFields }).strict(),
+  /** Streamable HTTP, falling back to legacy SSE when the server does not speak it. */
+  z
+    .object({ transport: z.literal('auto'), url: httpUrl, headers, ...commonBackendFields })
+    .strict(),
+  z
+    .object({
+      transport: z.literal('websocket'),
+      url: urlWithScheme(['ws:', 'wss:']),
+      headers,
+      ...commonBackendFields,
+    })
     .strict(),
 ]);
 
@@ -80,19 +137,29 @@ export const backendSchema = z.preprocess(
   z.discriminatedUnion('transport', [stdioBackendSchema, ...remoteBackendSchema.options]),
 );
 
+export const BACKEND_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
 export const configSchema = z
   .object({
     server: z
       .object({
         host: z.string().min(1).default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(8080),
-        /** Path of the Streamable HTTP endpoint. */
+        /** Path of the aggregated Streamable HTTP endpoint; each backend also has /servers/<name>/mcp. */
         path: z.string().startsWith('/').default('/mcp'),
         /** Also serve newline-delimited JSON-RPC on this Unix socket, one session per connection. */
         unixSocket: z.string().min(1).optional(),
+        /** Serve Streamable HTTP (BRIDGE_ENABLE_HTTP). */
+        http: z.boolean().default(true),
+        /** Serve legacy HTTP+SSE (BRIDGE_ENABLE_SSE). */
+        sse: z.boolean().default(true),
+        /** Serve WebSocket (BRIDGE_ENABLE_WEBSOCKET). */
+        websocket: z.boolean().default(true),
+        /** On shutdown, how long requests in flight may take to finish before sessions are cut. */
+        shutdownTimeoutMs: ms(10_000),
       })
       .strict()
-      .default({ host: '127.0.0.1', port: 8080, path: '/mcp' }),
+      .prefault({}),
     limits: z
       .object({
         /** Largest JSON-RPC message accepted on any surface, in bytes. */
@@ -103,34 +170,65 @@ export const configSchema = z
           .default(16 * 1024 * 1024),
       })
       .strict()
-      .default({ maxMessageBytes: 16 * 1024 * 1024 }),
+      .prefault({}),
     sessions: z
       .object({
-        /** A session with no client activity for this long is closed. */
-        idleTimeoutMs: z.number().int().min(1000).default(1_800_000),
+        /** A session with no client activity for this long is closed (BRIDGE_SESSION_TIMEOUT). */
+        idleTimeoutMs: z.number().int().min(1000).default(3_600_000),
+        /** How often idle sessions are looked for (BRIDGE_SESSION_CLEANUP_INTERVAL). */
+        cleanupIntervalMs: z.number().int().min(100).default(60_000),
+        /** Sessions one client address may hold at once; 0: no limit (BRIDGE_MAX_SESSIONS_PER_CLIENT). */
+        maxPerClient: z.number().int().min(0).default(0),
       })
       .strict()
-      .default({ idleTimeoutMs: 1_800_000 }),
+      .prefault({}),
+    processes: z
+      .object({
+        /** Most stdio backend processes at once, all backends together; 0: no limit (BRIDGE_MAX_PROCESSES). */
+        max: z.number().int().min(0).default(0),
+        /** A shared or pooled process with no session for this long is stopped (BRIDGE_PROCESS_IDLE_TIMEOUT); 0: never. */
+        idleTimeoutMs: ms(600_000),
+        /** How often a shared or pooled process, or a supervised connection, is pinged (BRIDGE_HEALTH_CHECK_INTERVAL); 0: never. */
+        healthCheckIntervalMs: ms(30_000),
+        /** How long a ping may take before the backend counts as unhealthy. */
+        healthCheckTimeoutMs: ms(5_000),
+        /** Restart a backend that failed (BRIDGE_RESTART_ON_FAILURE). */
+        restartOnFailure: z.boolean().default(true),
+        /** Restarts in a row before giving up (BRIDGE_MAX_RESTART_ATTEMPTS). */
+        maxRestartAttempts: z.number().int().min(0).default(3),
+        /** First restart delay; doubled after each failed attempt, with ±20% jitter. */
+        restartBackoffMs: ms(500),
+        /** Longest restart delay. */
+        restartBackoffMaxMs: ms(30_000),
+      })
+      .strict()
+      .prefault({}),
+    aggregate: z
+      .object({
+        /** Serve every enabled backend together on `server.path`. */
+        enabled: z.boolean().default(true),
+        /** Between a backend's prefix and a tool or prompt name. */
+        separator: z.string().min(1).max(8).default('__'),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z
           .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
           .default('info'),
+        /** Write logs to this file instead of stderr (BRIDGE_LOG_FILE). */
+        file: z.string().min(1).optional(),
       })
       .strict()
-      .default({ level: 'info' }),
+      .prefault({}),
     backends: z
       .record(
-        z
-          .string()
-          .regex(
-            /^[A-Za-z0-9][A-Za-z0-9_.-]*$/,
-            'expected a name of letters, digits, "_", "." or "-"',
-          ),
+        z.string().regex(BACKEND_NAME, 'expected a name of letters, digits, "_", "." or "-"'),
         backendSchema,
       )
-      .refine((backends) => Object.keys(backends).length === 1, {
-        message: 'expected exactly one backend (aggregating several is not supported yet)',
+      .refine((backends) => Object.keys(backends).length > 0, {
+        message: 'expected at least one backend',
       }),
   })
   .strict();
