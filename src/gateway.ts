@@ -36,6 +36,15 @@ export interface SessionSummary {
   inFlight: number;
 }
 
+/** What a reload changed. */
+export interface ReloadResult {
+  added: string[];
+  removed: string[];
+  changed: string[];
+  /** Settings that only take effect on restart. */
+  ignored: string[];
+}
+
 export interface Gateway {
   /** Starts the HTTP listener (and the Unix socket, if configured); resolves with the HTTP address. */
   listen(): Promise<AddressInfo>;
@@ -44,6 +53,12 @@ export interface Gateway {
    * mode). Resolves with the session once it is open.
    */
   serveStdio(input: Readable, output: Writable): Promise<SessionHandle>;
+  /**
+   * Applies a new configuration without a restart: backends that appear are started, backends
+   * that disappear drain, unchanged ones keep their sessions. Listener settings (host, port)
+   * need a restart and are reported as ignored.
+   */
+  reload(config: Readonly<GatewayConfig>): Promise<ReloadResult>;
   /** Stops accepting, ends every session and backend process, closes the listeners. */
   close(): Promise<void>;
   sessions(): SessionSummary[];
@@ -150,6 +165,9 @@ export function createGateway(
         'gateway listening',
       );
       return address;
+    },
+    async reload() {
+      throw new Error('reload is not implemented yet');
     },
     serveStdio(input, output) {
       return openSession(

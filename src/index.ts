@@ -1,5 +1,5 @@
 export { createGateway } from './gateway.js';
-export type { Gateway, GatewayOptions, SessionSummary } from './gateway.js';
+export type { Gateway, GatewayOptions, SessionSummary, ReloadResult } from './gateway.js';
 export { parseConfig, configSchema, ConfigError } from './config/schema.js';
 export type {
   GatewayConfig,
