@@ -1,38 +1,48 @@
 import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex, Readable, Writable } from 'node:stream';
-import type { GatewayConfig } from './config/schema.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { BackendConfig, GatewayConfig } from './config/schema.js';
 import type { Logger } from './core/logger.js';
 import { createLogger } from './core/logger.js';
 import type { Policy } from './core/policy.js';
 import type { ClientTransport } from './core/session.js';
 import { Session } from './core/session.js';
 import { GatewayError } from './core/errors.js';
+import { channels } from './core/diagnostics.js';
 import type { Backend } from './backends/backend.js';
 import { createBackend } from './backends/backend.js';
-import { StreamableHttpHandler } from './frontends/streamable-http.js';
-import { LegacySseHandler } from './frontends/legacy-sse.js';
-import { WebSocketFrontend } from './frontends/websocket.js';
+import { ProcessBudget } from './backends/process-budget.js';
+import { AggregateTarget } from './federation/aggregate.js';
+import { Member } from './federation/member.js';
+import type { Supervision } from './federation/member.js';
 import { StdioServerTransport, UnixSocketFrontend } from './frontends/stdio.js';
-import type { FrontendKind, FrontendOptions, SessionHandle } from './frontends/types.js';
+import type { FrontendKind, OpenSession, PeerInfo, SessionHandle } from './frontends/types.js';
 import { sendError } from './frontends/http-io.js';
+import { Endpoint } from './endpoints.js';
+import { handleOps } from './ops.js';
+import type { BackendReport } from './ops.js';
 
 export interface GatewayOptions {
-  /** @default a pino logger to stderr at the configured level */
+  /** @default a pino logger to stderr (or `log.file`) at the configured level */
   log?: Logger;
   /** Policies run on every message, in order, before it is forwarded. @default [] */
   policies?: readonly Policy[];
 }
 
-/** What a running session looks like from outside (tests, and later /health and the dashboard). */
+/** What a running session looks like from outside (tests, /stats, the dashboard). */
 export interface SessionSummary {
   id: string;
   transport: FrontendKind;
+  /** The backend's name, or `*` for the aggregated endpoint. */
   backend: string;
   /** Process id of the backend process serving the session, for stdio backends. */
   pid: number | undefined;
+  /** For aggregated sessions: each backend's process id. */
+  pids?: Record<string, number | undefined>;
   inFlight: number;
 }
 
@@ -59,82 +69,372 @@ export interface Gateway {
    * need a restart and are reported as ignored.
    */
   reload(config: Readonly<GatewayConfig>): Promise<ReloadResult>;
-  /** Stops accepting, ends every session and backend process, closes the listeners. */
+  /** Stops accepting, lets requests in flight finish (up to `server.shutdownTimeoutMs`), ends every session and process. */
   close(): Promise<void>;
   sessions(): SessionSummary[];
+  backends(): BackendReport[];
   readonly log: Logger;
 }
 
+interface BackendEntry {
+  name: string;
+  config: BackendConfig;
+  backend: Backend;
+  endpoint: Endpoint;
+  health: {
+    state: BackendReport['state'];
+    restarts: number;
+    lastError?: string;
+    lastChange?: number;
+  };
+}
+
+interface Live {
+  session: Session;
+  kind: FrontendKind;
+  /** Backend name, or `*` for the aggregated endpoint. */
+  endpoint: string;
+  target: Transport;
+  peer: PeerInfo | undefined;
+}
+
+const AGGREGATE = '*';
+
 /** Assembles a gateway from a validated configuration. The one place where the parts meet. */
 export function createGateway(
-  config: Readonly<GatewayConfig>,
+  initial: Readonly<GatewayConfig>,
   options: GatewayOptions = {},
 ): Gateway {
-  const log = options.log ?? createLogger({ level: config.log.level });
+  let config = initial;
+  const log =
+    options.log ?? createLogger({ level: config.log.level, destination: config.log.file ?? 2 });
   const policies = options.policies ?? [];
-  const maxMessageBytes = config.limits.maxMessageBytes;
-  const [backendName, backendConfig] = Object.entries(config.backends)[0]!;
-  const backend: Backend = createBackend(backendName, backendConfig, { log, maxMessageBytes });
-  const live = new Map<
-    string,
-    { session: Session; kind: FrontendKind; target: { pid?: number } }
-  >();
+  const budget = new ProcessBudget(config.processes.max);
+  const entries = new Map<string, BackendEntry>();
+  const live = new Map<string, Live>();
+  const counters = { sessionsOpened: 0, sessionsRejected: 0, requests: 0, errors: 0 };
   let closing = false;
+  let listening = false;
 
-  async function openSession(client: ClientTransport, kind: FrontendKind): Promise<SessionHandle> {
+  const supervision = (): Supervision => ({
+    restartOnFailure: config.processes.restartOnFailure,
+    maxRestartAttempts: config.processes.maxRestartAttempts,
+    backoffMs: config.processes.restartBackoffMs,
+    backoffMaxMs: config.processes.restartBackoffMaxMs,
+    connectTimeoutMs: 30_000,
+  });
+
+  function markHealth(name: string, state: BackendReport['state'], error?: string): void {
+    const entry = entries.get(name);
+    if (!entry) return;
+    const h = entry.health;
+    if (h.state !== state) h.lastChange = Date.now();
+    h.state = state;
+    if (error !== undefined) h.lastError = error;
+  }
+
+  // ── sessions ───────────────────────────────────────────────────────────────────────────
+
+  async function openSession(
+    endpoint: string,
+    makeTarget: (log: Logger) => Transport,
+    client: ClientTransport,
+    kind: FrontendKind,
+    peer?: PeerInfo,
+  ): Promise<SessionHandle> {
     if (closing) throw new GatewayError('GATEWAY_SHUTTING_DOWN');
+    const cap = config.sessions.maxPerClient;
+    if (cap > 0 && peer?.remoteAddress) {
+      let held = 0;
+      for (const s of live.values()) if (s.peer?.remoteAddress === peer.remoteAddress) held++;
+      if (held >= cap) {
+        counters.sessionsRejected++;
+        throw new GatewayError(
+          'GATEWAY_TOO_MANY_SESSIONS',
+          `${peer.remoteAddress} already holds ${held} sessions (sessions.maxPerClient)`,
+        );
+      }
+    }
     const id = client.sessionId ?? randomUUID();
-    const sessionLog = log.child({ session: id, transport: kind });
-    const target = backend.connect(sessionLog);
+    const sessionLog = log.child({ session: id, transport: kind, endpoint });
+    const target = makeTarget(sessionLog);
     const session = new Session({ id, transport: kind, client, target, policies, log: sessionLog });
     session.onclose = (reason) => {
       live.delete(id);
       sessionLog.info({ reason }, 'session ended');
+      if (reason === 'backend exited' && endpoint !== AGGREGATE) {
+        markHealth(
+          endpoint,
+          'down',
+          (target as { unavailable?: () => Error }).unavailable?.().message,
+        );
+      }
     };
-    await session.start();
-    live.set(id, { session, kind, target: target as { pid?: number } });
-    sessionLog.info(
-      { backend: backendName, pid: (target as { pid?: number }).pid },
-      'session opened',
-    );
+    try {
+      await session.start();
+    } catch (error) {
+      if (endpoint !== AGGREGATE) markHealth(endpoint, 'down', (error as Error).message);
+      throw error;
+    }
+    if (endpoint !== AGGREGATE) markHealth(endpoint, 'up');
+    counters.sessionsOpened++;
+    live.set(id, { session, kind, endpoint, target, peer });
+    sessionLog.info({ pid: (target as { pid?: number }).pid }, 'session opened');
     return session;
   }
 
-  const frontend: FrontendOptions = { openSession, log, maxMessageBytes };
-  const mcp = new StreamableHttpHandler({
-    ...frontend,
-    idleTimeoutMs: config.sessions.idleTimeoutMs,
-  });
-  const sse = new LegacySseHandler({ ...frontend, messagesPath: '/messages' });
-  const ws = new WebSocketFrontend(frontend);
+  function enabledEntries(): BackendEntry[] {
+    return [...entries.values()];
+  }
+
+  /** The aggregated endpoint's target: every backend, or the only one when there is just one. */
+  function rootTarget(sessionLog: Logger): Transport {
+    const all = enabledEntries();
+    if (all.length === 0)
+      throw new GatewayError('GATEWAY_BACKEND_UNAVAILABLE', 'no backend is enabled');
+    if (all.length === 1 || !config.aggregate.enabled) return all[0]!.backend.connect(sessionLog);
+    return new AggregateTarget({
+      members: all.map((e) => ({ name: e.name, backend: e.backend, config: e.config })),
+      separator: config.aggregate.separator,
+      listTimeoutMs: 5000,
+      initializeWaitMs: 5000,
+      supervision: supervision(),
+      log: sessionLog,
+      onMemberState: (member) => {
+        const entry = entries.get(member.name);
+        if (!entry) return;
+        if (member.state === 'up' && member.restarts > 0) entry.health.restarts++;
+        if (member.state === 'up' || member.state === 'down' || member.state === 'failed') {
+          markHealth(member.name, member.state, member.lastError);
+        }
+      },
+    });
+  }
+
+  const openRoot: OpenSession = (client, kind, peer) => {
+    const endpoint =
+      enabledEntries().length === 1 || !config.aggregate.enabled
+        ? (enabledEntries()[0]?.name ?? AGGREGATE)
+        : AGGREGATE;
+    return openSession(endpoint, rootTarget, client, kind, peer);
+  };
+  const root = new Endpoint('', openRoot, config, log);
   const unix = config.server.unixSocket
-    ? new UnixSocketFrontend({ ...frontend, path: config.server.unixSocket })
+    ? new UnixSocketFrontend({
+        openSession: openRoot,
+        log,
+        maxMessageBytes: config.limits.maxMessageBytes,
+        path: config.server.unixSocket,
+      })
     : undefined;
+
+  function addBackend(name: string, backendConfig: BackendConfig): void {
+    const backend = createBackend(name, backendConfig, {
+      log,
+      maxMessageBytes: config.limits.maxMessageBytes,
+      budget,
+    });
+    const endpoint = new Endpoint(
+      `/servers/${name}`,
+      (client, kind, peer) => openSession(name, (l) => backend.connect(l), client, kind, peer),
+      config,
+      log,
+    );
+    entries.set(name, {
+      name,
+      config: backendConfig,
+      backend,
+      endpoint,
+      health: { state: 'unknown', restarts: 0 },
+    });
+    if (listening) void warm(entries.get(name)!);
+  }
+
+  async function warm(entry: BackendEntry): Promise<void> {
+    try {
+      await entry.backend.warm();
+    } catch (error) {
+      markHealth(entry.name, 'down', (error as Error).message);
+      log.warn({ backend: entry.name, err: error }, 'backend failed to start');
+    }
+  }
+
+  /** Waits for a removed backend's sessions to finish what is in flight, then ends them. */
+  async function drainBackend(entry: BackendEntry): Promise<void> {
+    const deadline = Date.now() + config.server.shutdownTimeoutMs;
+    const mine = () => [...live.values()].filter((s) => s.endpoint === entry.name);
+    while (mine().some((s) => s.session.inFlight > 0) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await Promise.allSettled(mine().map((s) => s.session.close('backend removed by a reload')));
+    await Promise.allSettled(
+      [...live.values()]
+        .filter((s) => s.target instanceof AggregateTarget)
+        .map((s) =>
+          (s.target as AggregateTarget).removeMember(entry.name, config.server.shutdownTimeoutMs),
+        ),
+    );
+    await entry.endpoint.close();
+    await entry.backend.close();
+  }
+
+  for (const [name, backendConfig] of Object.entries(config.backends)) {
+    if (backendConfig.enabled) addBackend(name, backendConfig);
+  }
+
+  // ── health: probes and sweeps ──────────────────────────────────────────────────────────
+
+  /** Connects, initializes and disconnects, to learn whether a backend answers. */
+  async function probe(entry: BackendEntry): Promise<void> {
+    const member = new Member(entry.name, {
+      backend: entry.backend,
+      supervision: {
+        ...supervision(),
+        restartOnFailure: false,
+        connectTimeoutMs: config.processes.healthCheckTimeoutMs,
+      },
+      log,
+      onNotification: () => {},
+      onRequest: async (_m, message) => ({
+        jsonrpc: '2.0',
+        id: message.id,
+        error: { code: -32601, message: 'health probe' },
+      }),
+      onStateChange: () => {},
+    });
+    await member.connect({
+      protocolVersion: '2025-11-25',
+      capabilities: {},
+      clientInfo: { name: 'mcp-bridge-health', version: '1' },
+    });
+    if (member.isUp) {
+      const pong = await member.request('ping', undefined, config.processes.healthCheckTimeoutMs);
+      if ('error' in pong) markHealth(entry.name, 'down', pong.error.message);
+      else markHealth(entry.name, 'up');
+    } else {
+      markHealth(entry.name, 'down', member.lastError);
+    }
+    await member.close();
+  }
+
+  function probeIdleBackends(): void {
+    const busy = new Set([...live.values()].map((s) => s.endpoint));
+    for (const entry of entries.values()) {
+      // Probing a per-session stdio backend would start a process just to stop it; its health
+      // is what its sessions' starts and exits say.
+      if (entry.config.transport === 'stdio' && entry.config.processModel === 'per-session')
+        continue;
+      // A backend serving sessions shows its health through them.
+      if (busy.has(entry.name) || (busy.has(AGGREGATE) && entry.health.state !== 'unknown'))
+        continue;
+      void probe(entry).catch((error: unknown) => log.debug({ err: error }, 'health probe failed'));
+    }
+  }
+
+  function sweepIdleSessions(): void {
+    const idle = config.sessions.idleTimeoutMs;
+    const now = Date.now();
+    for (const { session } of live.values()) {
+      if (now - session.lastActivity > idle && session.inFlight === 0) {
+        log.info({ session: session.id }, 'closing idle session');
+        void session.close('idle timeout');
+      }
+    }
+  }
+
+  let sweepTimer: NodeJS.Timeout | undefined;
+  let probeTimer: NodeJS.Timeout | undefined;
+  function startTimers(): void {
+    clearInterval(sweepTimer);
+    clearInterval(probeTimer);
+    sweepTimer = setInterval(sweepIdleSessions, config.sessions.cleanupIntervalMs).unref();
+    if (config.processes.healthCheckIntervalMs > 0) {
+      probeTimer = setInterval(probeIdleBackends, config.processes.healthCheckIntervalMs).unref();
+    }
+  }
+
+  // Requests and errors for /stats, counted from the events the core publishes.
+  const onRequestEnd = (event: unknown) => {
+    counters.requests++;
+    if ((event as { error?: unknown }).error !== undefined) counters.errors++;
+  };
+
+  // ── HTTP ───────────────────────────────────────────────────────────────────────────────
+
+  const ops = {
+    ready: () => {
+      const reasons: string[] = [];
+      if (!listening) reasons.push('not listening');
+      if (closing) reasons.push('shutting down');
+      for (const b of reports()) {
+        if (b.required && (b.state === 'down' || b.state === 'failed')) {
+          reasons.push(`backend ${b.name} is ${b.state}${b.lastError ? `: ${b.lastError}` : ''}`);
+        }
+      }
+      return { ready: reasons.length === 0, reasons };
+    },
+    backends: () => reports(),
+    stats: () => {
+      const byTransport: Record<string, number> = {};
+      for (const s of live.values()) byTransport[s.kind] = (byTransport[s.kind] ?? 0) + 1;
+      return {
+        sessions: {
+          active: live.size,
+          opened: counters.sessionsOpened,
+          rejected: counters.sessionsRejected,
+          byTransport,
+        },
+        processes: { running: budget.running, max: budget.max },
+        requests: { total: counters.requests, errors: counters.errors },
+        uptimeSeconds: Math.round(process.uptime()),
+      };
+    },
+  };
+
+  function reports(): BackendReport[] {
+    return [...entries.values()].map((e) => ({
+      name: e.name,
+      transport: e.config.transport,
+      enabled: e.config.enabled,
+      required: e.config.required,
+      state: e.health.state,
+      restarts: e.health.restarts,
+      lastError: e.health.lastError,
+      lastChange: e.health.lastChange ? new Date(e.health.lastChange).toISOString() : undefined,
+      sessions: [...live.values()].filter((s) => s.endpoint === e.name || s.endpoint === AGGREGATE)
+        .length,
+      processes: budget.runningFor(e.name),
+    }));
+  }
 
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = pathOf(req.url);
-    if (path === config.server.path) {
-      void mcp.handle(req, res);
-    } else if (path === '/sse' && req.method === 'GET') {
-      sse.handleStream(req, res);
-    } else if (path === '/messages' && req.method === 'POST') {
-      void sse.handleMessage(req, res);
-    } else {
-      sendError(
-        res,
-        new GatewayError(
-          'GATEWAY_NOT_FOUND',
-          `no endpoint at ${req.method} ${path}; MCP is served at ${config.server.path}, /sse and /ws`,
-        ),
-      );
-    }
-  });
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (pathOf(req.url) === '/ws') {
-      ws.handleUpgrade(req, socket, head);
+    const servers = /^\/servers\/([^/]+)(\/[a-z]+)$/.exec(path);
+    if (servers) {
+      const entry = entries.get(decodeURIComponent(servers[1]!));
+      if (entry?.endpoint.handle(servers[2]!, req, res)) return;
+      if (!entry)
+        return sendError(
+          res,
+          new GatewayError('GATEWAY_BACKEND_DISABLED', `no enabled backend named ${servers[1]}`),
+        );
+    } else if (path === config.server.path) {
+      if (root.handle('/mcp', req, res)) return;
+    } else if (root.handle(path, req, res) || handleOps(path, req, res, ops)) {
       return;
     }
-    socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    sendError(res, new GatewayError('GATEWAY_NOT_FOUND', `no endpoint at ${req.method} ${path}`));
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = pathOf(req.url);
+    const servers = /^\/servers\/([^/]+)(\/[a-z]+)$/.exec(path);
+    const handled = servers
+      ? entries
+          .get(decodeURIComponent(servers[1]!))
+          ?.endpoint.upgrade(servers[2]!, req, socket, head)
+      : root.upgrade(path, req, socket, head);
+    if (!handled)
+      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
   });
   server.on('clientError', (error, socket) => {
     log.debug({ err: error }, 'malformed HTTP request');
@@ -154,56 +454,117 @@ export function createGateway(
         });
       });
       await unix?.listen();
+      listening = true;
+      channels.requestEnd.subscribe(onRequestEnd);
+      startTimers();
+      await Promise.all([...entries.values()].map(warm));
+      probeIdleBackends();
       log.info(
         {
           host: address.address,
           port: address.port,
           path: config.server.path,
-          backend: backendName,
+          backends: [...entries.keys()],
           unixSocket: config.server.unixSocket,
         },
         'gateway listening',
       );
       return address;
     },
-    async reload() {
-      throw new Error('reload is not implemented yet');
-    },
     serveStdio(input, output) {
-      return openSession(
-        new StdioServerTransport({ input, output, log, maxMessageBytes }),
+      listening = true;
+      return openRoot(
+        new StdioServerTransport({
+          input,
+          output,
+          log,
+          maxMessageBytes: config.limits.maxMessageBytes,
+        }),
         'stdio',
       );
+    },
+    async reload(next) {
+      const result: ReloadResult = { added: [], removed: [], changed: [], ignored: [] };
+      for (const key of [
+        'host',
+        'port',
+        'path',
+        'unixSocket',
+        'http',
+        'sse',
+        'websocket',
+      ] as const) {
+        if (!isDeepStrictEqual(next.server[key], config.server[key]))
+          result.ignored.push(`server.${key}`);
+      }
+      if (!isDeepStrictEqual(next.limits, config.limits)) result.ignored.push('limits');
+      if (next.log.file !== config.log.file) result.ignored.push('log.file');
+      const wanted = new Map(Object.entries(next.backends).filter(([, b]) => b.enabled));
+      const drains: Promise<void>[] = [];
+      for (const [name, entry] of entries) {
+        const replacement = wanted.get(name);
+        if (replacement && isDeepStrictEqual(replacement, entry.config)) continue;
+        entries.delete(name);
+        drains.push(drainBackend(entry));
+        if (replacement) result.changed.push(name);
+        else result.removed.push(name);
+      }
+      config = next;
+      log.level = next.log.level;
+      budget.max = next.processes.max;
+      for (const [name, backendConfig] of wanted) {
+        if (entries.has(name)) continue;
+        addBackend(name, backendConfig);
+        if (!result.changed.includes(name)) result.added.push(name);
+        const entry = entries.get(name)!;
+        for (const s of live.values()) {
+          if (s.target instanceof AggregateTarget)
+            s.target.addMember({ name, backend: entry.backend, config: backendConfig });
+        }
+      }
+      if (listening) startTimers();
+      await Promise.all(drains);
+      log.info(result, 'configuration reloaded');
+      return result;
     },
     async close() {
       if (closing) return;
       closing = true;
+      clearInterval(sweepTimer);
+      clearInterval(probeTimer);
+      channels.requestEnd.unsubscribe(onRequestEnd);
       const stopped = server.listening
         ? new Promise<void>((resolve) => server.close(() => resolve()))
         : Promise.resolve();
       server.closeIdleConnections();
+      // Let requests in flight finish, up to the deadline.
+      const deadline = Date.now() + config.server.shutdownTimeoutMs;
+      while ([...live.values()].some((s) => s.session.inFlight > 0) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
       await Promise.allSettled([
-        mcp.close(),
-        sse.close(),
-        ws.close(),
+        root.close(),
         unix?.close(),
+        ...[...entries.values()].map((e) => e.endpoint.close()),
         ...[...live.values()].map(({ session }) => session.close('gateway shutting down')),
       ]);
-      await backend.close();
+      await Promise.allSettled([...entries.values()].map((e) => e.backend.close()));
       server.closeAllConnections();
       await stopped;
       log.info('gateway stopped');
       log.flush();
     },
     sessions() {
-      return [...live.values()].map(({ session, kind, target }) => ({
+      return [...live.values()].map(({ session, kind, endpoint, target }) => ({
         id: session.id,
         transport: kind,
-        backend: backendName,
-        pid: target.pid,
+        backend: endpoint,
+        pid: (target as { pid?: number }).pid,
+        ...(target instanceof AggregateTarget ? { pids: target.pids } : {}),
         inFlight: session.inFlight,
       }));
     },
+    backends: reports,
   };
 }
 

@@ -4,12 +4,15 @@ import type { Logger } from '../core/logger.js';
 import { StdioBackendTransport } from './stdio-backend.js';
 import { SharedProcess } from './shared-process.js';
 import { createRemoteTransport } from './remote.js';
+import type { ProcessBudget } from './process-budget.js';
 
 /** One configured backend: hands each new session a transport to it. */
 export interface Backend {
   readonly name: string;
   /** A transport for one new session, not yet started (starting it is the session's job). */
   connect(log: Logger): Transport;
+  /** Starts what runs ahead of sessions (shared and pooled processes with `start: eager`). */
+  warm(): Promise<void>;
   /** Ends shared processes; per-session transports end with their sessions. */
   close(): Promise<void>;
 }
@@ -17,6 +20,8 @@ export interface Backend {
 export interface BackendContext {
   log: Logger;
   maxMessageBytes: number;
+  /** Caps on stdio processes; none when absent. */
+  budget?: ProcessBudget;
 }
 
 function stdioTransport(
@@ -35,6 +40,7 @@ function stdioTransport(
     killGraceMs: config.killGraceMs,
     maxMessageBytes: ctx.maxMessageBytes,
     log,
+    slot: ctx.budget?.slot(name, config.maxProcesses),
   });
 }
 
@@ -43,6 +49,7 @@ export function createBackend(name: string, config: BackendConfig, ctx: BackendC
     return {
       name,
       connect: (log) => createRemoteTransport(name, config, log, ctx.maxMessageBytes),
+      warm: async () => {},
       close: async () => {},
     };
   }
@@ -50,6 +57,7 @@ export function createBackend(name: string, config: BackendConfig, ctx: BackendC
     return {
       name,
       connect: (log) => stdioTransport(name, config, ctx, log),
+      warm: async () => {},
       close: async () => {},
     };
   }
@@ -73,6 +81,9 @@ export function createBackend(name: string, config: BackendConfig, ctx: BackendC
       let chosen = processes[0]!;
       for (const p of processes) if (p.sessionCount < chosen.sessionCount) chosen = p;
       return chosen.channel(sessionLog);
+    },
+    async warm() {
+      if (config.start === 'eager') await Promise.all(processes.map((p) => p.ensureReady()));
     },
     async close() {
       await Promise.allSettled(processes.map((p) => p.close()));

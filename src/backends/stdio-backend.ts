@@ -48,6 +48,8 @@ export interface StdioBackendOptions {
   /** After closing stdin, how long to wait before SIGTERM, and again before SIGKILL. @default 2000 */
   killGraceMs?: number;
   log: Logger;
+  /** A place under the process caps, taken before spawning and given back on exit. */
+  slot?: { acquire(): void; release(): void };
   /** Injected for tests. @default child_process.spawn */
   spawn?: (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
 }
@@ -109,6 +111,7 @@ export class StdioBackendTransport implements Transport {
     if (this.child) throw new Error('StdioBackendTransport already started');
     const { command, args = [], cwd, maxMessageBytes = 16 * 1024 * 1024 } = this.options;
     const spawn = this.options.spawn ?? nodeSpawn;
+    this.options.slot?.acquire();
     return new Promise<void>((resolve, reject) => {
       let child: ChildProcess;
       try {
@@ -122,6 +125,7 @@ export class StdioBackendTransport implements Transport {
           windowsHide: true,
         });
       } catch (error) {
+        this.options.slot?.release();
         reject(
           new GatewayError(
             'GATEWAY_BACKEND_UNAVAILABLE',
@@ -144,6 +148,7 @@ export class StdioBackendTransport implements Transport {
       });
       child.once('error', (error) => {
         if (!started) {
+          this.options.slot?.release();
           this.exited = { code: null, signal: null, stderrTail: [] };
           reject(
             new GatewayError(
@@ -177,6 +182,7 @@ export class StdioBackendTransport implements Transport {
 
       this.exitPromise = new Promise<void>((done) => {
         child.once('close', (code, signal) => {
+          this.options.slot?.release();
           if (child.pid !== undefined) releaseProcessGroup(child.pid);
           this.exited = { code, signal, stderrTail: [...this.stderrTail] };
           if (started) {

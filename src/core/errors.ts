@@ -26,6 +26,9 @@ export const ERROR_TABLE = {
   GATEWAY_BACKEND_EXITED: { status: 502, rpc: -32011, text: 'Backend exited' },
   GATEWAY_SESSION_CLOSED: { status: 404, rpc: -32012, text: 'Session closed' },
   GATEWAY_SHUTTING_DOWN: { status: 503, rpc: -32013, text: 'Gateway shutting down' },
+  GATEWAY_CAPACITY: { status: 503, rpc: -32014, text: 'At capacity' },
+  GATEWAY_TOO_MANY_SESSIONS: { status: 429, rpc: -32015, text: 'Too many sessions' },
+  GATEWAY_BACKEND_DISABLED: { status: 404, rpc: -32016, text: 'Backend not served' },
   GATEWAY_INTERNAL: { status: 500, rpc: -32603, text: 'Internal error' },
 } as const satisfies Record<string, { status: number; rpc: number; text: string }>;
 

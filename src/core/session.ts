@@ -61,6 +61,8 @@ export class Session {
   readonly id: string;
   readonly transport: string;
   principal: Principal | undefined;
+  /** When the client last sent anything (ms since the epoch); the idle sweep reads it. */
+  lastActivity = Date.now();
   /** Called once when the session has ended, with the reason. */
   onclose?: (reason: string) => void;
 
@@ -136,6 +138,7 @@ export class Session {
 
   private fromClient(message: JSONRPCMessage): void {
     if (this.closed) return;
+    this.lastActivity = Date.now();
     if (isRequest(message)) this.track(this.dispatchRequest(message, 'to-server'));
     else if (isNotification(message)) this.track(this.dispatchNotification(message, 'to-server'));
     else this.settleReply(this.toClient, message);

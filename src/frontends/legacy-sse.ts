@@ -6,7 +6,7 @@ import { describeInvalidMessage } from '../core/jsonrpc.js';
 import { GatewayError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { SseStream, accepts, readBody, sendError } from './http-io.js';
-import type { FrontendOptions, SessionHandle } from './types.js';
+import type { FrontendOptions, SessionHandle, PeerInfo } from './types.js';
 
 export interface LegacySseOptions extends FrontendOptions {
   /**
@@ -118,10 +118,10 @@ export class LegacySseHandler {
       );
       return;
     }
-    void this.open(res);
+    void this.open(res, { remoteAddress: req.socket.remoteAddress });
   }
 
-  private async open(res: ServerResponse): Promise<void> {
+  private async open(res: ServerResponse, peer: PeerInfo): Promise<void> {
     let hungUp = false;
     res.once('close', () => (hungUp = true));
     const transport = new LegacySseSessionTransport(() => {
@@ -130,7 +130,7 @@ export class LegacySseHandler {
     });
     let handle: SessionHandle;
     try {
-      handle = await this.options.openSession(transport, 'sse');
+      handle = await this.options.openSession(transport, 'sse', peer);
     } catch (error) {
       this.log.warn({ err: error }, 'could not open a session');
       // No stream has started, so the client gets the failure as a plain HTTP error (502).

@@ -12,8 +12,6 @@ import type { EventStore } from './event-store.js';
 import { MemoryEventStore } from './event-store.js';
 
 export interface StreamableHttpOptions extends FrontendOptions {
-  /** A session with no client activity and nothing in flight for this long is closed. @default 1_800_000 */
-  idleTimeoutMs?: number;
   /** Interval of SSE keepalive comments on GET streams. @default 25_000 */
   keepaliveMs?: number;
   /** Where resumable streams keep their events. @default a MemoryEventStore */
@@ -47,10 +45,10 @@ export class StreamableHttpHandler {
     this.maxBodyBytes = options.maxMessageBytes;
     this.store = options.eventStore ?? new MemoryEventStore();
     this.log = options.log;
-    const idle = options.idleTimeoutMs ?? 1_800_000;
     const keepaliveMs = options.keepaliveMs ?? 25_000;
-    // One timer for every session, not one per session.
-    this.sweep = setInterval(() => this.tick(idle), Math.min(keepaliveMs, idle)).unref();
+    // One timer for every session's keepalive, not one per session. Idle sessions are the
+    // gateway's to close, whatever their transport.
+    this.sweep = setInterval(() => this.tick(), keepaliveMs).unref();
   }
 
   get sessionCount(): number {
@@ -171,7 +169,9 @@ export class StreamableHttpHandler {
     });
     let handle: SessionHandle;
     try {
-      handle = await this.options.openSession(transport, 'streamable-http');
+      handle = await this.options.openSession(transport, 'streamable-http', {
+        remoteAddress: req.socket.remoteAddress,
+      });
     } catch (error) {
       this.log.warn({ err: error }, 'could not open a session');
       sendError(res, error, message.id);
@@ -254,19 +254,8 @@ export class StreamableHttpHandler {
     return entry;
   }
 
-  private tick(idleMs: number): void {
-    const now = Date.now();
-    for (const { transport, handle } of this.sessions.values()) {
-      transport.keepalive();
-      if (
-        now - transport.lastActivity > idleMs &&
-        handle.inFlight === 0 &&
-        !transport.hasGetStream
-      ) {
-        this.log.info({ session: transport.sessionId }, 'closing idle session');
-        void handle.close('idle timeout');
-      }
-    }
+  private tick(): void {
+    for (const { transport } of this.sessions.values()) transport.keepalive();
   }
 
   /** Ends every session (gateway shutdown). */

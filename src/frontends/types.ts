@@ -17,7 +17,17 @@ export interface SessionHandle {
  * Rejects with a GatewayError when the backend cannot be reached; the frontend reports that
  * error in its own terms (an HTTP status, a close code, a JSON-RPC error) and drops the client.
  */
-export type OpenSession = (client: ClientTransport, kind: FrontendKind) => Promise<SessionHandle>;
+export type OpenSession = (
+  client: ClientTransport,
+  kind: FrontendKind,
+  peer?: PeerInfo,
+) => Promise<SessionHandle>;
+
+/** What is known of the client's connection. */
+export interface PeerInfo {
+  /** The client's IP address, for per-client limits and logs. */
+  remoteAddress?: string;
+}
 
 /** What every frontend is built with. */
 export interface FrontendOptions {

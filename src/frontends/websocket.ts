@@ -10,7 +10,7 @@ import type { Logger } from '../core/logger.js';
 import type { DialectName } from './websocket-dialects.js';
 import { controlError, decode, detectDialect, encode, encodeError } from './websocket-dialects.js';
 import { WebSocketSessionTransport, closeReason } from './websocket-session.js';
-import type { FrontendOptions, SessionHandle } from './types.js';
+import type { FrontendOptions, PeerInfo, SessionHandle } from './types.js';
 
 export interface WebSocketFrontendOptions extends FrontendOptions {
   /**
@@ -40,6 +40,7 @@ interface Entry {
 
 interface Connection {
   readonly socket: WebSocket;
+  readonly peer: PeerInfo;
   /** Fixed by the first message that fits a dialect. */
   dialect: DialectName | undefined;
   entry: Entry | undefined;
@@ -93,11 +94,12 @@ export class WebSocketFrontend {
       );
       return;
     }
-    this.server.handleUpgrade(req, socket, head, (ws) => this.accept(ws));
+    const peer: PeerInfo = { remoteAddress: req.socket.remoteAddress };
+    this.server.handleUpgrade(req, socket, head, (ws) => this.accept(ws, peer));
   }
 
-  private accept(socket: WebSocket): void {
-    const conn: Connection = { socket, dialect: undefined, entry: undefined, alive: true };
+  private accept(socket: WebSocket, peer: PeerInfo): void {
+    const conn: Connection = { socket, peer, dialect: undefined, entry: undefined, alive: true };
     this.connections.add(conn);
     socket.on('pong', () => (conn.alive = true));
     socket.on('message', (data, isBinary) => this.onFrame(conn, data, isBinary));
@@ -176,7 +178,7 @@ export class WebSocketFrontend {
   private open(conn: Connection, transport: WebSocketSessionTransport): void {
     const entry: Entry = { transport, handle: undefined };
     conn.entry = entry;
-    this.options.openSession(transport, 'websocket').then(
+    this.options.openSession(transport, 'websocket', conn.peer).then(
       (handle) => this.opened(entry, handle),
       (error: unknown) => this.openFailed(conn, entry, error),
     );

@@ -1,0 +1,127 @@
+import { configSchema } from './schema.js';
+
+/*
+ * Environment overrides: one table from variable to config path. A new variable is one row.
+ * Values are parsed here so that a bad one names the variable; ranges and everything else are
+ * checked once, by the schema, after all layers are merged.
+ */
+
+/** A value that cannot be read; the message says what was expected and what was given. */
+class EnvValueError extends Error {}
+
+type Parse = (raw: string) => unknown;
+
+export interface EnvVariable {
+  name: string;
+  /**
+   * Dotted config path. A `*` segment stands for every entry of that record that does not set
+   * the key itself (a default for each backend, say), applied after all layers are merged.
+   */
+  path: string;
+  parse: Parse;
+}
+
+const LOG_LEVELS: readonly string[] = configSchema.shape.log.unwrap().shape.level.unwrap().options;
+const LOG_LEVEL_ALIASES: Readonly<Record<string, string>> = { warning: 'warn', critical: 'fatal' };
+
+function integer(min: number, max?: number): Parse {
+  const expected =
+    max === undefined ? `an integer, ${min} or more` : `an integer from ${min} to ${max}`;
+  return (raw) => {
+    const value = Number(raw);
+    if (!/^[+-]?\d+$/.test(raw) || value < min || (max !== undefined && value > max))
+      throw new EnvValueError(`expected ${expected}, got "${raw}"`);
+    return value;
+  };
+}
+
+/** Seconds, fractions allowed, to whole milliseconds. */
+const seconds: Parse = (raw) => {
+  if (!/^(\d+(\.\d*)?|\.\d+)$/.test(raw))
+    throw new EnvValueError(
+      `expected a number of seconds, 0 or more (such as 30 or 0.5), got "${raw}"`,
+    );
+  return Math.round(Number(raw) * 1000);
+};
+
+const BOOLEANS: Readonly<Record<string, boolean>> = {
+  true: true,
+  false: false,
+  '1': true,
+  '0': false,
+  yes: true,
+  no: false,
+};
+
+const boolean: Parse = (raw) => {
+  const value = BOOLEANS[raw.toLowerCase()];
+  if (value === undefined)
+    throw new EnvValueError(`expected true or false (or 1/0, yes/no), got "${raw}"`);
+  return value;
+};
+
+const text: Parse = (raw) => raw;
+
+const logLevel: Parse = (raw) => {
+  const lower = raw.toLowerCase();
+  const level = LOG_LEVEL_ALIASES[lower] ?? lower;
+  if (!LOG_LEVELS.includes(level))
+    throw new EnvValueError(`expected one of ${LOG_LEVELS.join(', ')}, got "${raw}"`);
+  return level;
+};
+
+/** Every variable the gateway reads, in the order docs/configuration.md lists them. */
+export const ENV_VARIABLES: readonly EnvVariable[] = [
+  { name: 'BRIDGE_HOST', path: 'server.host', parse: text },
+  { name: 'BRIDGE_PORT', path: 'server.port', parse: integer(0, 65535) },
+  { name: 'BRIDGE_ENABLE_HTTP', path: 'server.http', parse: boolean },
+  { name: 'BRIDGE_ENABLE_SSE', path: 'server.sse', parse: boolean },
+  { name: 'BRIDGE_ENABLE_WEBSOCKET', path: 'server.websocket', parse: boolean },
+  { name: 'BRIDGE_MAX_PROCESSES', path: 'processes.max', parse: integer(0) },
+  { name: 'BRIDGE_PROCESS_TIMEOUT', path: 'backends.*.timeoutMs', parse: seconds },
+  { name: 'BRIDGE_PROCESS_IDLE_TIMEOUT', path: 'processes.idleTimeoutMs', parse: seconds },
+  { name: 'BRIDGE_HEALTH_CHECK_INTERVAL', path: 'processes.healthCheckIntervalMs', parse: seconds },
+  { name: 'BRIDGE_RESTART_ON_FAILURE', path: 'processes.restartOnFailure', parse: boolean },
+  { name: 'BRIDGE_MAX_RESTART_ATTEMPTS', path: 'processes.maxRestartAttempts', parse: integer(0) },
+  { name: 'BRIDGE_MAX_SESSIONS_PER_CLIENT', path: 'sessions.maxPerClient', parse: integer(0) },
+  { name: 'BRIDGE_SESSION_TIMEOUT', path: 'sessions.idleTimeoutMs', parse: seconds },
+  { name: 'BRIDGE_SESSION_CLEANUP_INTERVAL', path: 'sessions.cleanupIntervalMs', parse: seconds },
+  { name: 'BRIDGE_LOG_LEVEL', path: 'log.level', parse: logLevel },
+  { name: 'BRIDGE_LOG_FILE', path: 'log.file', parse: text },
+];
+
+/** One setting taken from the environment. */
+export interface EnvSetting {
+  variable: string;
+  /** The config path, split; may hold a `*` segment (see EnvVariable.path). */
+  path: readonly string[];
+  value: unknown;
+}
+
+/**
+ * The settings the environment gives, in table order. Unset and empty variables give none;
+ * unknown BRIDGE_* variables are ignored. Values that cannot be read are returned as problems,
+ * `VARIABLE: expected …, got "…"`, so that all of them can be reported at once.
+ */
+export function readEnvironment(env: NodeJS.ProcessEnv): {
+  settings: EnvSetting[];
+  problems: string[];
+} {
+  const settings: EnvSetting[] = [];
+  const problems: string[] = [];
+  for (const variable of ENV_VARIABLES) {
+    const raw = env[variable.name]?.trim();
+    if (raw === undefined || raw === '') continue;
+    try {
+      settings.push({
+        variable: variable.name,
+        path: variable.path.split('.'),
+        value: variable.parse(raw),
+      });
+    } catch (error) {
+      if (!(error instanceof EnvValueError)) throw error;
+      problems.push(`${variable.name}: ${error.message}`);
+    }
+  }
+  return { settings, problems };
+}
