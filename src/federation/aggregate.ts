@@ -357,7 +357,23 @@ export class AggregateTarget implements Transport {
       await this.catalog();
       route = table.resolve(offered);
     }
-    if (!route) return errorReply(message.id, -32602, `Unknown ${kind}: ${offered}`);
+    if (!route) {
+      // Its backend may be down: say so, rather than that the name does not exist.
+      const separator = this.options.separator;
+      const owner = this.members.find(
+        (m) =>
+          !m.isUp &&
+          offered.startsWith(`${this.configOf.get(m.name)!.prefix ?? m.name}${separator}`),
+      );
+      if (owner) {
+        const why = owner.lastError ? `: ${owner.lastError}` : '';
+        throw new GatewayError(
+          'GATEWAY_BACKEND_UNAVAILABLE',
+          `${owner.name} is ${owner.state}${why}`,
+        );
+      }
+      return errorReply(message.id, -32602, `Unknown ${kind}: ${offered}`);
+    }
     const member = this.members.find((m) => m.name === route!.backend)!;
     return this.forwardTo(member, { ...message, params: { ...params, name: route.name } });
   }
