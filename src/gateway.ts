@@ -122,6 +122,8 @@ export function createGateway(
     backoffMs: config.processes.restartBackoffMs,
     backoffMaxMs: config.processes.restartBackoffMaxMs,
     connectTimeoutMs: 30_000,
+    healthCheckIntervalMs: config.processes.healthCheckIntervalMs,
+    healthCheckTimeoutMs: config.processes.healthCheckTimeoutMs,
   });
 
   function markHealth(name: string, state: BackendReport['state'], error?: string): void {
@@ -292,6 +294,7 @@ export function createGateway(
         ...supervision(),
         restartOnFailure: false,
         connectTimeoutMs: config.processes.healthCheckTimeoutMs,
+        healthCheckIntervalMs: 0,
       },
       log,
       onNotification: () => {},
@@ -334,6 +337,9 @@ export function createGateway(
   function sweepIdleSessions(): void {
     const idle = config.sessions.idleTimeoutMs;
     const now = Date.now();
+    if (config.processes.idleTimeoutMs > 0) {
+      for (const entry of entries.values()) entry.backend.reapIdle(config.processes.idleTimeoutMs);
+    }
     for (const { session } of live.values()) {
       if (now - session.lastActivity > idle && session.inFlight === 0) {
         log.info({ session: session.id }, 'closing idle session');

@@ -13,6 +13,8 @@ export interface Backend {
   connect(log: Logger): Transport;
   /** Starts what runs ahead of sessions (shared and pooled processes with `start: eager`). */
   warm(): Promise<void>;
+  /** Stops shared or pooled processes that have served no session for `idleMs`. */
+  reapIdle(idleMs: number): void;
   /** Ends shared processes; per-session transports end with their sessions. */
   close(): Promise<void>;
 }
@@ -50,6 +52,7 @@ export function createBackend(name: string, config: BackendConfig, ctx: BackendC
       name,
       connect: (log) => createRemoteTransport(name, config, log, ctx.maxMessageBytes),
       warm: async () => {},
+      reapIdle: () => {},
       close: async () => {},
     };
   }
@@ -58,6 +61,7 @@ export function createBackend(name: string, config: BackendConfig, ctx: BackendC
       name,
       connect: (log) => stdioTransport(name, config, ctx, log),
       warm: async () => {},
+      reapIdle: () => {},
       close: async () => {},
     };
   }
@@ -84,6 +88,11 @@ export function createBackend(name: string, config: BackendConfig, ctx: BackendC
     },
     async warm() {
       if (config.start === 'eager') await Promise.all(processes.map((p) => p.ensureReady()));
+    },
+    reapIdle(idleMs) {
+      // Eager processes are meant to be there before anyone asks.
+      if (config.start === 'eager') return;
+      for (const p of processes) if (p.idleFor() > idleMs) void p.close();
     },
     async close() {
       await Promise.allSettled(processes.map((p) => p.close()));

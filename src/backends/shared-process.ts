@@ -88,8 +88,19 @@ export class SharedProcess {
   private gateBusy = false;
   private initializing: ((reply: JSONRPCReply) => void) | undefined;
   private assigned = 0;
+  private idleSince: number | undefined;
 
   constructor(private readonly options: SharedProcessOptions) {}
+
+  /** How long the process has run with no session (0 when it has sessions or is not running). */
+  idleFor(): number {
+    if (!this.transport || this.assigned > 0) {
+      this.idleSince = undefined;
+      return 0;
+    }
+    this.idleSince ??= Date.now();
+    return Date.now() - this.idleSince;
+  }
 
   /** Sessions assigned to this process, counted from the moment they are assigned. */
   get sessionCount(): number {

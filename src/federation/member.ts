@@ -20,6 +20,10 @@ export interface Supervision {
   backoffMaxMs: number;
   /** Longest a (re)connection with its initialize may take. */
   connectTimeoutMs: number;
+  /** How often a connected backend is pinged; 0: never. */
+  healthCheckIntervalMs?: number;
+  /** A ping unanswered for this long counts as the backend being lost. */
+  healthCheckTimeoutMs?: number;
 }
 
 export interface MemberOptions {
@@ -58,6 +62,7 @@ export class Member {
   private readonly pending = new Map<number, Pending>();
   private failuresInARow = 0;
   private retryTimer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
   private initParams: Record<string, unknown> = {};
 
   constructor(
@@ -114,6 +119,7 @@ export class Member {
       this.failuresInARow = 0;
       this.lastError = undefined;
       this.setState('up');
+      this.startPinging(transport);
     } catch (error) {
       if (this.transport !== transport || (this.state as MemberState) === 'closed') return;
       this.transport = undefined;
@@ -123,12 +129,35 @@ export class Member {
     }
   }
 
-  private lost(transport: Transport): void {
+  /** Pings on an interval; an unanswered ping is treated as a lost connection, and restarted. */
+  private startPinging(transport: Transport): void {
+    const { healthCheckIntervalMs = 0, healthCheckTimeoutMs = 5000 } = this.options.supervision;
+    clearInterval(this.pingTimer);
+    if (healthCheckIntervalMs <= 0) return;
+    this.pingTimer = setInterval(() => {
+      if (this.transport !== transport || this.state !== 'up') return;
+      void this.request('ping', undefined, healthCheckTimeoutMs).then((reply) => {
+        if (!('error' in reply) || this.transport !== transport) return;
+        this.options.log.warn(
+          { backend: this.name, reason: reply.error.message },
+          'health check failed',
+        );
+        transport.onclose = undefined;
+        void transport.close().catch(() => {});
+        this.lost(transport, `health check failed: ${reply.error.message}`);
+      });
+    }, healthCheckIntervalMs);
+    this.pingTimer.unref();
+  }
+
+  private lost(transport: Transport, why?: string): void {
     if (this.transport !== transport || this.state === 'closed') return;
+    clearInterval(this.pingTimer);
     this.transport = undefined;
-    const error =
-      (transport as { unavailable?: () => GatewayError }).unavailable?.() ??
-      new GatewayError('GATEWAY_BACKEND_EXITED', `${this.name}: the connection closed`);
+    const error = why
+      ? new GatewayError('GATEWAY_BACKEND_UNAVAILABLE', `${this.name}: ${why}`)
+      : ((transport as { unavailable?: () => GatewayError }).unavailable?.() ??
+        new GatewayError('GATEWAY_BACKEND_EXITED', `${this.name}: the connection closed`));
     for (const [id, pending] of this.pending) {
       clearTimeout(pending.timer);
       pending.resolve(toErrorReply(id, error));
@@ -271,6 +300,7 @@ export class Member {
     if (this.state === 'closed') return;
     this.state = 'closed';
     clearTimeout(this.retryTimer);
+    clearInterval(this.pingTimer);
     for (const [id, pending] of this.pending) {
       clearTimeout(pending.timer);
       pending.resolve(
