@@ -1,9 +1,16 @@
 #!/usr/bin/env node
+import { openSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigError, parseConfig } from './config/schema.js';
+import { ConfigError } from './config/schema.js';
+import type { GatewayConfig } from './config/schema.js';
 import { FlagError, quickModeConfig } from './config/quick-mode.js';
+import { ConfigLoadError, loadConfig, watchConfig } from './config/load.js';
+import type { ConfigOverrides } from './config/load.js';
+import { configJsonSchema } from './config/json-schema.js';
 import { createGateway } from './gateway.js';
 import type { Gateway } from './gateway.js';
+import { createLogger } from './core/logger.js';
+import type { Logger } from './core/logger.js';
 import { channels } from './core/diagnostics.js';
 import { refuseClient } from './frontends/stdio.js';
 import { version } from './version.js';
@@ -12,13 +19,28 @@ const HELP = `mcp-bridge ${version}: bridge any MCP client to any MCP server
 
 Usage:
   mcp-bridge (--stdio "<command> [args...]" | --url <URL>) [options]
+  mcp-bridge --config <file> [options]
+  mcp-bridge check-config <file>
+  mcp-bridge schema
 
 Quick mode bridges one MCP server: a stdio command (one process for each client session) or a
 remote server at a URL. By default it serves HTTP on one port: Streamable HTTP at /mcp, legacy
 HTTP+SSE at /sse (messages to /messages) and WebSocket at /ws. With --serve stdio it is itself a
 stdio MCP server instead: one session on stdin/stdout, logs on stderr.
 
-Backend (exactly one):
+With --config, the backends and settings come from a YAML or JSON file; the gateway reloads it on
+SIGHUP and when it changes, keeping the running configuration if the new one is invalid.
+Settings are taken, lowest first, from the defaults, the file, the environment (BRIDGE_*
+variables, with .env in the working directory and beside the file under it), then the flags.
+See docs/configuration.md.
+
+Commands:
+  check-config <file>   load the file as a start would (environment and .env included), print
+                        "<file>: ok (...)" or every problem, one per line; exit 0 or 1
+  schema                print the JSON Schema of the config file, for editors
+
+Backend (exactly one of --config, --stdio, --url):
+  --config <file>       the gateway's configuration file (.yaml, .yml or .json)
   --stdio <command>     the stdio MCP server to run, as one quoted command line
   --url <URL>           a remote MCP server: http(s):// or ws(s)://
   --transport <name>    how to reach --url: streamable-http, sse, websocket or auto
@@ -38,6 +60,8 @@ Other:
 
 Examples:
   mcp-bridge --stdio "npx -y @modelcontextprotocol/server-everything" --port 8080
+  mcp-bridge --config bridge.yaml --port 9000
+  mcp-bridge schema > mcp-bridge.schema.json
   mcp-bridge --url https://mcp.example.com/mcp --serve stdio
   mcp-bridge --url http://localhost:3001/sse --transport sse --port 8080
 `;
@@ -55,11 +79,30 @@ function parsePort(value: string | undefined): number | undefined {
   return port;
 }
 
+/** Every problem of a configuration that cannot be used, one per line; exit 1. */
+function failConfig(error: ConfigError): never {
+  for (const problem of error.problems) process.stderr.write(`mcp-bridge: ${problem}\n`);
+  process.exit(1);
+}
+
+/** Loads the configuration; a misused flag exits 2, any other problem 1, before anything starts. */
+function load(file: string | undefined, flags: ConfigOverrides): Readonly<GatewayConfig> {
+  try {
+    return loadConfig({ file, flags });
+  } catch (error) {
+    if (error instanceof ConfigLoadError && error.flagsOnly) fail(error.problems.join('; '));
+    if (error instanceof ConfigError) failConfig(error);
+    throw error;
+  }
+}
+
 async function main(): Promise<void> {
   let values;
+  let positionals: string[];
   try {
-    ({ values } = parseArgs({
+    ({ values, positionals } = parseArgs({
       options: {
+        config: { type: 'string' },
         stdio: { type: 'string' },
         url: { type: 'string' },
         transport: { type: 'string' },
@@ -72,7 +115,7 @@ async function main(): Promise<void> {
         version: { type: 'boolean', short: 'v' },
       },
       strict: true,
-      allowPositionals: false,
+      allowPositionals: true,
     }));
   } catch (error) {
     fail((error as Error).message);
@@ -85,6 +128,25 @@ async function main(): Promise<void> {
     process.stdout.write(`${version}\n`);
     return;
   }
+  const [command, ...rest] = positionals;
+  if (command === 'schema') {
+    if (rest.length > 0) fail(`schema: unexpected argument "${rest[0]}"`);
+    process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+    return;
+  }
+  if (command !== undefined && command !== 'check-config')
+    fail(`unknown command "${command}"; the commands are check-config and schema`);
+  const file = command === 'check-config' ? rest[0] : values.config;
+  if (command === 'check-config') {
+    if (file === undefined) fail('check-config: give the file to check');
+    if (rest.length > 1) fail(`check-config: unexpected argument "${rest[1]}"`);
+    if (values.config !== undefined) fail('check-config: give the file once, without --config');
+  }
+  if (file !== undefined && (values.stdio !== undefined || values.url !== undefined))
+    fail('give either --config or --stdio/--url, not both');
+  if (file !== undefined && values.transport !== undefined)
+    fail('--transport: applies only to --url');
+
   const serve = values.serve ?? 'http';
   if (serve !== 'http' && serve !== 'stdio')
     fail(`--serve: expected http or stdio, got "${serve}"`);
@@ -94,10 +156,15 @@ async function main(): Promise<void> {
     }
   }
 
-  let config;
-  try {
-    config = parseConfig(
-      quickModeConfig({
+  let flags: ConfigOverrides;
+  if (file !== undefined) {
+    flags = {
+      server: { host: values.host, port: parsePort(values.port), unixSocket: values.unix },
+      log: { level: values['log-level'] as 'info' | undefined },
+    };
+  } else {
+    try {
+      flags = quickModeConfig({
         stdio: values.stdio,
         url: values.url,
         transport: values.transport,
@@ -105,19 +172,27 @@ async function main(): Promise<void> {
         port: parsePort(values.port),
         unixSocket: values.unix,
         logLevel: values['log-level'],
-      }),
-    );
-  } catch (error) {
-    if (error instanceof FlagError) fail(error.message);
-    if (error instanceof ConfigError) fail(error.problems.join('; '));
-    throw error;
+      });
+    } catch (error) {
+      if (error instanceof FlagError) fail(error.message);
+      throw error;
+    }
   }
 
-  const gateway = createGateway(config);
+  if (command === 'check-config') {
+    process.exitCode = checkConfig(file!, flags);
+    return;
+  }
+
+  const config = load(file, flags);
+  const log = openLog(config);
+  const gateway = createGateway(config, { log });
+  const stopReloading = file === undefined ? () => {} : reloadOnChange(file, flags, gateway, log);
   let stopping = false;
   const shutdown = (code: number) => {
     if (stopping) return;
     stopping = true;
+    stopReloading();
     gateway.close().then(
       () => process.exit(code),
       (error: unknown) => {
@@ -139,6 +214,92 @@ async function main(): Promise<void> {
 
   if (serve === 'stdio') await serveStdio(gateway, config.limits.maxMessageBytes, shutdown);
   else await serveHttp(gateway);
+}
+
+/** `check-config`: exit code 0 with a one-line summary, or 1 with every problem on stderr. */
+function checkConfig(file: string, flags: ConfigOverrides): number {
+  try {
+    const names = Object.keys(loadConfig({ file, flags }).backends);
+    process.stdout.write(
+      `${file}: ok (${names.length} backend${names.length === 1 ? '' : 's'}: ${names.join(', ')})\n`,
+    );
+    return 0;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    for (const problem of error.problems) process.stderr.write(`${problem}\n`);
+    return 1;
+  }
+}
+
+/** The logger, on `log.file` if set; a file that cannot be opened is a configuration problem. */
+function openLog(config: Readonly<GatewayConfig>): Logger {
+  let destination = 2;
+  if (config.log.file !== undefined) {
+    try {
+      destination = openSync(config.log.file, 'a');
+    } catch (error) {
+      failConfig(
+        new ConfigError([`log.file: cannot open ${config.log.file}: ${(error as Error).message}`]),
+      );
+    }
+  }
+  return createLogger({ level: config.log.level, destination });
+}
+
+/**
+ * Reloads the file on SIGHUP and when it (or the .env beside it) changes. An invalid file is
+ * logged, problem by problem, and the running configuration kept. Reloads run one at a time;
+ * triggers during one lead to one more. Returns the function that stops watching.
+ */
+function reloadOnChange(
+  file: string,
+  flags: ConfigOverrides,
+  gateway: Gateway,
+  log: Logger,
+): () => void {
+  let running = false;
+  let pending: string | undefined;
+  const reload = async (trigger: string): Promise<void> => {
+    if (running) {
+      pending = trigger;
+      return;
+    }
+    running = true;
+    try {
+      let next: Readonly<GatewayConfig> | undefined;
+      try {
+        next = loadConfig({ file, flags });
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        for (const problem of error.problems)
+          log.error({ trigger, problem }, 'invalid configuration');
+        log.error({ trigger, file }, 'configuration not reloaded; the running one is kept');
+      }
+      if (next) {
+        log.info({ trigger, file }, 'reloading the configuration');
+        const result = await gateway.reload(next);
+        log.info({ trigger, ...result }, 'configuration reloaded');
+      }
+    } catch (error) {
+      log.error({ err: error, trigger }, 'reload failed; the running configuration is kept');
+    } finally {
+      running = false;
+    }
+    if (pending !== undefined) {
+      const again = pending;
+      pending = undefined;
+      await reload(again);
+    }
+  };
+  const onHangup = () => void reload('SIGHUP');
+  process.on('SIGHUP', onHangup);
+  const watcher = watchConfig(file, () => void reload('file change'), {
+    onError: (error) => log.warn({ err: error, file }, 'cannot watch the configuration file'),
+  });
+  return () => {
+    process.off('SIGHUP', onHangup);
+    watcher.close();
+  };
 }
 
 async function serveHttp(gateway: Gateway): Promise<void> {

@@ -530,7 +530,6 @@ export function createGateway(
       }
       if (listening) startTimers();
       await Promise.all(drains);
-      log.info(result, 'configuration reloaded');
       return result;
     },
     async close() {

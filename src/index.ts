@@ -8,6 +8,9 @@ export type {
   StdioBackendConfig,
 } from './config/schema.js';
 export { quickModeConfig } from './config/quick-mode.js';
+export { loadConfig, ConfigLoadError } from './config/load.js';
+export type { ConfigOverrides, LoadOptions } from './config/load.js';
+export { configJsonSchema } from './config/json-schema.js';
 export { splitCommandLine } from './config/command-line.js';
 export { Session } from './core/session.js';
 export type { ClientTransport, SessionOptions } from './core/session.js';

@@ -1,9 +1,13 @@
+import { readFileSync } from 'node:fs';
+import { isAbsolute, relative } from 'node:path';
+import { parseEnv } from 'node:util';
 import { configSchema } from './schema.js';
 
 /*
- * Environment overrides: one table from variable to config path. A new variable is one row.
- * Values are parsed here so that a bad one names the variable; ranges and everything else are
- * checked once, by the schema, after all layers are merged.
+ * The environment's layer of the configuration: `.env` files under the real environment, and
+ * one table from variable to config path (a new variable is one row). Values are parsed here so
+ * that a bad one names the variable; ranges and everything else are checked once, by the
+ * schema, after all layers are merged.
  */
 
 /** A value that cannot be read; the message says what was expected and what was given. */
@@ -124,4 +128,71 @@ export function readEnvironment(env: NodeJS.ProcessEnv): {
     }
   }
   return { settings, problems };
+}
+
+// ---------------------------------------------------------------------------------------------
+// .env files
+
+/**
+ * `env` with the variables of `.env` files under it: the real environment wins, then the files
+ * in the order given. Missing files are skipped; a malformed line is a problem naming the file
+ * (relative to `cwd` when under it) and the line.
+ */
+export function withDotenv(
+  env: NodeJS.ProcessEnv,
+  files: readonly string[],
+  cwd: string,
+): { env: NodeJS.ProcessEnv; problems: string[] } {
+  const merged: NodeJS.ProcessEnv = {};
+  const problems: string[] = [];
+  for (const file of [...files].reverse()) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') continue;
+      problems.push(`${shortPath(file, cwd)}: cannot read the file: ${(error as Error).message}`);
+      continue;
+    }
+    const bad = malformedDotenvLines(text);
+    for (const line of bad)
+      problems.push(`${shortPath(file, cwd)}: line ${line}: expected NAME=value`);
+    if (bad.length === 0) Object.assign(merged, parseEnv(text));
+  }
+  for (const [name, value] of Object.entries(env)) if (value !== undefined) merged[name] = value;
+  return { env: merged, problems };
+}
+
+/**
+ * Line numbers that are neither blank, a comment, nor `[export ]NAME=value`. util.parseEnv
+ * skips such lines silently, or worse, reads them into the next variable's name. Quoted values
+ * may span lines, as util.parseEnv allows. Values never appear in a message: they may be secrets.
+ */
+export function malformedDotenvLines(text: string): number[] {
+  const lines = text.split(/\r?\n/);
+  const bad: number[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const match = /^(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*=\s*(.*)$/.exec(line);
+    if (!match) {
+      bad.push(i + 1);
+      continue;
+    }
+    const value = match[1]!;
+    const quote = value[0];
+    if ((quote === '"' || quote === "'" || quote === '`') && value.indexOf(quote, 1) === -1) {
+      let end = i + 1;
+      while (end < lines.length && !lines[end]!.includes(quote)) end++;
+      if (end === lines.length) bad.push(i + 1);
+      i = end;
+    }
+  }
+  return bad;
+}
+
+function shortPath(file: string, cwd: string): string {
+  const rel = relative(cwd, file);
+  return rel.startsWith('..') || isAbsolute(rel) ? file : rel;
 }

@@ -1,8 +1,7 @@
 import { readFileSync, watch } from 'node:fs';
-import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
-import { parseEnv } from 'node:util';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
-import { readEnvironment } from './env.js';
+import { readEnvironment, withDotenv } from './env.js';
 import type { GatewayConfig, GatewayConfigInput } from './schema.js';
 import { ConfigError, parseConfig } from './schema.js';
 
@@ -57,7 +56,12 @@ export function loadConfig(options: LoadOptions = {}): Readonly<GatewayConfig> {
   const cwd = options.cwd ?? process.cwd();
   const path = options.file === undefined ? undefined : resolve(cwd, options.file);
   const display = options.file;
-  const env = withDotenv(options.env ?? process.env, cwd, path && dirname(path), display);
+  const dotenvFiles = [join(cwd, '.env')];
+  if (path !== undefined && dirname(path) !== resolve(cwd))
+    dotenvFiles.push(join(dirname(path), '.env'));
+  const dotenv = withDotenv(options.env ?? process.env, dotenvFiles, cwd);
+  if (dotenv.problems.length > 0) throw new ConfigLoadError(dotenv.problems, display);
+  const env = dotenv.env;
 
   const problems: Array<{ text: string; fromFlags: boolean }> = [];
   const failedPaths: string[] = [];
@@ -94,7 +98,7 @@ export function loadConfig(options: LoadOptions = {}): Readonly<GatewayConfig> {
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     for (const problem of error.problems) {
-      if (failedPaths.some((p) => isAt(problem, p, true))) continue;
+      if (failedPaths.some((p) => followsFrom(problem, p))) continue;
       if (flagPaths.some((p) => isAt(problem, p, true))) {
         problems.push({ text: problem, fromFlags: true });
         continue;
@@ -111,6 +115,18 @@ export function loadConfig(options: LoadOptions = {}): Readonly<GatewayConfig> {
   );
 }
 
+/**
+ * Whether a schema problem only follows from a reference that could not be replaced at `failed`:
+ * it is about that value (or under it), or about the `transport` inferred from that URL.
+ */
+function followsFrom(problem: string, failed: string): boolean {
+  const parent = failed.slice(0, Math.max(failed.lastIndexOf('.'), 0));
+  return (
+    isAt(problem, failed, true) ||
+    (failed.endsWith('.url') && isAt(problem, `${parent}.transport`, false))
+  );
+}
+
 /** Whether a `path: message` problem is about `path` (or, with `within`, anything under it). */
 function isAt(problem: string, path: string, within: boolean): boolean {
   if (problem.startsWith(`${path}: `)) return true;
@@ -124,80 +140,6 @@ function formatPath(path: readonly (string | number)[]): string {
       .join('.')
       .replace(/\.\[/g, '[') || '(root)'
   );
-}
-
-// ---------------------------------------------------------------------------------------------
-// .env
-
-/**
- * The environment with `<cwd>/.env` and `<config dir>/.env` under it: the real environment
- * wins, then the working directory's file, then the config file's.
- */
-function withDotenv(
-  env: NodeJS.ProcessEnv,
-  cwd: string,
-  configDir: string | undefined,
-  display: string | undefined,
-): NodeJS.ProcessEnv {
-  const files = [join(cwd, '.env')];
-  if (configDir !== undefined && resolve(configDir) !== resolve(cwd))
-    files.push(join(configDir, '.env'));
-  const merged: NodeJS.ProcessEnv = {};
-  const problems: string[] = [];
-  for (const file of files.reverse()) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') continue;
-      problems.push(`${shortPath(file, cwd)}: cannot read the file: ${(error as Error).message}`);
-      continue;
-    }
-    const bad = malformedDotenvLines(text);
-    if (bad.length > 0) {
-      for (const line of bad)
-        problems.push(`${shortPath(file, cwd)}: line ${line}: expected NAME=value`);
-      continue;
-    }
-    Object.assign(merged, parseEnv(text));
-  }
-  if (problems.length > 0) throw new ConfigLoadError(problems, display);
-  for (const [name, value] of Object.entries(env)) if (value !== undefined) merged[name] = value;
-  return merged;
-}
-
-/**
- * Line numbers that are neither blank, a comment, nor `[export ]NAME=value`. util.parseEnv
- * skips such lines silently, or worse, reads them into the next variable's name. Quoted values
- * may span lines, as util.parseEnv allows. Values never appear in a message: they may be secrets.
- */
-export function malformedDotenvLines(text: string): number[] {
-  const lines = text.split(/\r?\n/);
-  const bad: number[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const match = /^(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*=\s*(.*)$/.exec(line);
-    if (!match) {
-      bad.push(i + 1);
-      continue;
-    }
-    const value = match[1]!;
-    const quote = value[0];
-    if ((quote === '"' || quote === "'" || quote === '`') && value.indexOf(quote, 1) === -1) {
-      let end = i + 1;
-      while (end < lines.length && !lines[end]!.includes(quote)) end++;
-      if (end === lines.length) bad.push(i + 1);
-      i = end;
-    }
-  }
-  return bad;
-}
-
-function shortPath(file: string, cwd: string): string {
-  const rel = relative(cwd, file);
-  return rel.startsWith('..') || isAbsolute(rel) ? file : rel;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -244,8 +186,10 @@ function readConfigFile(path: string, display: string): Plain {
   return value as Plain;
 }
 
+/** A located syntax error, on one line: a line break the parser quotes is escaped. */
 function at(line: number, col: number, message: string): string {
-  return `line ${line}, column ${col}: ${message}`;
+  const escaped = message.replace(/[\n\r\t]/g, (c) => JSON.stringify(c).slice(1, -1));
+  return `line ${line}, column ${col}: ${escaped}`;
 }
 
 function parseJson(text: string): { value: unknown } | { errors: string[] } {

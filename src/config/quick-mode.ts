@@ -31,7 +31,10 @@ export class FlagError extends Error {
   }
 }
 
-/** The configuration for bridging one stdio command or one URL, before validation. */
+/**
+ * The configuration for bridging one stdio command or one URL, before validation: the flags'
+ * layer of loadConfig, holding only the settings the flags give.
+ */
 export function quickModeConfig(flags: QuickModeFlags): GatewayConfigInput {
   if (flags.stdio !== undefined && flags.url !== undefined)
     throw new FlagError('give either --stdio or --url, not both');
@@ -44,14 +47,15 @@ export function quickModeConfig(flags: QuickModeFlags): GatewayConfigInput {
     flags.url !== undefined
       ? remoteBackend(flags.url, flags.transport)
       : stdioBackend(flags.stdio!);
+  // Only what was given: the rest comes from the schema's defaults and the environment, which
+  // these flags override (see loadConfig).
   return {
     server: {
-      host: flags.host ?? '127.0.0.1',
-      port: flags.port ?? 8080,
-      path: '/mcp',
+      ...(flags.host !== undefined && { host: flags.host }),
+      ...(flags.port !== undefined && { port: flags.port }),
       ...(flags.unixSocket !== undefined && { unixSocket: flags.unixSocket }),
     },
-    log: { level: (flags.logLevel ?? 'info') as 'info' },
+    ...(flags.logLevel !== undefined && { log: { level: flags.logLevel as 'info' } }),
     backends: { [name]: backend },
   };
 }

@@ -134,7 +134,12 @@ function inferTransport(value: unknown): unknown {
 
 export const backendSchema = z.preprocess(
   inferTransport,
-  z.discriminatedUnion('transport', [stdioBackendSchema, ...remoteBackendSchema.options]),
+  z.discriminatedUnion('transport', [stdioBackendSchema, ...remoteBackendSchema.options], {
+    error: (issue) =>
+      issue.code === 'invalid_union'
+        ? 'expected a "command", a "url" starting with http(s):// or ws(s)://, or a "transport"'
+        : undefined,
+  }),
 );
 
 export const BACKEND_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
