@@ -464,7 +464,6 @@ export function createGateway(
       channels.requestEnd.subscribe(onRequestEnd);
       startTimers();
       await Promise.all([...entries.values()].map(warm));
-      probeIdleBackends();
       log.info(
         {
           host: address.address,
