@@ -130,9 +130,13 @@ export function createGateway(
     const entry = entries.get(name);
     if (!entry) return;
     const h = entry.health;
-    if (h.state !== state) h.lastChange = Date.now();
-    h.state = state;
     if (error !== undefined) h.lastError = error;
+    if (h.state === state) return;
+    h.lastChange = Date.now();
+    h.state = state;
+    if (channels.backendState.hasSubscribers) {
+      channels.backendState.publish({ backend: name, state, restarts: h.restarts });
+    }
   }
 
   // ── sessions ───────────────────────────────────────────────────────────────────────────
@@ -160,7 +164,15 @@ export function createGateway(
     const id = client.sessionId ?? randomUUID();
     const sessionLog = log.child({ session: id, transport: kind, endpoint });
     const target = makeTarget(sessionLog);
-    const session = new Session({ id, transport: kind, client, target, policies, log: sessionLog });
+    const session = new Session({
+      id,
+      transport: kind,
+      client,
+      target,
+      policies,
+      log: sessionLog,
+      backend: endpoint,
+    });
     session.onclose = (reason) => {
       live.delete(id);
       sessionLog.info({ reason }, 'session ended');

@@ -217,6 +217,35 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    admin: z
+      .object({
+        /** Serve /metrics and the dashboard on their own listener (BRIDGE_ENABLE_METRICS). */
+        enabled: z.boolean().default(true),
+        host: z.string().min(1).default('127.0.0.1'),
+        /** (BRIDGE_METRICS_PORT) */
+        port: z.number().int().min(0).max(65535).default(9090),
+      })
+      .strict()
+      .prefault({}),
+    audit: z
+      .object({
+        /** One record per tool call, resource read, prompt get and auth decision. */
+        enabled: z.boolean().default(false),
+        /** `stdout`, `stderr`, or a file path. */
+        destination: z.string().min(1).default('stderr'),
+        /** Put call arguments in the records (they may hold personal data). */
+        includeArguments: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    tracing: z
+      .object({
+        /** OpenTelemetry spans, exported over OTLP as the standard OTEL_* variables say. */
+        enabled: z.boolean().default(false),
+        serviceName: z.string().min(1).default('mcp-bridge'),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z

@@ -6,7 +6,7 @@ import diagnostics from 'node:diagnostics_channel';
  * so an event nobody listens to costs one property read.
  */
 export const channels = {
-  /** `{ sessionId, transport }` */
+  /** `{ sessionId, transport, backend }` (backend: its name, or `*` for the aggregated endpoint) */
   sessionOpen: diagnostics.channel('mcp-bridge:session:open'),
   /** `{ sessionId, transport, reason }` */
   sessionClose: diagnostics.channel('mcp-bridge:session:close'),
@@ -18,4 +18,18 @@ export const channels = {
   backendSpawn: diagnostics.channel('mcp-bridge:backend:spawn'),
   /** `{ backend, pid, code, signal }` */
   backendExit: diagnostics.channel('mcp-bridge:backend:exit'),
+  /** `{ backend, state: 'unknown'|'up'|'down'|'failed', restarts }` */
+  backendState: diagnostics.channel('mcp-bridge:backend:state'),
+  /** `{ backend, state: 'closed'|'open'|'half-open' }` */
+  breakerState: diagnostics.channel('mcp-bridge:breaker:state'),
+  /** `{ scope: 'ip'|'principal'|'key'|'backend'|'tool'|'connection', key, sessionId? }` (the key never holds a secret) */
+  rateLimited: diagnostics.channel('mcp-bridge:ratelimit:reject'),
+  /** `{ reason, transport }` */
+  authFailure: diagnostics.channel('mcp-bridge:auth:failure'),
+  /** `{ transport }`: a client connection (HTTP request stream, WebSocket, socket) opened */
+  connectionOpen: diagnostics.channel('mcp-bridge:connection:open'),
+  /** `{ transport }` */
+  connectionClose: diagnostics.channel('mcp-bridge:connection:close'),
+  /** `{ transport, direction: 'in'|'out', bytes }`: JSON-RPC payload bytes crossing a frontend */
+  bytes: diagnostics.channel('mcp-bridge:bytes'),
 } as const;

@@ -38,6 +38,8 @@ export interface SessionOptions {
   policies: readonly Policy[];
   log: Logger;
   principal?: Principal;
+  /** What the session is bound to, for events: a backend's name, or `*` when aggregated. */
+  backend?: string;
 }
 
 interface Pending {
@@ -60,6 +62,7 @@ const DRAIN_MS = 1000;
 export class Session {
   readonly id: string;
   readonly transport: string;
+  readonly backend: string | undefined;
   principal: Principal | undefined;
   /** When the client last sent anything (ms since the epoch); the idle sweep reads it. */
   lastActivity = Date.now();
@@ -91,6 +94,7 @@ export class Session {
   constructor(options: SessionOptions) {
     this.id = options.id;
     this.transport = options.transport;
+    this.backend = options.backend;
     this.client = options.client;
     this.target = options.target;
     this.log = options.log;
@@ -130,7 +134,11 @@ export class Session {
       throw error;
     }
     if (channels.sessionOpen.hasSubscribers) {
-      channels.sessionOpen.publish({ sessionId: this.id, transport: this.transport });
+      channels.sessionOpen.publish({
+        sessionId: this.id,
+        transport: this.transport,
+        backend: this.backend,
+      });
     }
   }
 
