@@ -20,6 +20,10 @@ const commonBackendFields = {
   required: z.boolean().default(true),
   /** Longest a request to this backend may take (BRIDGE_PROCESS_TIMEOUT). */
   timeoutMs: ms(300_000),
+  /** Per method, a deadline other than `timeoutMs` (`{ "tools/list": 5000 }`). */
+  methodTimeoutsMs: z.record(z.string().min(1), z.number().int().min(0)).default({}),
+  /** How far progress notifications may extend a request's deadline, from its start (0: ten times the deadline). */
+  maxTimeoutMs: ms(0),
   /** Namespace of its tools and prompts on the aggregated endpoint (`<prefix><separator><name>`). Default: the backend's name. */
   prefix: z.string().min(1).optional(),
   tools: z
@@ -70,6 +74,8 @@ export const stdioBackendSchema = z
      * Turn off only for servers that never ask their client anything.
      */
     serializeCalls: z.boolean().default(true),
+    /** Pooled processes: how a new session picks its process. */
+    balance: z.enum(['least-connections', 'round-robin']).default('least-connections'),
     /** Shared and pooled processes: start with the gateway (`eager`) or with the first session. */
     start: z.enum(['eager', 'on-demand']).default('on-demand'),
     /** Most processes this backend may run at once (0: no limit of its own). */
@@ -79,6 +85,26 @@ export const stdioBackendSchema = z
   .strict();
 
 const headers = z.record(z.string().min(1), z.string()).default({});
+
+/** Several servers behind one backend: each session is placed on one and stays there. */
+const replicaFields = {
+  /** More URLs serving the same server, besides `url`. */
+  replicas: z
+    .array(
+      z
+        .object({
+          url: z.string().min(1),
+          /** For `weighted` balance. @default 1 */
+          weight: z.number().int().min(1).max(1000).default(1),
+        })
+        .strict(),
+    )
+    .default([]),
+  /** How a new session picks its replica; `url` has weight `weight`. */
+  balance: z.enum(['least-connections', 'round-robin', 'weighted']).default('least-connections'),
+  /** Weight of `url` itself, for `weighted` balance. */
+  weight: z.number().int().min(1).max(1000).default(1),
+};
 
 function urlWithScheme(schemes: string[]) {
   return z.string().refine(
@@ -101,19 +127,35 @@ export const remoteBackendSchema = z.discriminatedUnion('transport', [
       transport: z.literal('streamable-http'),
       url: httpUrl,
       headers,
+      ...replicaFields,
       ...commonBackendFields,
     })
     .strict(),
-  z.object({ transport: z.literal('sse'), url: httpUrl, headers, ...commonBackendFields }).strict(),
+  z
+    .object({
+      transport: z.literal('sse'),
+      url: httpUrl,
+      headers,
+      ...replicaFields,
+      ...commonBackendFields,
+    })
+    .strict(),
   /** Streamable HTTP, falling back to legacy SSE when the server does not speak it. */
   z
-    .object({ transport: z.literal('auto'), url: httpUrl, headers, ...commonBackendFields })
+    .object({
+      transport: z.literal('auto'),
+      url: httpUrl,
+      headers,
+      ...replicaFields,
+      ...commonBackendFields,
+    })
     .strict(),
   z
     .object({
       transport: z.literal('websocket'),
       url: urlWithScheme(['ws:', 'wss:']),
       headers,
+      ...replicaFields,
       ...commonBackendFields,
     })
     .strict(),
@@ -214,6 +256,62 @@ export const configSchema = z
         enabled: z.boolean().default(true),
         /** Between a backend's prefix and a tool or prompt name. */
         separator: z.string().min(1).max(8).default('__'),
+      })
+      .strict()
+      .prefault({}),
+    redis: z
+      .object({
+        /** Shared state for several replicas (REDIS_URL): `redis://…`, or a Unix socket path. */
+        url: z.string().min(1).optional(),
+        /** Prefix of every key the gateway writes. */
+        keyPrefix: z.string().default('mcp-bridge:'),
+      })
+      .strict()
+      .prefault({}),
+    rateLimits: z
+      .object({
+        /** (BRIDGE_ENABLE_RATE_LIMITING) */
+        enabled: z.boolean().default(false),
+        /** Requests per client address per period, the default rule; 0: no default rule (BRIDGE_RATE_LIMIT_REQUESTS). */
+        requests: z.number().int().min(0).default(100),
+        /** (BRIDGE_RATE_LIMIT_PERIOD, seconds) */
+        periodMs: z.number().int().min(100).default(60_000),
+        /** More limits: by client address, principal, API key, backend or tool (`match`: a glob over the name). */
+        rules: z
+          .array(
+            z
+              .object({
+                scope: z.enum(['ip', 'principal', 'apiKey', 'backend', 'tool']),
+                match: z.string().min(1).optional(),
+                requests: z.number().int().min(1),
+                periodMs: z.number().int().min(100),
+              })
+              .strict(),
+          )
+          .default([]),
+        /** WebSocket connections one client address may hold; 0: no limit. */
+        websocketConnectionsPerIp: z.number().int().min(0).default(0),
+      })
+      .strict()
+      .prefault({}),
+    breakers: z
+      .object({
+        /** A circuit breaker per backend. */
+        enabled: z.boolean().default(true),
+        failureThreshold: z.number().int().min(1).default(5),
+        /** Failure share over `window` calls that also opens it; 0: off. */
+        failureRatio: z.number().min(0).max(1).default(0.5),
+        window: z.number().int().min(1).default(20),
+        openMs: z.number().int().min(0).default(10_000),
+        successThreshold: z.number().int().min(1).default(2),
+      })
+      .strict()
+      .prefault({}),
+    retries: z
+      .object({
+        /** Retries of safe methods (lists, reads, gets) when the backend failed; never of tools/call. */
+        attempts: z.number().int().min(0).default(2),
+        backoffMs: z.number().int().min(0).default(100),
       })
       .strict()
       .prefault({}),

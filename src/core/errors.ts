@@ -29,6 +29,9 @@ export const ERROR_TABLE = {
   GATEWAY_CAPACITY: { status: 503, rpc: -32014, text: 'At capacity' },
   GATEWAY_TOO_MANY_SESSIONS: { status: 429, rpc: -32015, text: 'Too many sessions' },
   GATEWAY_BACKEND_DISABLED: { status: 404, rpc: -32016, text: 'Backend not served' },
+  GATEWAY_RATE_LIMITED: { status: 429, rpc: -32029, text: 'Rate limit exceeded' },
+  GATEWAY_CIRCUIT_OPEN: { status: 503, rpc: -32017, text: 'Backend circuit open' },
+  GATEWAY_TIMEOUT: { status: 504, rpc: -32018, text: 'Backend timed out' },
   GATEWAY_INTERNAL: { status: 500, rpc: -32603, text: 'Internal error' },
 } as const satisfies Record<string, { status: number; rpc: number; text: string }>;
 
@@ -37,12 +40,19 @@ export type GatewayErrorCode = keyof typeof ERROR_TABLE;
 /** A failure of the gateway's own, carrying one of the stable codes above. */
 export class GatewayError extends Error {
   readonly code: GatewayErrorCode;
+  /** Extra fields for the JSON-RPC error's `data` (a `retryAfter`, say). */
+  readonly data: Readonly<Record<string, unknown>> | undefined;
 
-  constructor(code: GatewayErrorCode, detail?: string, options?: { cause?: unknown }) {
+  constructor(
+    code: GatewayErrorCode,
+    detail?: string,
+    options?: { cause?: unknown; data?: Record<string, unknown> },
+  ) {
     const text = ERROR_TABLE[code].text;
     super(detail ? `${text}: ${detail}` : text, options);
     this.name = 'GatewayError';
     this.code = code;
+    this.data = options?.data;
   }
 
   get status(): number {
@@ -63,5 +73,10 @@ export function asGatewayError(error: unknown): GatewayError {
 /** The JSON-RPC error reply a client sees for `error`, answering request `id`. */
 export function toErrorReply(id: RequestId | null, error: unknown): JSONRPCErrorResponse {
   const e = asGatewayError(error);
-  return errorReply(id, e.rpcCode, e.message, { code: e.code });
+  return errorReply(
+    id,
+    e.rpcCode,
+    e.message,
+    e.data ? { ...e.data, code: e.code } : { code: e.code },
+  );
 }

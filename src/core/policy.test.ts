@@ -48,14 +48,29 @@ describe('compose', () => {
     expect(reached).toBe(false);
   });
 
-  it('refuses a policy that calls next() twice', async () => {
-    const twice: Policy = async (_c, next) => {
+  it('runs the rest of the chain again when a policy retries after the first call settled', async () => {
+    let finals = 0;
+    const retry: Policy = async (_c, next) => {
       await next();
       return next();
     };
-    await expect(compose([twice], async () => undefined)(ctx())).rejects.toThrow(
-      'next() called more than once',
-    );
+    await compose([retry], async () => {
+      finals++;
+      return undefined;
+    })(ctx());
+    expect(finals).toBe(2);
+  });
+
+  it('refuses a policy that calls next() twice at once', async () => {
+    const twice: Policy = async (_c, next) => {
+      const first = next();
+      const second = next();
+      await first;
+      return second;
+    };
+    await expect(
+      compose([twice], () => new Promise((r) => setTimeout(() => r(undefined), 5)))(ctx()),
+    ).rejects.toThrow('next() called again before the previous call settled');
   });
 
   it('is the final step itself when there are no policies', () => {

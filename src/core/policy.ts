@@ -30,6 +30,10 @@ export interface MessageContext {
    * notification names its request through its progress token).
    */
   readonly relatedRequestId?: RequestId;
+  /** The backend the session is bound to: its name, or `*` for the aggregated endpoint. */
+  readonly backend?: string;
+  /** The client's IP address, when the transport has one. */
+  readonly remoteAddress?: string;
 }
 
 /** What a step returns: the reply to a request, or `undefined` for a notification. */
@@ -45,7 +49,8 @@ export type Policy = (ctx: MessageContext, next: Next) => Promise<Outcome>;
 
 /**
  * Folds an ordered list of policies around the final step. The list is read once, here, so the
- * per-message cost is one closure call per policy.
+ * per-message cost is one closure call per policy. A policy may call `next()` again once the
+ * previous call has settled (a retry runs the rest of the chain anew), never twice at once.
  */
 export function compose(
   policies: readonly Policy[],
@@ -53,14 +58,18 @@ export function compose(
 ) {
   if (policies.length === 0) return final;
   return function run(ctx: MessageContext): Promise<Outcome> {
-    let index = -1;
     const dispatch = (i: number): Promise<Outcome> => {
-      if (i <= index)
-        return Promise.reject(new Error('next() called more than once in one policy'));
-      index = i;
       const policy = policies[i];
       if (policy === undefined) return final(ctx);
-      return policy(ctx, () => dispatch(i + 1));
+      let running = false;
+      return policy(ctx, () => {
+        if (running)
+          return Promise.reject(new Error('next() called again before the previous call settled'));
+        running = true;
+        return dispatch(i + 1).finally(() => {
+          running = false;
+        });
+      });
     };
     return dispatch(0);
   };

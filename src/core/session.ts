@@ -40,6 +40,8 @@ export interface SessionOptions {
   principal?: Principal;
   /** What the session is bound to, for events: a backend's name, or `*` when aggregated. */
   backend?: string;
+  /** The client's IP address, for policies that limit by it. */
+  remoteAddress?: string;
 }
 
 interface Pending {
@@ -63,6 +65,7 @@ export class Session {
   readonly id: string;
   readonly transport: string;
   readonly backend: string | undefined;
+  readonly remoteAddress: string | undefined;
   principal: Principal | undefined;
   /** When the client last sent anything (ms since the epoch); the idle sweep reads it. */
   lastActivity = Date.now();
@@ -95,6 +98,7 @@ export class Session {
     this.id = options.id;
     this.transport = options.transport;
     this.backend = options.backend;
+    this.remoteAddress = options.remoteAddress;
     this.client = options.client;
     this.target = options.target;
     this.log = options.log;
@@ -225,6 +229,8 @@ export class Session {
       principal: this.principal,
       signal: controller.signal,
       log: this.log,
+      backend: this.backend,
+      remoteAddress: this.remoteAddress,
     };
     const started = channels.requestEnd.hasSubscribers ? performance.now() : 0;
     if (channels.requestStart.hasSubscribers) {
@@ -247,6 +253,7 @@ export class Session {
     } finally {
       this.lifetime.signal.removeEventListener('abort', onLifetimeEnd);
     }
+    if (direction === 'to-server') this.abandonAtTarget(message.id);
     if (channels.requestEnd.hasSubscribers) {
       const code =
         outcome && 'error' in outcome
@@ -300,6 +307,8 @@ export class Session {
       signal: this.lifetime.signal,
       log: this.log,
       relatedRequestId: related,
+      backend: this.backend,
+      remoteAddress: this.remoteAddress,
     };
     try {
       await (direction === 'to-server' ? this.runToServer(ctx) : this.runToClient(ctx));
@@ -307,6 +316,23 @@ export class Session {
       // A notification has no reply to carry an error; a policy that stops one says why in the log.
       this.log.debug({ err: error, method: message.method }, 'notification stopped');
     }
+  }
+
+  /**
+   * A policy answered (a timeout, say) while the request was still with the target: tell the
+   * target to stop, and forget the request, so a late reply is dropped.
+   */
+  private abandonAtTarget(clientId: RequestId): void {
+    const id = this.serverIdOf.get(clientId);
+    if (id === undefined) return;
+    this.toServer.get(id)?.settle(undefined);
+    void this.target
+      .send({
+        jsonrpc: '2.0',
+        method: 'notifications/cancelled',
+        params: { requestId: id, reason: 'the gateway gave up on it' },
+      })
+      .catch(() => {});
   }
 
   /**

@@ -20,6 +20,8 @@ import { Member } from './member.js';
 import type { Supervision } from './member.js';
 import { NameTable, globMatcher } from './naming.js';
 import { templateMatcher } from './uri-template.js';
+import type { BreakerRegistry } from '../policies/circuit-breaker.js';
+import { isBackendFailure } from '../policies/circuit-breaker.js';
 
 /*
  * The aggregated endpoint's server side. To the client it is one MCP server; behind it, each
@@ -45,6 +47,8 @@ export interface AggregateOptions {
   initializeWaitMs: number;
   supervision: Supervision;
   log: Logger;
+  /** A circuit breaker per backend; an open one keeps its backend out of lists and calls. */
+  breakers?: BreakerRegistry;
   /** Told whenever a member comes up, goes down or gives up (for the gateway's health view). */
   onMemberState?: (member: Member) => void;
 }
@@ -99,6 +103,8 @@ export class AggregateTarget implements Transport {
   private readonly templates = new Map<Member, Array<(uri: string) => boolean>>();
   /** Client request id → where it was forwarded, for cancellation. */
   private readonly forwarded = new Map<RequestId, { member: Member; id: number }>();
+  /** Progress token → the forwarded request it reports on, whose deadline progress extends. */
+  private readonly progress = new Map<string | number, { member: Member; id: number }>();
   /** Requests to the client, by the id we gave them: the member that asked and its id. */
   private readonly toClient = new Map<
     number,
@@ -239,7 +245,8 @@ export class AggregateTarget implements Transport {
   }
 
   private up(): Member[] {
-    return this.members.filter((m) => m.isUp);
+    const breakers = this.options.breakers;
+    return this.members.filter((m) => m.isUp && breakers?.get(m.name).state !== 'open');
   }
 
   private async initialize(params: Params): Promise<Params> {
@@ -379,13 +386,22 @@ export class AggregateTarget implements Transport {
   }
 
   private async forwardTo(member: Member, message: JSONRPCRequest): Promise<JSONRPCReply> {
-    const timeout = this.configOf.get(member.name)!.timeoutMs;
-    const { id, reply } = member.forward(message, timeout);
+    const config = this.configOf.get(member.name)!;
+    const base = config.methodTimeoutsMs[message.method] ?? config.timeoutMs;
+    const breaker = this.options.breakers?.get(member.name);
+    if (breaker && !breaker.admit()) throw breaker.refusal();
+    const { id, reply } = member.forward(message, base, config.maxTimeoutMs || base * 10);
     this.forwarded.set(message.id, { member, id });
+    const token = (message.params?._meta as { progressToken?: string | number } | undefined)
+      ?.progressToken;
+    if (token !== undefined) this.progress.set(token, { member, id });
     try {
-      return await reply;
+      const outcome = await reply;
+      breaker?.record(!isBackendFailure(outcome));
+      return outcome;
     } finally {
       this.forwarded.delete(message.id);
+      if (token !== undefined) this.progress.delete(token);
     }
   }
 
@@ -524,6 +540,14 @@ export class AggregateTarget implements Transport {
             return;
           }
         }
+        return;
+      }
+      case 'notifications/progress': {
+        const token = (message.params as { progressToken?: string | number } | undefined)
+          ?.progressToken;
+        if (token !== undefined)
+          this.progress.get(token)?.member.extend(this.progress.get(token)!.id);
+        this.emit(message);
         return;
       }
       default:

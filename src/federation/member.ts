@@ -41,6 +41,7 @@ export interface MemberOptions {
 interface Pending {
   resolve(reply: JSONRPCReply): void;
   timer: NodeJS.Timeout | undefined;
+  extend(): void;
 }
 
 /**
@@ -216,46 +217,56 @@ export class Member {
   forward(
     message: JSONRPCRequest,
     timeoutMs: number,
+    maxTimeoutMs = timeoutMs,
   ): { id: number; reply: Promise<JSONRPCReply> } {
     const id = this.nextId++;
     const transport = this.transport;
     if (!transport || (this.state !== 'up' && message.method !== 'initialize')) {
       const why = this.lastError ? `: ${this.lastError}` : '';
-      return {
-        id,
-        reply: Promise.resolve(
-          toErrorReply(
-            message.id,
-            new GatewayError('GATEWAY_BACKEND_UNAVAILABLE', `${this.name} is ${this.state}${why}`),
-          ),
-        ),
-      };
+      const error = new GatewayError(
+        'GATEWAY_BACKEND_UNAVAILABLE',
+        `${this.name} is ${this.state}${why}`,
+      );
+      return { id, reply: Promise.resolve(toErrorReply(message.id, error)) };
     }
     const reply = new Promise<JSONRPCReply>((resolve) => {
-      const timer =
-        timeoutMs > 0
-          ? setTimeout(() => {
-              this.pending.delete(id);
-              this.cancel(id, 'timed out');
-              resolve(
-                toErrorReply(
-                  message.id,
-                  new GatewayError(
-                    'GATEWAY_BACKEND_UNAVAILABLE',
-                    `${this.name} did not answer ${message.method} within ${timeoutMs} ms`,
-                  ),
-                ),
-              );
-            }, timeoutMs)
-          : undefined;
-      this.pending.set(id, { resolve: (r) => resolve({ ...r, id: message.id }), timer });
+      const started = Date.now();
+      const expire = () => {
+        this.pending.delete(id);
+        this.cancel(id, 'timed out');
+        const error = new GatewayError(
+          'GATEWAY_TIMEOUT',
+          `${this.name} did not answer ${message.method} within ${Date.now() - started} ms`,
+        );
+        resolve(toErrorReply(message.id, error));
+      };
+      const pending: Pending = {
+        resolve: (r) => resolve({ ...r, id: message.id }),
+        timer: timeoutMs > 0 ? setTimeout(expire, timeoutMs) : undefined,
+        // Progress moves the deadline to timeoutMs from now, never past maxTimeoutMs from the start.
+        extend: () => {
+          if (!pending.timer) return;
+          const until = Math.min(
+            Date.now() + timeoutMs,
+            started + Math.max(timeoutMs, maxTimeoutMs),
+          );
+          clearTimeout(pending.timer);
+          pending.timer = setTimeout(expire, Math.max(0, until - Date.now()));
+        },
+      };
+      this.pending.set(id, pending);
       transport.send({ ...message, id }).catch((error: unknown) => {
         if (!this.pending.delete(id)) return;
-        clearTimeout(timer);
+        clearTimeout(pending.timer);
         resolve(toErrorReply(message.id, error));
       });
     });
     return { id, reply };
+  }
+
+  /** A progress notification arrived for a forwarded request: its deadline moves. */
+  extend(id: number): void {
+    this.pending.get(id)?.extend();
   }
 
   /** Cancels a forwarded request; its reply will not come. */
