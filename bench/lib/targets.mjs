@@ -1,0 +1,142 @@
+/*
+ * What the benchmark measures: our gateway and two peers from npm, each run as a child process
+ * on 127.0.0.1 serving the echo backend, plus the echo backend on its own (the baseline).
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, startProcess } from './procs.mjs';
+import { StdioSession } from './clients.mjs';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const ECHO = join(ROOT, 'bench', 'echo-server.mjs');
+const NODE = process.execPath;
+
+export const COLUMNS = ['direct', 'bridge', 'supergateway', 'mcp-proxy'];
+export const LABELS = {
+  direct: 'direct stdio',
+  bridge: 'mcp-bridge',
+  supergateway: 'supergateway',
+  'mcp-proxy': 'mcp-proxy',
+};
+
+export function packageVersion(name) {
+  const file = name === 'mcp-bridge' ? 'package.json' : join('node_modules', name, 'package.json');
+  return JSON.parse(readFileSync(join(ROOT, file), 'utf8')).version;
+}
+
+/** A direct session: one echo process of its own. */
+export function directSession() {
+  return new StdioSession({ command: NODE, args: [ECHO], cwd: ROOT });
+}
+
+/** The command lines used, for the report. */
+export function commandLines(port = '<port>') {
+  return {
+    bridge: `node dist/cli.js --stdio "node bench/echo-server.mjs" --port 0 --log-level info`,
+    'bridge-shared': `node bench/gateway-process.mjs '{"server":{"host":"127.0.0.1","port":0},"log":{"level":"warn"},"backends":{"echo":{"command":"node","args":["bench/echo-server.mjs"],"processModel":"shared","serializeCalls":false}}}'`,
+    supergateway: `node node_modules/supergateway/dist/index.js --stdio "node bench/echo-server.mjs" --outputTransport streamableHttp --stateful --port ${port} --logLevel none`,
+    'supergateway-ws': `node node_modules/supergateway/dist/index.js --stdio "node bench/echo-server.mjs" --outputTransport ws --messagePath /ws --port ${port} --logLevel none`,
+    'mcp-proxy': `node node_modules/mcp-proxy/dist/bin/mcp-proxy.mjs --host 127.0.0.1 --port ${port} --server stream -- node bench/echo-server.mjs`,
+  };
+}
+
+/**
+ * Our gateway. `per-session` is quick mode, the product as shipped (port read from the
+ * `gateway listening` log line); `shared` is one process for every session, which quick mode
+ * has no flag for, so it is built from a config by bench/gateway-process.mjs.
+ */
+export function startBridge({ processModel = 'per-session', cpuProfDir } = {}) {
+  const nodeFlags = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [];
+  if (processModel === 'shared') {
+    const config = {
+      server: { host: '127.0.0.1', port: 0 },
+      log: { level: 'warn' },
+      backends: {
+        echo: { command: NODE, args: [ECHO], processModel: 'shared', serializeCalls: false },
+      },
+    };
+    return startProcess({
+      name: 'mcp-bridge (shared)',
+      command: NODE,
+      args: [...nodeFlags, join(ROOT, 'bench', 'gateway-process.mjs'), JSON.stringify(config)],
+      cwd: ROOT,
+      readyPort: (line) => portFrom(line, (v) => v.port),
+    });
+  }
+  return startProcess({
+    name: 'mcp-bridge',
+    command: NODE,
+    args: [
+      ...nodeFlags,
+      join(ROOT, 'dist', 'cli.js'),
+      '--stdio',
+      `${NODE} ${ECHO}`,
+      '--port',
+      '0',
+      '--log-level',
+      'info',
+    ],
+    cwd: ROOT,
+    readyPort: (line) =>
+      portFrom(line, (v) => (v.msg === 'gateway listening' ? v.port : undefined)),
+  });
+}
+
+function portFrom(line, pick) {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    const port = pick(JSON.parse(line));
+    return Number.isInteger(port) && port > 0 ? port : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** supergateway: stateful Streamable HTTP (a process per session), or its WebSocket mode. */
+export async function startSupergateway({ transport = 'http' } = {}) {
+  const port = await freePort();
+  const output =
+    transport === 'ws'
+      ? ['--outputTransport', 'ws', '--messagePath', '/ws']
+      : ['--outputTransport', 'streamableHttp', '--stateful'];
+  return startProcess({
+    name: 'supergateway',
+    command: NODE,
+    args: [
+      join(ROOT, 'node_modules', 'supergateway', 'dist', 'index.js'),
+      '--stdio',
+      `${NODE} ${ECHO}`,
+      ...output,
+      '--port',
+      String(port),
+      '--logLevel',
+      'none',
+    ],
+    cwd: ROOT,
+    port,
+  });
+}
+
+/** mcp-proxy: Streamable HTTP only, one backend process shared by every session. */
+export async function startMcpProxy() {
+  const port = await freePort();
+  return startProcess({
+    name: 'mcp-proxy',
+    command: NODE,
+    args: [
+      join(ROOT, 'node_modules', 'mcp-proxy', 'dist', 'bin', 'mcp-proxy.mjs'),
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--server',
+      'stream',
+      '--',
+      NODE,
+      ECHO,
+    ],
+    cwd: ROOT,
+    port,
+  });
+}
