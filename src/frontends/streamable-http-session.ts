@@ -135,6 +135,11 @@ class Exchange {
     } else if (this.replies.length === 0) {
       // Every request was cancelled: nothing to say, but the POST must still end.
       this.res.writeHead(202, this.headers).end();
+    } else if (!this.batch && gatewayErrorOf(this.replies[0]!) === 'GATEWAY_RATE_LIMITED') {
+      // Said in HTTP too, so that clients and proxies that know 429 back off.
+      const reply = this.replies[0] as { error: { data?: { retryAfter?: number } } };
+      const retryAfter = String(reply.error.data?.retryAfter ?? 1);
+      sendJson(this.res, 429, this.replies[0], { ...this.headers, 'retry-after': retryAfter });
     } else if (this.opensSession && gatewayErrorOf(this.replies[0]!)) {
       // The backend failed before it answered initialize: there is no session to name.
       const code = gatewayErrorOf(this.replies[0]!)!;
