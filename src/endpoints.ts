@@ -28,7 +28,12 @@ export class Endpoint {
     this.sse = config.server.sse
       ? new LegacySseHandler({ ...frontend, messagesPath: `${base}/messages` })
       : undefined;
-    this.ws = config.server.websocket ? new WebSocketFrontend(frontend) : undefined;
+    this.ws = config.server.websocket
+      ? new WebSocketFrontend({
+          ...frontend,
+          maxConnectionsPerIp: config.rateLimits.websocketConnectionsPerIp,
+        })
+      : undefined;
   }
 
   /** Serves `rest` (the path after the base); false if it is not one of this endpoint's paths. */

@@ -8,7 +8,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { BackendConfig, GatewayConfig } from './config/schema.js';
 import type { Logger } from './core/logger.js';
 import { createLogger } from './core/logger.js';
-import type { Policy } from './core/policy.js';
+import type { MessageContext, Policy } from './core/policy.js';
 import type { ClientTransport } from './core/session.js';
 import { Session } from './core/session.js';
 import { GatewayError } from './core/errors.js';
@@ -24,6 +24,11 @@ import type { FrontendKind, OpenSession, PeerInfo, SessionHandle } from './front
 import { sendError } from './frontends/http-io.js';
 import { Endpoint } from './endpoints.js';
 import { handleOps } from './ops.js';
+import { BreakerRegistry, circuitBreaker } from './policies/circuit-breaker.js';
+import type { BreakerOptions } from './policies/circuit-breaker.js';
+import { createRateLimiter } from './policies/rate-limit.js';
+import { timeout } from './policies/timeout.js';
+import { retry } from './policies/retry.js';
 import type { BackendReport } from './ops.js';
 
 export interface GatewayOptions {
@@ -43,6 +48,8 @@ export interface SessionSummary {
   pid: number | undefined;
   /** For aggregated sessions: each backend's process id. */
   pids?: Record<string, number | undefined>;
+  /** For a backend with replicas: the one the session was placed on. */
+  replica?: string;
   inFlight: number;
 }
 
@@ -108,7 +115,46 @@ export function createGateway(
   let config = initial;
   const log =
     options.log ?? createLogger({ level: config.log.level, destination: config.log.file ?? 2 });
-  const policies = options.policies ?? [];
+  const breakerOptions = (): BreakerOptions => ({ ...config.breakers });
+  const breakers = new BreakerRegistry(breakerOptions());
+  const limiter = config.rateLimits.enabled
+    ? createRateLimiter({
+        rules: [
+          ...(config.rateLimits.requests > 0
+            ? [
+                {
+                  scope: 'ip' as const,
+                  requests: config.rateLimits.requests,
+                  periodMs: config.rateLimits.periodMs,
+                },
+              ]
+            : []),
+          ...config.rateLimits.rules,
+        ],
+        redisUrl: config.redis.url,
+        keyPrefix: config.redis.keyPrefix,
+        log,
+      })
+    : undefined;
+  const backendConfigOf = (ctx: MessageContext) =>
+    ctx.backend ? entries.get(ctx.backend)?.config : undefined;
+  const deadline = (ctx: MessageContext) => {
+    const backend = backendConfigOf(ctx);
+    // Aggregated sessions: each backend's deadline applies where the call is routed.
+    return backend ? (backend.methodTimeoutsMs[ctx.message.method] ?? backend.timeoutMs) : 0;
+  };
+  // The fixed order: the caller's policies (authentication, tracing), then gateway-wide limits,
+  // then per-method deadlines and retries, then the per-backend breaker nearest the backend.
+  const policies: Policy[] = [
+    ...(options.policies ?? []),
+    ...(limiter ? [limiter.policy] : []),
+    timeout({
+      baseFor: deadline,
+      maxFor: (ctx) => backendConfigOf(ctx)?.maxTimeoutMs || 10 * deadline(ctx),
+    }),
+    ...(config.retries.attempts > 0 ? [retry(config.retries)] : []),
+    ...(config.breakers.enabled ? [circuitBreaker(breakers)] : []),
+  ];
   const budget = new ProcessBudget(config.processes.max);
   const entries = new Map<string, BackendEntry>();
   const live = new Map<string, Live>();
@@ -172,6 +218,7 @@ export function createGateway(
       policies,
       log: sessionLog,
       backend: endpoint,
+      remoteAddress: peer?.remoteAddress,
     });
     session.onclose = (reason) => {
       live.delete(id);
@@ -214,6 +261,7 @@ export function createGateway(
       initializeWaitMs: 5000,
       supervision: supervision(),
       log: sessionLog,
+      breakers: config.breakers.enabled ? breakers : undefined,
       onMemberState: (member) => {
         const entry = entries.get(member.name);
         if (!entry) return;
@@ -514,7 +562,9 @@ export function createGateway(
         if (!isDeepStrictEqual(next.server[key], config.server[key]))
           result.ignored.push(`server.${key}`);
       }
-      if (!isDeepStrictEqual(next.limits, config.limits)) result.ignored.push('limits');
+      for (const key of ['limits', 'rateLimits', 'redis'] as const) {
+        if (!isDeepStrictEqual(next[key], config[key])) result.ignored.push(key);
+      }
       if (next.log.file !== config.log.file) result.ignored.push('log.file');
       const wanted = new Map(Object.entries(next.backends).filter(([, b]) => b.enabled));
       const drains: Promise<void>[] = [];
@@ -529,6 +579,8 @@ export function createGateway(
       config = next;
       log.level = next.log.level;
       budget.max = next.processes.max;
+      if (!isDeepStrictEqual(next.breakers, config.breakers))
+        breakers.configure({ ...next.breakers });
       for (const [name, backendConfig] of wanted) {
         if (entries.has(name)) continue;
         addBackend(name, backendConfig);
@@ -565,6 +617,7 @@ export function createGateway(
         ...[...live.values()].map(({ session }) => session.close('gateway shutting down')),
       ]);
       await Promise.allSettled([...entries.values()].map((e) => e.backend.close()));
+      await limiter?.close();
       server.closeAllConnections();
       await stopped;
       log.info('gateway stopped');
@@ -577,11 +630,17 @@ export function createGateway(
         backend: endpoint,
         pid: (target as { pid?: number }).pid,
         ...(target instanceof AggregateTarget ? { pids: target.pids } : {}),
+        ...replicaOf(target),
         inFlight: session.inFlight,
       }));
     },
     backends: reports,
   };
+}
+
+function replicaOf(target: Transport): { replica?: string } {
+  const replica = (target as { replica?: { url: string } }).replica;
+  return replica ? { replica: replica.url } : {};
 }
 
 function pathOf(url: string | undefined): string {

@@ -5,6 +5,7 @@ import { StdioBackendTransport } from './stdio-backend.js';
 import { SharedProcess } from './shared-process.js';
 import { createRemoteTransport } from './remote.js';
 import type { ProcessBudget } from './process-budget.js';
+import { Balancer } from './balancer.js';
 
 /** One configured backend: hands each new session a transport to it. */
 export interface Backend {
@@ -48,6 +49,28 @@ function stdioTransport(
 
 export function createBackend(name: string, config: BackendConfig, ctx: BackendContext): Backend {
   if (config.transport !== 'stdio') {
+    if (config.replicas.length > 0) {
+      const balancer = new Balancer(
+        [{ url: config.url, weight: config.weight }, ...config.replicas],
+        config.balance,
+      );
+      return {
+        name,
+        connect(log) {
+          const replica = balancer.pick();
+          const inner = createRemoteTransport(
+            name,
+            { ...config, url: replica.url },
+            log,
+            ctx.maxMessageBytes,
+          );
+          return balancer.place(replica, inner);
+        },
+        warm: async () => {},
+        reapIdle: () => {},
+        close: async () => {},
+      };
+    }
     return {
       name,
       connect: (log) => createRemoteTransport(name, config, log, ctx.maxMessageBytes),
@@ -66,6 +89,7 @@ export function createBackend(name: string, config: BackendConfig, ctx: BackendC
     };
   }
   // shared is a pool of one.
+  let turn = 0;
   const size = config.processModel === 'shared' ? 1 : config.poolSize;
   const log = ctx.log.child({ backend: name });
   const processes = Array.from(
@@ -81,9 +105,11 @@ export function createBackend(name: string, config: BackendConfig, ctx: BackendC
   return {
     name,
     connect(sessionLog) {
-      // Pin the session to the process serving the fewest sessions.
-      let chosen = processes[0]!;
-      for (const p of processes) if (p.sessionCount < chosen.sessionCount) chosen = p;
+      // Pin the session to a process: the one serving the fewest sessions, or the next in turn.
+      let chosen = processes[turn++ % processes.length]!;
+      if (config.balance === 'least-connections') {
+        for (const p of processes) if (p.sessionCount < chosen.sessionCount) chosen = p;
+      }
       return chosen.channel(sessionLog);
     },
     async warm() {
