@@ -52,6 +52,13 @@ type ProgressToken = string | number;
 
 const none = (): Outcome => undefined;
 
+function isGatewayFailure(reply: JSONRPCReply): boolean {
+  const code = (
+    'error' in reply ? (reply.error.data as { code?: unknown } | undefined)?.code : undefined
+  ) as string | undefined;
+  return typeof code === 'string' && code.startsWith('GATEWAY_BACKEND_');
+}
+
 /** How long a closing session waits for replies still being written. */
 const DRAIN_MS = 1000;
 
@@ -278,6 +285,15 @@ export class Session {
       }
       if (outcome === undefined) this.client.requestEnded?.(message.id);
       else await this.sendToClient(outcome, message.id);
+      // A session whose backend could not even answer initialize has nothing to serve.
+      if (
+        message.method === 'initialize' &&
+        outcome &&
+        'error' in outcome &&
+        isGatewayFailure(outcome)
+      ) {
+        void this.close('initialize failed', true);
+      }
     } else if (outcome !== undefined) {
       await this.target.send(outcome).catch((error: unknown) => {
         this.log.debug({ err: error }, 'could not return a reply to the target');
