@@ -405,49 +405,32 @@ export class AggregateTarget implements Transport {
     }
   }
 
-  private async listResources(): Promise<Array<Record<string, unknown>>> {
-    const lists = await Promise.all(
+  /** One list method over every backend with resources that is up, each backend's items apart. */
+  private resourceLists(method: string, key: string) {
+    return Promise.all(
       this.up()
         .filter((m) => m.capabilities.resources)
         .map(async (m) => ({
           m,
           items:
-            (await listAll(
-              m,
-              'resources/list',
-              'resources',
-              this.options.listTimeoutMs,
-              this.options.log,
-            )) ?? [],
+            (await listAll(m, method, key, this.options.listTimeoutMs, this.options.log)) ?? [],
         })),
     );
-    const all = [];
+  }
+
+  private async listResources(): Promise<Array<Record<string, unknown>>> {
+    const lists = await this.resourceLists('resources/list', 'resources');
     for (const { m, items } of lists) {
       for (const r of items) {
         if (typeof r.uri === 'string' && !this.resourceOwner.has(r.uri))
           this.resourceOwner.set(r.uri, m);
-        all.push(r);
       }
     }
-    return all;
+    return lists.flatMap(({ items }) => items);
   }
 
   private async listTemplates(): Promise<Array<Record<string, unknown>>> {
-    const lists = await Promise.all(
-      this.up()
-        .filter((m) => m.capabilities.resources)
-        .map(async (m) => ({
-          m,
-          items:
-            (await listAll(
-              m,
-              'resources/templates/list',
-              'resourceTemplates',
-              this.options.listTimeoutMs,
-              this.options.log,
-            )) ?? [],
-        })),
-    );
+    const lists = await this.resourceLists('resources/templates/list', 'resourceTemplates');
     for (const { m, items } of lists) {
       this.templates.set(
         m,

@@ -289,12 +289,13 @@ describe('federation: three real backends', () => {
     );
     // The aggregated session heard of it and sees the new set.
     await waitFor(() => changed > 0, 5000, 'list_changed on the aggregated session');
-    await waitFor(
-      () => gateway!.sessions().some((s) => s.pids?.filesystem !== undefined),
-      10_000,
-      'filesystem to join',
-    );
-    const names = (await aggregated.listTools()).tools.map((t) => t.name);
+    // The new backend joins once its connection is up; list until it shows (list_changed said so).
+    let names: string[] = [];
+    for (let i = 0; i < 100 && !names.includes('filesystem__read_text_file'); i++) {
+      names = (await aggregated.listTools()).tools.map((t) => t.name);
+      if (!names.includes('filesystem__read_text_file'))
+        await new Promise((r) => setTimeout(r, 100));
+    }
     expect(names.some((n) => n.startsWith('memory__'))).toBe(false);
     expect(names).toContain('filesystem__read_text_file');
   });
