@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { openSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { ConfigError } from './config/schema.js';
 import type { GatewayConfig } from './config/schema.js';
@@ -12,6 +13,8 @@ import type { Gateway } from './gateway.js';
 import { createLogger } from './core/logger.js';
 import type { Logger } from './core/logger.js';
 import { channels } from './core/diagnostics.js';
+import { createObservability } from './observability/observability.js';
+import type { Observability } from './observability/observability.js';
 import { refuseClient } from './frontends/stdio.js';
 import { version } from './version.js';
 
@@ -185,21 +188,32 @@ async function main(): Promise<void> {
   }
 
   const config = load(file, flags);
+  if (serve === 'stdio' && config.audit.enabled && config.audit.destination === 'stdout') {
+    failConfig(
+      new ConfigError([
+        'audit.destination: stdout carries the MCP session with --serve stdio; use stderr or a file',
+      ]),
+    );
+  }
   const log = openLog(config);
-  const gateway = createGateway(config, { log });
+  const observability = createObservability({ config, log });
+  const gateway = createGateway(config, { log, policies: observability.policies });
   const stopReloading = file === undefined ? () => {} : reloadOnChange(file, flags, gateway, log);
   let stopping = false;
   const shutdown = (code: number) => {
     if (stopping) return;
     stopping = true;
     stopReloading();
-    gateway.close().then(
-      () => process.exit(code),
-      (error: unknown) => {
-        gateway.log.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    gateway
+      .close()
+      .then(() => observability.close())
+      .then(
+        () => process.exit(code),
+        (error: unknown) => {
+          gateway.log.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   const onSignal = (signal: string) => {
     if (stopping) {
@@ -212,8 +226,28 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
-  if (serve === 'stdio') await serveStdio(gateway, config.limits.maxMessageBytes, shutdown);
-  else await serveHttp(gateway);
+  if (serve === 'stdio') {
+    await startAdmin(observability, gateway, undefined);
+    await serveStdio(gateway, config.limits.maxMessageBytes, shutdown);
+  } else {
+    await startAdmin(observability, gateway, await serveHttp(gateway));
+  }
+}
+
+/**
+ * The admin listener (metrics, dashboard). One that cannot listen (its port taken, say) is
+ * logged, and the gateway goes on serving MCP: losing metrics must not take clients down.
+ */
+async function startAdmin(
+  observability: Observability,
+  gateway: Gateway,
+  gatewayAddress: AddressInfo | undefined,
+): Promise<void> {
+  try {
+    await observability.listen({ gateway, gatewayAddress });
+  } catch (error) {
+    gateway.log.error({ err: error }, 'the admin listener (metrics, dashboard) cannot listen');
+  }
 }
 
 /** `check-config`: exit code 0 with a one-line summary, or 1 with every problem on stderr. */
@@ -302,9 +336,9 @@ function reloadOnChange(
   };
 }
 
-async function serveHttp(gateway: Gateway): Promise<void> {
+async function serveHttp(gateway: Gateway): Promise<AddressInfo> {
   try {
-    await gateway.listen();
+    return await gateway.listen();
   } catch (error) {
     gateway.log.fatal({ err: error }, 'cannot listen');
     await gateway.close();

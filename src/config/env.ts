@@ -92,6 +92,8 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   { name: 'BRIDGE_SESSION_CLEANUP_INTERVAL', path: 'sessions.cleanupIntervalMs', parse: seconds },
   { name: 'BRIDGE_LOG_LEVEL', path: 'log.level', parse: logLevel },
   { name: 'BRIDGE_LOG_FILE', path: 'log.file', parse: text },
+  { name: 'BRIDGE_ENABLE_METRICS', path: 'admin.enabled', parse: boolean },
+  { name: 'BRIDGE_METRICS_PORT', path: 'admin.port', parse: integer(0, 65535) },
 ];
 
 /** One setting taken from the environment. */

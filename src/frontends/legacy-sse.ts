@@ -4,6 +4,7 @@ import type { ClientTransport } from '../core/session.js';
 import type { JSONRPCMessage } from '../core/jsonrpc.js';
 import { describeInvalidMessage } from '../core/jsonrpc.js';
 import { GatewayError } from '../core/errors.js';
+import { channels } from '../core/diagnostics.js';
 import type { Logger } from '../core/logger.js';
 import { SseStream, accepts, readBody, sendError } from './http-io.js';
 import type { FrontendOptions, SessionHandle, PeerInfo } from './types.js';
@@ -66,6 +67,12 @@ class LegacySseSessionTransport implements ClientTransport {
   async send(message: JSONRPCMessage): Promise<void> {
     if (this.closed) throw new GatewayError('GATEWAY_SESSION_CLOSED', 'the SSE stream has closed');
     const json = JSON.stringify(message);
+    if (channels.bytes.hasSubscribers)
+      channels.bytes.publish({
+        transport: 'sse',
+        direction: 'out',
+        bytes: Buffer.byteLength(json),
+      });
     if (!this.stream) this.early.push(json);
     else if (!this.stream.write(json))
       throw new GatewayError('GATEWAY_SESSION_CLOSED', 'the SSE stream has closed');
@@ -111,6 +118,7 @@ export class LegacySseHandler {
 
   /** `GET` on the stream path: opens a session and streams it to the client. */
   handleStream(req: IncomingMessage, res: ServerResponse): void {
+    if (channels.connectionOpen.hasSubscribers) countConnection(res);
     if (!accepts(req.headers.accept, 'text/event-stream')) {
       sendError(
         res,
@@ -161,6 +169,7 @@ export class LegacySseHandler {
 
   /** `POST` on the messages path: hands the body's message(s) to the session it names. */
   async handleMessage(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (channels.connectionOpen.hasSubscribers) countConnection(res);
     try {
       const entry = this.lookup(req.url);
       const type = req.headers['content-type'];
@@ -171,6 +180,8 @@ export class LegacySseHandler {
         );
       }
       const body = await readBody(req, this.options.maxMessageBytes);
+      if (channels.bytes.hasSubscribers)
+        channels.bytes.publish({ transport: 'sse', direction: 'in', bytes: body.length });
       let parsed: unknown;
       try {
         parsed = JSON.parse(body.toString('utf8'));
@@ -222,6 +233,11 @@ export class LegacySseHandler {
     this.sessions.clear();
     await Promise.allSettled(entries.map((entry) => entry.handle.close('gateway shutting down')));
   }
+}
+
+function countConnection(res: ServerResponse): void {
+  channels.connectionOpen.publish({ transport: 'sse' });
+  res.once('close', () => channels.connectionClose.publish({ transport: 'sse' }));
 }
 
 function sessionNotFound(): GatewayError {

@@ -2,6 +2,7 @@ import { chmod, lstat, unlink } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import type { Logger } from '../core/logger.js';
+import { channels } from '../core/diagnostics.js';
 import { StdioServerTransport, refuseClient } from './stdio-server-transport.js';
 import type { FrontendOptions, SessionHandle } from './types.js';
 
@@ -51,6 +52,15 @@ export class UnixSocketFrontend {
     }
     this.connections.set(socket, undefined);
     socket.once('close', () => this.connections.delete(socket));
+    if (channels.connectionOpen.hasSubscribers) {
+      channels.connectionOpen.publish({ transport: 'unix' });
+      // Newline-delimited JSON: the socket's own byte counts are the payload, plus one byte a line.
+      socket.once('close', () => {
+        channels.connectionClose.publish({ transport: 'unix' });
+        channels.bytes.publish({ transport: 'unix', direction: 'in', bytes: socket.bytesRead });
+        channels.bytes.publish({ transport: 'unix', direction: 'out', bytes: socket.bytesWritten });
+      });
+    }
     // Our side ends when the session does (the transport ends its output); the read side goes too.
     socket.once('finish', () => socket.destroy());
     const transport = new StdioServerTransport({

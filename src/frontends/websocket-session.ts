@@ -2,6 +2,7 @@ import { WebSocket } from 'ws';
 import type { ClientTransport } from '../core/session.js';
 import type { JSONRPCMessage } from '../core/jsonrpc.js';
 import type { Logger } from '../core/logger.js';
+import { channels } from '../core/diagnostics.js';
 import type { DialectName } from './websocket-dialects.js';
 import { encode, sessionCreated } from './websocket-dialects.js';
 
@@ -190,6 +191,10 @@ export class WebSocketSessionTransport implements ClientTransport {
     const socket = this.socket;
     if (socket?.readyState === WebSocket.OPEN) {
       socket.send(json);
+      if (channels.bytes.hasSubscribers) {
+        const bytes = Buffer.byteLength(json);
+        channels.bytes.publish({ transport: 'websocket', direction: 'out', bytes });
+      }
       return;
     }
     // A plain or envelope session ends with its socket: nobody could ever read this.

@@ -6,6 +6,7 @@ import type { RawData } from 'ws';
 import type { JSONRPCMessage, RequestId } from '../core/jsonrpc.js';
 import { isRequest } from '../core/jsonrpc.js';
 import { GatewayError, asGatewayError, toErrorReply } from '../core/errors.js';
+import { channels } from '../core/diagnostics.js';
 import type { Logger } from '../core/logger.js';
 import type { DialectName } from './websocket-dialects.js';
 import { controlError, decode, detectDialect, encode, encodeError } from './websocket-dialects.js';
@@ -19,6 +20,8 @@ export interface WebSocketFrontendOptions extends FrontendOptions {
    * @default 30_000
    */
   pingIntervalMs?: number;
+  /** Connections one client address may hold at once; more get HTTP 429. 0: no limit. @default 0 */
+  maxConnectionsPerIp?: number;
   /**
    * How long a control-dialect session outlives its connection, waiting for `attach_session`.
    * @default 60_000
@@ -95,12 +98,37 @@ export class WebSocketFrontend {
       return;
     }
     const peer: PeerInfo = { remoteAddress: req.socket.remoteAddress };
+    const cap = this.options.maxConnectionsPerIp ?? 0;
+    if (cap > 0 && peer.remoteAddress !== undefined) {
+      let held = 0;
+      for (const conn of this.connections)
+        if (conn.peer.remoteAddress === peer.remoteAddress) held++;
+      if (held >= cap) {
+        if (channels.rateLimited.hasSubscribers) {
+          channels.rateLimited.publish({ scope: 'connection', key: peer.remoteAddress });
+        }
+        const body = JSON.stringify({
+          error: {
+            code: 'GATEWAY_RATE_LIMITED',
+            message: `at most ${cap} WebSocket connections per client address`,
+          },
+        });
+        socket.end(
+          `HTTP/1.1 429 Too Many Requests\r\nretry-after: 1\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        );
+        return;
+      }
+    }
     this.server.handleUpgrade(req, socket, head, (ws) => this.accept(ws, peer));
   }
 
   private accept(socket: WebSocket, peer: PeerInfo): void {
     const conn: Connection = { socket, peer, dialect: undefined, entry: undefined, alive: true };
     this.connections.add(conn);
+    if (channels.connectionOpen.hasSubscribers) {
+      channels.connectionOpen.publish({ transport: 'websocket' });
+      socket.once('close', () => channels.connectionClose.publish({ transport: 'websocket' }));
+    }
     socket.on('pong', () => (conn.alive = true));
     socket.on('message', (data, isBinary) => this.onFrame(conn, data, isBinary));
     // ws closes the connection itself on these (1009 too large, 1007 bad UTF-8, ...).
@@ -112,6 +140,12 @@ export class WebSocketFrontend {
     if (isBinary) {
       conn.socket.close(1003, 'binary frames are not accepted; send JSON text frames');
       return;
+    }
+    if (channels.bytes.hasSubscribers) {
+      const bytes = Array.isArray(data)
+        ? data.reduce((sum, part) => sum + part.length, 0)
+        : data.byteLength;
+      channels.bytes.publish({ transport: 'websocket', direction: 'in', bytes });
     }
     let value: unknown;
     try {
@@ -257,7 +291,14 @@ export class WebSocketFrontend {
   }
 
   private send(conn: Connection, json: string): void {
-    if (conn.socket.readyState === WebSocket.OPEN) conn.socket.send(json);
+    if (conn.socket.readyState !== WebSocket.OPEN) return;
+    conn.socket.send(json);
+    if (channels.bytes.hasSubscribers)
+      channels.bytes.publish({
+        transport: 'websocket',
+        direction: 'out',
+        bytes: Buffer.byteLength(json),
+      });
   }
 
   private ping(): void {

@@ -1,0 +1,374 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { channels } from '../core/diagnostics.js';
+import type { BackendReport } from '../ops.js';
+import { version } from '../version.js';
+import { methodLabel } from './mcp-names.js';
+
+/*
+ * Prometheus metrics, every one of them counted from the diagnostics channels the core publishes
+ * (src/core/diagnostics.ts): nothing here is called from the message path, and with no metrics
+ * object subscribed the core pays one property read per event. Names follow the seed gateway's
+ * `mcp_gateway_*` list where one fits. Each Metrics object has a Registry of its own, so several
+ * gateways in one process (tests) do not collide; the channels themselves are process-wide, so
+ * each Metrics object counts the events of every gateway in its process.
+ */
+
+export interface MetricsOptions {
+  /** Also export the process's own metrics (`process_*`, `nodejs_*`: CPU, memory, event loop, GC). @default true */
+  processMetrics?: boolean;
+}
+
+/** Totals per backend, for the dashboard (rates and mean latency come from differences between two polls). */
+export interface BackendTotals {
+  requests: number;
+  errors: number;
+  /** Sum of request durations, in milliseconds. */
+  durationMs: number;
+  inFlight: number;
+}
+
+export interface MetricsSnapshot {
+  backends: Record<string, BackendTotals>;
+  /** Circuit breaker per backend, as last published: `closed`, `open` or `half-open`. */
+  breakers: Record<string, string>;
+  rateLimited: number;
+  authFailures: number;
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** Starts counting. Safe to call more than once. */
+  subscribe(): void;
+  /** Stops counting (the registry keeps its values). Safe to call more than once. */
+  unsubscribe(): void;
+  /** Fills in backends the events have not mentioned yet (state `unknown`, say), from the gateway's view. */
+  seedBackends(backends: readonly BackendReport[]): void;
+  snapshot(): MetricsSnapshot;
+  /** The text a Prometheus scrape gets. */
+  text(): Promise<string>;
+}
+
+/** Seconds: from a quick `ping` to a long tool call. */
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+const BACKEND_STATES = ['unknown', 'up', 'down', 'failed'] as const;
+const BREAKER_VALUE: Readonly<Record<string, number>> = { closed: 0, open: 1, 'half-open': 2 };
+
+interface SessionOpen {
+  sessionId: string;
+  transport: string;
+  backend?: string;
+}
+interface RequestStart {
+  sessionId: string;
+  direction: string;
+  method: string;
+  id: unknown;
+}
+interface RequestEnd extends RequestStart {
+  durationMs: number;
+  error?: string | number;
+}
+
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  new Gauge({
+    name: 'mcp_gateway_info',
+    help: 'Always 1; the version label says which mcp-bridge is running',
+    labelNames: ['version'],
+    registers,
+  }).set({ version }, 1);
+  const requests = new Counter({
+    name: 'mcp_gateway_requests_total',
+    help: 'JSON-RPC requests that ended, by method, backend (`*`: the aggregated endpoint) and status (`ok` or the error code)',
+    labelNames: ['method', 'backend', 'status', 'direction'],
+    registers,
+  });
+  const duration = new Histogram({
+    name: 'mcp_gateway_request_duration_seconds',
+    help: 'Time from a request entering the gateway to its reply, by method and backend',
+    labelNames: ['method', 'backend', 'direction'],
+    buckets: DURATION_BUCKETS,
+    registers,
+  });
+  const inFlight = new Gauge({
+    name: 'mcp_gateway_requests_in_flight',
+    help: 'Requests being processed, by backend',
+    labelNames: ['backend'],
+    registers,
+  });
+  const sessionsActive = new Gauge({
+    name: 'mcp_gateway_sessions_active',
+    help: 'Open client sessions, by client transport and backend',
+    labelNames: ['transport', 'backend'],
+    registers,
+  });
+  const sessionsTotal = new Counter({
+    name: 'mcp_gateway_sessions_total',
+    help: 'Client sessions opened, by client transport and backend',
+    labelNames: ['transport', 'backend'],
+    registers,
+  });
+  const connectionsActive = new Gauge({
+    name: 'mcp_gateway_connections_active',
+    help: 'Open client connections (HTTP exchanges and streams, WebSockets, sockets), by transport',
+    labelNames: ['transport'],
+    registers,
+  });
+  const connectionsTotal = new Counter({
+    name: 'mcp_gateway_connections_total',
+    help: 'Client connections opened, by transport',
+    labelNames: ['transport'],
+    registers,
+  });
+  const bytes = new Counter({
+    name: 'mcp_gateway_bytes_total',
+    help: 'JSON-RPC payload bytes crossing the client-facing side, by transport and direction (in: from clients)',
+    labelNames: ['transport', 'direction'],
+    registers,
+  });
+  const wsMessages = new Counter({
+    name: 'mcp_gateway_websocket_messages_total',
+    help: 'WebSocket text frames carrying JSON-RPC, by direction',
+    labelNames: ['direction'],
+    registers,
+  });
+  const wsBytes = new Counter({
+    name: 'mcp_gateway_websocket_bytes_total',
+    help: 'WebSocket payload bytes, by direction',
+    labelNames: ['direction'],
+    registers,
+  });
+  const processesStarted = new Counter({
+    name: 'mcp_gateway_backend_processes_started_total',
+    help: 'stdio backend processes started, by backend',
+    labelNames: ['backend'],
+    registers,
+  });
+  const processesExited = new Counter({
+    name: 'mcp_gateway_backend_processes_exited_total',
+    help: 'stdio backend processes that ended, by backend and how (`clean`: code 0, `error`: another code, `signal`)',
+    labelNames: ['backend', 'how'],
+    registers,
+  });
+  const processesRunning = new Gauge({
+    name: 'mcp_gateway_backend_processes_running',
+    help: 'stdio backend processes running, by backend',
+    labelNames: ['backend'],
+    registers,
+  });
+  const backendState = new Gauge({
+    name: 'mcp_gateway_backend_state',
+    help: 'Backend state: 1 for the state the backend is in, 0 for the others',
+    labelNames: ['backend', 'state'],
+    registers,
+  });
+  const backendRestarts = new Counter({
+    name: 'mcp_gateway_backend_restarts_total',
+    help: 'Times the gateway restarted a failed backend connection, by backend',
+    labelNames: ['backend'],
+    registers,
+  });
+  const breakerState = new Gauge({
+    name: 'mcp_gateway_circuit_breaker_state',
+    help: 'Circuit breaker state by backend: 0 closed, 1 open, 2 half-open',
+    labelNames: ['backend'],
+    registers,
+  });
+  const rateLimited = new Counter({
+    name: 'mcp_gateway_rate_limit_exceeded_total',
+    help: 'Requests or connections refused by a rate limit, by scope (the key itself is not a label: it is unbounded)',
+    labelNames: ['scope'],
+    registers,
+  });
+  const authFailures = new Counter({
+    name: 'mcp_gateway_auth_failures_total',
+    help: 'Failed authentications, by reason and transport',
+    labelNames: ['reason', 'transport'],
+    registers,
+  });
+
+  /** sessionId → where it goes, from session:open; session:close and request events lack it. */
+  const sessions = new Map<string, { transport: string; backend: string }>();
+  /** Requests started and not yet ended, so that one we saw only half of never skews the gauge. */
+  const pending = new Set<string>();
+  const pids = new Map<string, number>();
+  const restartsSeen = new Map<string, number>();
+  const totals = new Map<string, BackendTotals>();
+  const breakers = new Map<string, string>();
+  const counts = { rateLimited: 0, authFailures: 0 };
+
+  const backendOf = (sessionId: string) => sessions.get(sessionId)?.backend ?? 'unknown';
+  const totalsOf = (backend: string) => {
+    let t = totals.get(backend);
+    if (!t) totals.set(backend, (t = { requests: 0, errors: 0, durationMs: 0, inFlight: 0 }));
+    return t;
+  };
+  const setState = (backend: string, state: string) => {
+    for (const s of BACKEND_STATES) backendState.set({ backend, state: s }, s === state ? 1 : 0);
+  };
+
+  const handlers: Array<[keyof typeof channels, (event: unknown) => void]> = [
+    [
+      'sessionOpen',
+      (event) => {
+        const e = event as SessionOpen;
+        const labels = { transport: e.transport, backend: e.backend ?? 'unknown' };
+        sessions.set(e.sessionId, labels);
+        sessionsActive.inc(labels);
+        sessionsTotal.inc(labels);
+      },
+    ],
+    [
+      'sessionClose',
+      (event) => {
+        const { sessionId } = event as { sessionId: string };
+        const labels = sessions.get(sessionId);
+        // A session that failed to start closes without having opened.
+        if (!labels) return;
+        sessions.delete(sessionId);
+        sessionsActive.dec(labels);
+      },
+    ],
+    [
+      'requestStart',
+      (event) => {
+        const e = event as RequestStart;
+        const backend = backendOf(e.sessionId);
+        pending.add(`${e.sessionId}\0${e.direction}\0${String(e.id)}`);
+        inFlight.inc({ backend });
+        totalsOf(backend).inFlight++;
+      },
+    ],
+    [
+      'requestEnd',
+      (event) => {
+        const e = event as RequestEnd;
+        const backend = backendOf(e.sessionId);
+        const method = methodLabel(e.method);
+        const status = e.error === undefined ? 'ok' : String(e.error);
+        requests.inc({ method, backend, status, direction: e.direction });
+        duration.observe({ method, backend, direction: e.direction }, e.durationMs / 1000);
+        const t = totalsOf(backend);
+        t.requests++;
+        t.durationMs += e.durationMs;
+        if (e.error !== undefined) t.errors++;
+        if (pending.delete(`${e.sessionId}\0${e.direction}\0${String(e.id)}`)) {
+          inFlight.dec({ backend });
+          t.inFlight--;
+        }
+      },
+    ],
+    [
+      'connectionOpen',
+      (event) => {
+        const { transport } = event as { transport: string };
+        connectionsActive.inc({ transport });
+        connectionsTotal.inc({ transport });
+      },
+    ],
+    [
+      'connectionClose',
+      (event) => connectionsActive.dec({ transport: (event as { transport: string }).transport }),
+    ],
+    [
+      'bytes',
+      (event) => {
+        const e = event as { transport: string; direction: string; bytes: number };
+        bytes.inc({ transport: e.transport, direction: e.direction }, e.bytes);
+        if (e.transport === 'websocket') {
+          wsMessages.inc({ direction: e.direction });
+          wsBytes.inc({ direction: e.direction }, e.bytes);
+        }
+      },
+    ],
+    [
+      'backendSpawn',
+      (event) => {
+        const { backend, pid } = event as { backend: string; pid: number };
+        pids.set(`${backend}\0${pid}`, pid);
+        processesStarted.inc({ backend });
+        processesRunning.inc({ backend });
+      },
+    ],
+    [
+      'backendExit',
+      (event) => {
+        const e = event as { backend: string; pid: number; code: number | null; signal: string };
+        const how = e.signal ? 'signal' : e.code === 0 ? 'clean' : 'error';
+        processesExited.inc({ backend: e.backend, how });
+        if (pids.delete(`${e.backend}\0${e.pid}`)) processesRunning.dec({ backend: e.backend });
+      },
+    ],
+    [
+      'backendState',
+      (event) => {
+        const e = event as { backend: string; state: string; restarts: number };
+        setState(e.backend, e.state);
+        const seen = restartsSeen.get(e.backend) ?? 0;
+        if (e.restarts > seen) backendRestarts.inc({ backend: e.backend }, e.restarts - seen);
+        restartsSeen.set(e.backend, Math.max(seen, e.restarts));
+      },
+    ],
+    [
+      'breakerState',
+      (event) => {
+        const e = event as { backend: string; state: string };
+        const value = BREAKER_VALUE[e.state];
+        if (value === undefined) return;
+        breakers.set(e.backend, e.state);
+        breakerState.set({ backend: e.backend }, value);
+      },
+    ],
+    [
+      'rateLimited',
+      (event) => {
+        counts.rateLimited++;
+        rateLimited.inc({ scope: (event as { scope: string }).scope });
+      },
+    ],
+    [
+      'authFailure',
+      (event) => {
+        const e = event as { reason: string; transport: string };
+        counts.authFailures++;
+        authFailures.inc({ reason: e.reason, transport: e.transport ?? 'unknown' });
+      },
+    ],
+  ];
+
+  let subscribed = false;
+  return {
+    registry,
+    subscribe() {
+      if (subscribed) return;
+      subscribed = true;
+      for (const [name, handler] of handlers) channels[name].subscribe(handler);
+    },
+    unsubscribe() {
+      if (!subscribed) return;
+      subscribed = false;
+      for (const [name, handler] of handlers) channels[name].unsubscribe(handler);
+    },
+    seedBackends(backends) {
+      for (const b of backends) {
+        if (!restartsSeen.has(b.name)) {
+          setState(b.name, b.state);
+          restartsSeen.set(b.name, b.restarts);
+          backendRestarts.inc({ backend: b.name }, 0);
+        }
+      }
+    },
+    snapshot() {
+      return {
+        backends: Object.fromEntries([...totals].map(([name, t]) => [name, { ...t }])),
+        breakers: Object.fromEntries(breakers),
+        rateLimited: counts.rateLimited,
+        authFailures: counts.authFailures,
+      };
+    },
+    text: () => registry.metrics(),
+  };
+}
