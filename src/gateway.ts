@@ -140,8 +140,10 @@ export function createGateway(
     ctx.backend ? entries.get(ctx.backend)?.config : undefined;
   const deadline = (ctx: MessageContext) => {
     const backend = backendConfigOf(ctx);
-    // Aggregated sessions: each backend's deadline applies where the call is routed.
-    return backend ? (backend.methodTimeoutsMs[ctx.message.method] ?? backend.timeoutMs) : 0;
+    // Aggregated sessions: each backend's deadline applies where the call is routed. Starting
+    // a backend (initialize) is bounded by the transport, not by the per-request deadline.
+    if (!backend || ctx.message.method === 'initialize') return 0;
+    return backend.methodTimeoutsMs[ctx.message.method] ?? backend.timeoutMs;
   };
   // The fixed order: the caller's policies (authentication, tracing), then gateway-wide limits,
   // then per-method deadlines and retries, then the per-backend breaker nearest the backend.
@@ -562,7 +564,7 @@ export function createGateway(
         if (!isDeepStrictEqual(next.server[key], config.server[key]))
           result.ignored.push(`server.${key}`);
       }
-      for (const key of ['limits', 'rateLimits', 'redis'] as const) {
+      for (const key of ['limits', 'rateLimits', 'redis', 'admin', 'tracing', 'audit'] as const) {
         if (!isDeepStrictEqual(next[key], config[key])) result.ignored.push(key);
       }
       if (next.log.file !== config.log.file) result.ignored.push('log.file');

@@ -3,18 +3,39 @@ import type { Logger, LevelWithSilent } from 'pino';
 
 export type { Logger };
 
-/** Paths whose values never reach a log line, wherever they appear in a record. */
-const REDACT_PATHS = [
+/** Keys whose values never reach a log line, wherever they appear in a record. */
+const SECRET_KEYS = [
   'authorization',
-  'headers.authorization',
-  'headers["x-api-key"]',
-  'headers.cookie',
-  '*.authorization',
-  '*.token',
-  '*.apiKey',
-  '*.secret',
-  '*.password',
+  'Authorization',
+  'proxy-authorization',
+  'cookie',
+  'Cookie',
+  'set-cookie',
+  'x-api-key',
+  'X-Api-Key',
+  'token',
+  'accessToken',
+  'access_token',
+  'refreshToken',
+  'refresh_token',
+  'idToken',
+  'id_token',
+  'authToken',
+  'auth_token',
+  'apiKey',
+  'api_key',
+  'secret',
+  'clientSecret',
+  'client_secret',
+  'password',
+];
+
+const REDACT_PATHS = [
+  ...SECRET_KEYS.map((k) => `["${k}"]`),
+  ...SECRET_KEYS.map((k) => `*["${k}"]`),
+  ...['headers', '*.headers', '*.*.headers'].flatMap((h) => SECRET_KEYS.map((k) => `${h}["${k}"]`)),
   'env.*',
+  '*.env.*',
 ];
 
 export interface LoggerOptions {
