@@ -94,6 +94,10 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   { name: 'BRIDGE_LOG_FILE', path: 'log.file', parse: text },
   { name: 'BRIDGE_ENABLE_METRICS', path: 'admin.enabled', parse: boolean },
   { name: 'BRIDGE_METRICS_PORT', path: 'admin.port', parse: integer(0, 65535) },
+  { name: 'BRIDGE_ENABLE_RATE_LIMITING', path: 'rateLimits.enabled', parse: boolean },
+  { name: 'BRIDGE_RATE_LIMIT_REQUESTS', path: 'rateLimits.requests', parse: integer(0) },
+  { name: 'BRIDGE_RATE_LIMIT_PERIOD', path: 'rateLimits.periodMs', parse: seconds },
+  { name: 'REDIS_URL', path: 'redis.url', parse: text },
 ];
 
 /** One setting taken from the environment. */
