@@ -31,10 +31,22 @@ export class LineSplitter {
     for (;;) {
       const newline = chunk.indexOf(10, start);
       if (newline === -1) break;
-      this.complete(chunk.subarray(start, newline));
+      if (this.pending.length === 0 && !this.oversize) this.whole(chunk, start, newline);
+      else this.complete(chunk.subarray(start, newline));
       start = newline + 1;
     }
     if (start < chunk.length) this.hold(chunk.subarray(start));
+  }
+
+  /** A line that lies whole in one chunk (the common case): decoded in place, with no copy. */
+  private whole(chunk: Buffer, start: number, newline: number): void {
+    if (newline - start > this.maxLineBytes) {
+      this.complete(chunk.subarray(start, newline));
+      return;
+    }
+    // Tolerate CRLF framing from servers written on Windows.
+    const end = newline > start && chunk[newline - 1] === 13 ? newline - 1 : newline;
+    if (end > start) this.onLine(chunk.toString('utf8', start, end));
   }
 
   private hold(part: Buffer): void {

@@ -44,11 +44,95 @@ export interface SessionOptions {
   remoteAddress?: string;
 }
 
-interface Pending {
-  readonly settle: (outcome: Outcome | Error) => void;
+type ProgressToken = string | number;
+
+/**
+ * A request forwarded to one side and waiting for its reply, under the id we gave it. One object
+ * per request, not a set of closures: this is the hot path.
+ */
+class Pending {
+  resolve!: (outcome: Outcome) => void;
+  reject!: (error: unknown) => void;
+
+  constructor(
+    /** Where it is kept, by `id`. */
+    private readonly table: Map<number, Pending>,
+    /** The sender's id → `id`, for cancellation. */
+    private readonly idOf: Map<RequestId, number>,
+    /** Progress token → the sender's id, when the request has a token. */
+    private readonly progressOwner: Map<ProgressToken, RequestId> | undefined,
+    readonly id: number,
+    /** The id the sender used, put back on the reply. */
+    readonly senderId: RequestId,
+    readonly token: ProgressToken | undefined,
+  ) {}
+
+  /** Ends the wait: a reply, `undefined` (ended without one), or an error. */
+  settle(outcome: Outcome | Error): void {
+    this.forget();
+    if (outcome instanceof Error) this.reject(outcome);
+    else this.resolve(outcome && { ...outcome, id: this.senderId });
+  }
+
+  /** The message could not be sent: fails the request, unless it has already ended. */
+  sendFailed(error: unknown): void {
+    if (this.table.get(this.id) !== this) return;
+    this.forget();
+    this.reject(error);
+  }
+
+  private forget(): void {
+    this.table.delete(this.id);
+    this.idOf.delete(this.senderId);
+    if (this.token !== undefined) this.progressOwner?.delete(this.token);
+  }
 }
 
-type ProgressToken = string | number;
+/**
+ * The context of one request. Its abort signal is made on first use: most requests never look
+ * at it, and an AbortController with a listener on the session's lifetime costs more than the
+ * rest of the request's bookkeeping together.
+ */
+class RequestContext implements MessageContext {
+  principal: Principal | undefined;
+  private controller: AbortController | undefined;
+  /** Set when the request has ended; `abortedWhenEnded`: whether the session had ended first. */
+  private ended = false;
+  private abortedWhenEnded = false;
+
+  constructor(
+    readonly message: JSONRPCRequest,
+    readonly direction: Direction,
+    readonly sessionId: string,
+    readonly transport: string,
+    principal: Principal | undefined,
+    readonly log: Logger,
+    readonly backend: string | undefined,
+    readonly remoteAddress: string | undefined,
+    /** The session's lifetime, and the controllers of its requests in flight. */
+    private readonly lifetime: AbortSignal,
+    private readonly live: Set<AbortController>,
+  ) {
+    this.principal = principal;
+  }
+
+  /** Aborted when the session ends while the request is in flight; never after it has ended. */
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.ended ? this.abortedWhenEnded : this.lifetime.aborted)
+        this.controller.abort(this.lifetime.reason);
+      else if (!this.ended) this.live.add(this.controller);
+    }
+    return this.controller.signal;
+  }
+
+  end(): void {
+    this.ended = true;
+    this.abortedWhenEnded = this.lifetime.aborted;
+    if (this.controller !== undefined) this.live.delete(this.controller);
+  }
+}
 
 const none = (): Outcome => undefined;
 
@@ -98,7 +182,11 @@ export class Session {
   private readonly clientIdOf = new Map<RequestId, number>();
   /** Progress token → the client's request id it belongs to. */
   private readonly progressOwner = new Map<ProgressToken, RequestId>();
-  private readonly dispatching = new Set<Promise<void>>();
+  /** Abort controllers of requests in flight whose policies asked for `ctx.signal`. */
+  private readonly requestSignals = new Set<AbortController>();
+  /** Messages still going through the chain, and who waits for there to be none. */
+  private dispatching = 0;
+  private idle: { promise: Promise<void>; resolve: () => void } | undefined;
   private closed = false;
 
   constructor(options: SessionOptions) {
@@ -158,8 +246,8 @@ export class Session {
   private fromClient(message: JSONRPCMessage): void {
     if (this.closed) return;
     this.lastActivity = Date.now();
-    if (isRequest(message)) this.track(this.dispatchRequest(message, 'to-server'));
-    else if (isNotification(message)) this.track(this.dispatchNotification(message, 'to-server'));
+    if (isRequest(message)) void this.dispatchRequest(message, 'to-server');
+    else if (isNotification(message)) void this.dispatchNotification(message, 'to-server');
     else this.settleReply(this.toClient, message);
   }
 
@@ -168,27 +256,23 @@ export class Session {
     const id = this.nextServerId++;
     const token = (message.params?._meta as { progressToken?: ProgressToken } | undefined)
       ?.progressToken;
-    return new Promise<Outcome>((resolve, reject) => {
-      const cleanup = () => {
-        this.toServer.delete(id);
-        this.serverIdOf.delete(message.id);
-        if (token !== undefined) this.progressOwner.delete(token);
-      };
-      this.toServer.set(id, {
-        settle: (outcome) => {
-          cleanup();
-          if (outcome instanceof Error) reject(outcome);
-          else resolve(outcome && { ...outcome, id: message.id });
-        },
-      });
-      this.serverIdOf.set(message.id, id);
-      if (token !== undefined) this.progressOwner.set(token, message.id);
-      this.target.send({ ...message, id }).catch((error: unknown) => {
-        if (!this.toServer.has(id)) return;
-        cleanup();
-        reject(error);
-      });
+    const pending = new Pending(
+      this.toServer,
+      this.serverIdOf,
+      this.progressOwner,
+      id,
+      message.id,
+      token,
+    );
+    const reply = new Promise<Outcome>((resolve, reject) => {
+      pending.resolve = resolve;
+      pending.reject = reject;
     });
+    this.toServer.set(id, pending);
+    this.serverIdOf.set(message.id, id);
+    if (token !== undefined) this.progressOwner.set(token, message.id);
+    this.target.send({ ...message, id }).catch((error: unknown) => pending.sendFailed(error));
+    return reply;
   }
 
   // ── target → client ────────────────────────────────────────────────────────────────────
@@ -196,108 +280,108 @@ export class Session {
   private fromTarget(message: JSONRPCMessage): void {
     if (this.closed) return;
     if (isReply(message)) this.settleReply(this.toServer, message);
-    else if (isRequest(message)) this.track(this.dispatchRequest(message, 'to-client'));
-    else this.track(this.dispatchNotification(message, 'to-client'));
+    else if (isRequest(message)) void this.dispatchRequest(message, 'to-client');
+    else void this.dispatchNotification(message, 'to-client');
   }
 
   private forwardToClient(ctx: MessageContext): Promise<Outcome> {
     const message = ctx.message as JSONRPCRequest;
     const id = this.nextClientId++;
-    return new Promise<Outcome>((resolve, reject) => {
-      const cleanup = () => {
-        this.toClient.delete(id);
-        this.clientIdOf.delete(message.id);
-      };
-      this.toClient.set(id, {
-        settle: (outcome) => {
-          cleanup();
-          if (outcome instanceof Error) reject(outcome);
-          else resolve(outcome && { ...outcome, id: message.id });
-        },
-      });
-      this.clientIdOf.set(message.id, id);
-      this.client.send({ ...message, id }).catch((error: unknown) => {
-        if (!this.toClient.has(id)) return;
-        cleanup();
-        reject(error);
-      });
+    const pending = new Pending(
+      this.toClient,
+      this.clientIdOf,
+      undefined,
+      id,
+      message.id,
+      undefined,
+    );
+    const reply = new Promise<Outcome>((resolve, reject) => {
+      pending.resolve = resolve;
+      pending.reject = reject;
     });
+    this.toClient.set(id, pending);
+    this.clientIdOf.set(message.id, id);
+    this.client.send({ ...message, id }).catch((error: unknown) => pending.sendFailed(error));
+    return reply;
   }
 
   // ── shared by both directions ──────────────────────────────────────────────────────────
 
   private async dispatchRequest(message: JSONRPCRequest, direction: Direction): Promise<void> {
-    const controller = new AbortController();
-    const ctx: MessageContext = {
-      message,
-      direction,
-      sessionId: this.id,
-      transport: this.transport,
-      principal: this.principal,
-      signal: controller.signal,
-      log: this.log,
-      backend: this.backend,
-      remoteAddress: this.remoteAddress,
-    };
-    const started = channels.requestEnd.hasSubscribers ? performance.now() : 0;
-    if (channels.requestStart.hasSubscribers) {
-      channels.requestStart.publish({
-        sessionId: this.id,
-        direction,
-        method: message.method,
-        id: message.id,
-      });
-    }
-    const onLifetimeEnd = () => controller.abort(this.lifetime.signal.reason);
-    this.lifetime.signal.addEventListener('abort', onLifetimeEnd, { once: true });
-    let outcome: Outcome;
+    this.dispatching++;
     try {
-      outcome = await (direction === 'to-server' ? this.runToServer(ctx) : this.runToClient(ctx));
-    } catch (error) {
-      outcome = toErrorReply(message.id, error);
-      if (!(error instanceof GatewayError))
-        this.log.error({ err: error, method: message.method }, 'request failed');
-    } finally {
-      this.lifetime.signal.removeEventListener('abort', onLifetimeEnd);
-    }
-    if (direction === 'to-server') this.abandonAtTarget(message.id);
-    if (channels.requestEnd.hasSubscribers) {
-      const code =
-        outcome && 'error' in outcome
-          ? (outcome.error.data as { code?: string } | undefined)?.code
-          : undefined;
-      channels.requestEnd.publish({
-        sessionId: this.id,
+      const ctx = new RequestContext(
+        message,
         direction,
-        method: message.method,
-        id: message.id,
-        durationMs: performance.now() - started,
-        error: code ?? (outcome && 'error' in outcome ? outcome.error.code : undefined),
-      });
-    }
-    if (direction === 'to-server') {
-      if (message.method === 'initialize' && outcome && 'result' in outcome) {
-        const version = (outcome.result as { protocolVersion?: unknown }).protocolVersion;
-        if (typeof version === 'string') {
-          this.client.setProtocolVersion?.(version);
-          this.target.setProtocolVersion?.(version);
+        this.id,
+        this.transport,
+        this.principal,
+        this.log,
+        this.backend,
+        this.remoteAddress,
+        this.lifetime.signal,
+        this.requestSignals,
+      );
+      const started = channels.requestEnd.hasSubscribers ? performance.now() : 0;
+      if (channels.requestStart.hasSubscribers) {
+        channels.requestStart.publish({
+          sessionId: this.id,
+          direction,
+          method: message.method,
+          id: message.id,
+        });
+      }
+      let outcome: Outcome;
+      try {
+        outcome = await (direction === 'to-server' ? this.runToServer(ctx) : this.runToClient(ctx));
+      } catch (error) {
+        outcome = toErrorReply(message.id, error);
+        if (!(error instanceof GatewayError))
+          this.log.error({ err: error, method: message.method }, 'request failed');
+      } finally {
+        ctx.end();
+      }
+      if (direction === 'to-server') this.abandonAtTarget(message.id);
+      if (channels.requestEnd.hasSubscribers) {
+        const code =
+          outcome && 'error' in outcome
+            ? (outcome.error.data as { code?: string } | undefined)?.code
+            : undefined;
+        channels.requestEnd.publish({
+          sessionId: this.id,
+          direction,
+          method: message.method,
+          id: message.id,
+          durationMs: performance.now() - started,
+          error: code ?? (outcome && 'error' in outcome ? outcome.error.code : undefined),
+        });
+      }
+      if (direction === 'to-server') {
+        if (message.method === 'initialize' && outcome && 'result' in outcome) {
+          const version = (outcome.result as { protocolVersion?: unknown }).protocolVersion;
+          if (typeof version === 'string') {
+            this.client.setProtocolVersion?.(version);
+            this.target.setProtocolVersion?.(version);
+          }
         }
+        if (outcome === undefined) this.client.requestEnded?.(message.id);
+        else await this.sendToClient(outcome, message.id);
+        // A session whose backend could not even answer initialize has nothing to serve.
+        if (
+          message.method === 'initialize' &&
+          outcome &&
+          'error' in outcome &&
+          isGatewayFailure(outcome)
+        ) {
+          void this.close('initialize failed', true);
+        }
+      } else if (outcome !== undefined) {
+        await this.target.send(outcome).catch((error: unknown) => {
+          this.log.debug({ err: error }, 'could not return a reply to the target');
+        });
       }
-      if (outcome === undefined) this.client.requestEnded?.(message.id);
-      else await this.sendToClient(outcome, message.id);
-      // A session whose backend could not even answer initialize has nothing to serve.
-      if (
-        message.method === 'initialize' &&
-        outcome &&
-        'error' in outcome &&
-        isGatewayFailure(outcome)
-      ) {
-        void this.close('initialize failed', true);
-      }
-    } else if (outcome !== undefined) {
-      await this.target.send(outcome).catch((error: unknown) => {
-        this.log.debug({ err: error }, 'could not return a reply to the target');
-      });
+    } finally {
+      this.dispatched();
     }
   }
 
@@ -305,32 +389,37 @@ export class Session {
     message: JSONRPCNotification,
     direction: Direction,
   ): Promise<void> {
-    let related: RequestId | undefined;
-    let forwarded = message;
-    if (message.method === 'notifications/cancelled') {
-      forwarded = this.mapCancellation(message, direction);
-    } else if (message.method === 'notifications/progress' && direction === 'to-client') {
-      const token = (message.params as { progressToken?: ProgressToken } | undefined)
-        ?.progressToken;
-      if (token !== undefined) related = this.progressOwner.get(token);
-    }
-    const ctx: MessageContext = {
-      message: forwarded,
-      direction,
-      sessionId: this.id,
-      transport: this.transport,
-      principal: this.principal,
-      signal: this.lifetime.signal,
-      log: this.log,
-      relatedRequestId: related,
-      backend: this.backend,
-      remoteAddress: this.remoteAddress,
-    };
+    this.dispatching++;
     try {
-      await (direction === 'to-server' ? this.runToServer(ctx) : this.runToClient(ctx));
-    } catch (error) {
-      // A notification has no reply to carry an error; a policy that stops one says why in the log.
-      this.log.debug({ err: error, method: message.method }, 'notification stopped');
+      let related: RequestId | undefined;
+      let forwarded = message;
+      if (message.method === 'notifications/cancelled') {
+        forwarded = this.mapCancellation(message, direction);
+      } else if (message.method === 'notifications/progress' && direction === 'to-client') {
+        const token = (message.params as { progressToken?: ProgressToken } | undefined)
+          ?.progressToken;
+        if (token !== undefined) related = this.progressOwner.get(token);
+      }
+      const ctx: MessageContext = {
+        message: forwarded,
+        direction,
+        sessionId: this.id,
+        transport: this.transport,
+        principal: this.principal,
+        signal: this.lifetime.signal,
+        log: this.log,
+        relatedRequestId: related,
+        backend: this.backend,
+        remoteAddress: this.remoteAddress,
+      };
+      try {
+        await (direction === 'to-server' ? this.runToServer(ctx) : this.runToClient(ctx));
+      } catch (error) {
+        // A notification has no reply to carry an error; a policy that stops one says why in the log.
+        this.log.debug({ err: error, method: message.method }, 'notification stopped');
+      }
+    } finally {
+      this.dispatched();
     }
   }
 
@@ -384,9 +473,12 @@ export class Session {
     });
   }
 
-  private track(work: Promise<void>): void {
-    this.dispatching.add(work);
-    void work.finally(() => this.dispatching.delete(work));
+  /** One message has gone through the chain; wakes `drain` when it was the last. */
+  private dispatched(): void {
+    if (--this.dispatching === 0 && this.idle) {
+      this.idle.resolve();
+      this.idle = undefined;
+    }
   }
 
   private async targetClosed(): Promise<void> {
@@ -403,11 +495,17 @@ export class Session {
     await this.close('backend exited', true);
   }
 
+  /** Waits (at most DRAIN_MS) until no message is going through the chain. */
   private async drain(): Promise<void> {
-    if (this.dispatching.size === 0) return;
+    if (this.dispatching === 0) return;
+    if (!this.idle) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.idle = { promise, resolve };
+    }
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.allSettled([...this.dispatching]),
+      this.idle.promise,
       new Promise<void>((resolve) => (timer = setTimeout(resolve, DRAIN_MS))),
     ]);
     clearTimeout(timer);
@@ -420,6 +518,8 @@ export class Session {
     this.client.ending?.({ reason, backendFailed });
     const error = new GatewayError('GATEWAY_SESSION_CLOSED', reason);
     this.lifetime.abort(error);
+    for (const controller of [...this.requestSignals]) controller.abort(error);
+    this.requestSignals.clear();
     for (const pending of [...this.toServer.values()]) pending.settle(error);
     for (const pending of [...this.toClient.values()]) pending.settle(error);
     // Let the failed requests' error replies reach the client before its streams close.

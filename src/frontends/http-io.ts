@@ -51,19 +51,24 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+/** Writes `body` as the whole JSON response; returns its size in bytes. */
 export function sendJson(
   res: ServerResponse,
   status: number,
   body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    ...headers,
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-  });
-  res.end(text);
+  headers?: Record<string, string>,
+): number {
+  // Encoded once: the length is the buffer's, and the socket writes the buffer as it is.
+  const data = Buffer.from(JSON.stringify(body));
+  const length = data.length;
+  res.writeHead(
+    status,
+    headers === undefined
+      ? { 'content-type': 'application/json', 'content-length': length }
+      : { ...headers, 'content-type': 'application/json', 'content-length': length },
+  );
+  res.end(data);
+  return length;
 }
 
 /**
@@ -74,7 +79,7 @@ export function sendError(
   res: ServerResponse,
   error: unknown,
   id: RequestId | null = null,
-  headers: Record<string, string> = {},
+  headers?: Record<string, string>,
 ): void {
   if (res.headersSent) {
     res.destroy();
@@ -85,14 +90,36 @@ export function sendError(
   sendJson(res, e.status, toErrorReply(id, e), headers);
 }
 
+/**
+ * The media ranges of the Accept header seen last, lower-cased and without parameters. A client
+ * sends the same header with every request, and a POST asks about two types: parsed once.
+ */
+let lastAccept: string | undefined;
+let lastMedia: readonly string[] = [];
+
+function mediaRanges(header: string): readonly string[] {
+  if (header !== lastAccept) {
+    const media: string[] = [];
+    for (const part of header.split(',')) media.push(part.split(';', 1)[0]!.trim().toLowerCase());
+    lastMedia = media;
+    lastAccept = header;
+  }
+  return lastMedia;
+}
+
 /** Whether an Accept header admits `type` (exactly, or through `*\/*` or `type/*`). */
 export function accepts(header: string | undefined, type: string): boolean {
   if (!header) return false;
   const slash = type.indexOf('/');
-  const wildcard = `${type.slice(0, slash)}/*`;
-  for (const part of header.split(',')) {
-    const media = part.split(';', 1)[0]!.trim().toLowerCase();
-    if (media === type || media === '*/*' || media === wildcard) return true;
+  for (const media of mediaRanges(header)) {
+    if (media === type || media === '*/*') return true;
+    // `type/*`
+    if (
+      media.length === slash + 2 &&
+      media.endsWith('/*') &&
+      type.startsWith(media.slice(0, slash))
+    )
+      return true;
   }
   return false;
 }

@@ -5,6 +5,7 @@ import type { JSONRPCMessage, JSONRPCReply, RequestId } from '../core/jsonrpc.js
 import { isReply } from '../core/jsonrpc.js';
 import type { Logger } from '../core/logger.js';
 import { ERROR_TABLE, GatewayError } from '../core/errors.js';
+import { channels } from '../core/diagnostics.js';
 import type { GatewayErrorCode } from '../core/errors.js';
 import { SseStream, sendJson } from './http-io.js';
 import type { EventStore } from './event-store.js';
@@ -41,7 +42,7 @@ class ResumableStream {
   }
 
   /** Starts the stream on its first response, with the priming event. */
-  open(res: ServerResponse, headers: Record<string, string>): void {
+  open(res: ServerResponse, headers?: Record<string, string>): void {
     this.sse?.end();
     this.sse = new SseStream(res, headers);
     // The priming id names the last event sent, so a resume from it replays nothing twice.
@@ -56,6 +57,7 @@ class ResumableStream {
   }
 
   send(json: string): void {
+    if (channels.bytes.hasSubscribers) countOut(Buffer.byteLength(json));
     const seq = ++this.seq;
     this.store.append(this.sessionId, this.id, seq, json);
     this.sse?.write(json, eventId(this.id, seq));
@@ -81,15 +83,30 @@ class Exchange {
   stream: ResumableStream | undefined;
   private readonly replies: JSONRPCReply[] = [];
   private done = false;
+  /** The ids still waiting: a set for several requests; for one (the usual POST), `ids[0]`. */
+  private readonly waiting: Set<RequestId> | undefined;
+  private remaining: number;
 
   constructor(
+    readonly owner: StreamableHttpSessionTransport,
     private readonly res: ServerResponse,
-    private readonly waiting: Set<RequestId>,
+    readonly ids: readonly RequestId[],
     private readonly batch: boolean,
-    private readonly headers: Record<string, string>,
+    private readonly headers: Record<string, string> | undefined,
     private readonly opensSession: boolean,
     private readonly newStream: () => ResumableStream,
-  ) {}
+  ) {
+    this.waiting = ids.length > 1 ? new Set(ids) : undefined;
+    this.remaining = ids.length;
+  }
+
+  /** Takes `id` off the waiting list; false if it was not on it. */
+  private take(id: RequestId): boolean {
+    if (this.waiting ? !this.waiting.delete(id) : this.remaining === 0 || id !== this.ids[0])
+      return false;
+    this.remaining--;
+    return true;
+  }
 
   get isDone(): boolean {
     return this.done;
@@ -113,16 +130,16 @@ class Exchange {
 
   /** Delivers one of this exchange's replies; finishes the response after the last. */
   reply(message: JSONRPCReply & { id: RequestId }): void {
-    this.waiting.delete(message.id);
+    this.take(message.id);
     if (this.stream) this.stream.send(JSON.stringify(message));
     else this.replies.push(message);
-    if (this.waiting.size === 0) this.finish();
+    if (this.remaining === 0) this.finish();
   }
 
   /** A request of this exchange ended without a reply (it was cancelled). */
   abandon(id: RequestId): void {
-    if (!this.waiting.delete(id)) return;
-    if (this.waiting.size === 0) this.finish();
+    if (!this.take(id)) return;
+    if (this.remaining === 0) this.finish();
   }
 
   finish(): void {
@@ -143,9 +160,16 @@ class Exchange {
     } else if (this.opensSession && gatewayErrorOf(this.replies[0]!)) {
       // The backend failed before it answered initialize: there is no session to name.
       const code = gatewayErrorOf(this.replies[0]!)!;
-      sendJson(this.res, ERROR_TABLE[code].status, this.replies[0]);
+      const bytes = sendJson(this.res, ERROR_TABLE[code].status, this.replies[0]);
+      if (channels.bytes.hasSubscribers) countOut(bytes);
     } else {
-      sendJson(this.res, 200, this.batch ? this.replies : this.replies[0], this.headers);
+      const bytes = sendJson(
+        this.res,
+        200,
+        this.batch ? this.replies : this.replies[0],
+        this.headers,
+      );
+      if (channels.bytes.hasSubscribers) countOut(bytes);
     }
   }
 
@@ -158,6 +182,22 @@ class Exchange {
     }
     return this.stream;
   }
+}
+
+function countOut(bytes: number): void {
+  channels.bytes.publish({ transport: 'streamable-http', direction: 'out', bytes });
+}
+
+/** The exchange a POST's response belongs to, so that one shared listener serves every response. */
+const EXCHANGE = Symbol('exchange');
+type ExchangeResponse = ServerResponse & { [EXCHANGE]?: Exchange };
+
+/** A POST's response closed (the normal end, or the client left). */
+function exchangeResponseClosed(this: ExchangeResponse): void {
+  const exchange = this[EXCHANGE];
+  // A stream waits for its client to resume; a JSON response that is gone cannot be resumed.
+  if (!exchange || exchange.stream || exchange.isDone) return;
+  exchange.owner.clientLeft(exchange);
 }
 
 function gatewayErrorOf(reply: JSONRPCReply): GatewayErrorCode | undefined {
@@ -203,6 +243,8 @@ export class StreamableHttpSessionTransport implements ClientTransport {
   private readonly store: EventStore;
   private readonly retryMs: number;
   private readonly log: Logger;
+  /** Opens a POST's stream; one function for every exchange of the session. */
+  private readonly newPostStream = () => this.newStream('p');
 
   constructor(
     readonly sessionId: string,
@@ -245,21 +287,20 @@ export class StreamableHttpSessionTransport implements ClientTransport {
 
   /** Registers a POST carrying `requests` (their ids) before its messages are delivered. */
   openExchange(res: ServerResponse, ids: RequestId[], batch: boolean, opensSession = false): void {
-    const headers: Record<string, string> = opensSession
-      ? { 'mcp-session-id': this.sessionId }
-      : {};
-    const exchange = new Exchange(res, new Set(ids), batch, headers, opensSession, () =>
-      this.newStream('p'),
-    );
+    const headers = opensSession ? { 'mcp-session-id': this.sessionId } : undefined;
+    const exchange = new Exchange(this, res, ids, batch, headers, opensSession, this.newPostStream);
     for (const id of ids) this.exchanges.set(id, exchange);
     this.open.add(exchange);
-    res.once('close', () => {
-      // A stream waits for its client to resume; a JSON response that is gone cannot be resumed.
-      if (exchange.stream || exchange.isDone) return;
-      this.open.delete(exchange);
-      for (const id of ids) if (this.exchanges.get(id) === exchange) this.exchanges.delete(id);
-      this.log.debug('client left before its JSON reply; the reply will be dropped');
-    });
+    (res as ExchangeResponse)[EXCHANGE] = exchange;
+    res.on('close', exchangeResponseClosed);
+  }
+
+  /** The client of a JSON exchange left before its replies: they will be dropped. */
+  clientLeft(exchange: Exchange): void {
+    this.open.delete(exchange);
+    for (const id of exchange.ids)
+      if (this.exchanges.get(id) === exchange) this.exchanges.delete(id);
+    this.log.debug('client left before its JSON reply; the reply will be dropped');
   }
 
   /** Hands messages the client sent to the session. */

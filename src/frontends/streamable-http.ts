@@ -4,6 +4,7 @@ import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js'
 import type { JSONRPCMessage, JSONRPCRequest, RequestId } from '../core/jsonrpc.js';
 import { describeInvalidMessage, isRequest } from '../core/jsonrpc.js';
 import { GatewayError } from '../core/errors.js';
+import { channels } from '../core/diagnostics.js';
 import type { Logger } from '../core/logger.js';
 import { accepts, readBody, sendError } from './http-io.js';
 import { StreamableHttpSessionTransport } from './streamable-http-session.js';
@@ -23,6 +24,8 @@ export interface StreamableHttpOptions extends FrontendOptions {
 const SESSION_HEADER = 'mcp-session-id';
 const VERSION_HEADER = 'mcp-protocol-version';
 const SUPPORTED_VERSIONS = new Set(SUPPORTED_PROTOCOL_VERSIONS);
+
+const isInitialize = (m: JSONRPCMessage) => isRequest(m) && m.method === 'initialize';
 
 interface Entry {
   transport: StreamableHttpSessionTransport;
@@ -56,6 +59,10 @@ export class StreamableHttpHandler {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (channels.connectionOpen.hasSubscribers) {
+      channels.connectionOpen.publish({ transport: 'streamable-http' });
+      res.once('close', () => channels.connectionClose.publish({ transport: 'streamable-http' }));
+    }
     try {
       switch (req.method) {
         case 'POST':
@@ -93,13 +100,18 @@ export class StreamableHttpHandler {
       );
     }
     const type = req.headers['content-type'];
-    if (!type || type.split(';', 1)[0]!.trim().toLowerCase() !== 'application/json') {
+    if (
+      type !== 'application/json' &&
+      (!type || type.split(';', 1)[0]!.trim().toLowerCase() !== 'application/json')
+    ) {
       throw new GatewayError(
         'GATEWAY_UNSUPPORTED_MEDIA_TYPE',
         'the Content-Type must be application/json',
       );
     }
     const body = await readBody(req, this.maxBodyBytes);
+    if (channels.bytes.hasSubscribers)
+      channels.bytes.publish({ transport: 'streamable-http', direction: 'in', bytes: body.length });
     let parsed: unknown;
     try {
       parsed = JSON.parse(body.toString('utf8'));
@@ -119,8 +131,7 @@ export class StreamableHttpHandler {
         );
     }
 
-    const initialize = messages.find((m) => isRequest(m) && m.method === 'initialize') as
-      JSONRPCRequest | undefined;
+    const initialize = messages.find(isInitialize) as JSONRPCRequest | undefined;
     if (initialize) return this.initialize(req, res, initialize, messages.length);
 
     const entry = this.lookup(req);

@@ -139,6 +139,39 @@ describe('rate limits', () => {
     await expect(c.ping()).rejects.toThrow(/Rate limit exceeded: 3 requests per 10 s by ip/);
   });
 
+  it('refuses WebSocket connections over the per-address cap with 429', async () => {
+    const { WebSocket } = await import('ws');
+    const { base } = await start({
+      rateLimits: { websocketConnectionsPerIp: 2 },
+      backends: { probe },
+    });
+    const url = `ws://127.0.0.1:${base.port}/ws`;
+    const open = (): Promise<{ socket: InstanceType<typeof WebSocket>; status?: number }> =>
+      new Promise((resolve) => {
+        const socket = new WebSocket(url, 'mcp');
+        socket.once('open', () => resolve({ socket }));
+        socket.once('unexpected-response', (_req, res) =>
+          resolve({ socket, status: res.statusCode }),
+        );
+        socket.once('error', () => {});
+      });
+    const first = await open();
+    const second = await open();
+    cleanup.push(
+      () => first.socket.close(),
+      () => second.socket.close(),
+    );
+    expect([first.status, second.status]).toEqual([undefined, undefined]);
+    const third = await open();
+    expect(third.status).toBe(429);
+    first.socket.close();
+    await new Promise((resolve) => first.socket.once('close', resolve));
+    await waitFor(() => true, 10, '');
+    const again = await open();
+    cleanup.push(() => again.socket.close());
+    expect(again.status).toBeUndefined();
+  });
+
   it('enforces one combined limit across two gateway processes sharing Redis', async () => {
     const prefix = `mcp-bridge-test-${process.pid}-${Date.now()}:`;
     const redis = new Redis('redis://127.0.0.1:6379');
