@@ -22,7 +22,7 @@ export interface MessageContext {
   /** The client-facing transport the session came in on (`streamable-http`, …). */
   readonly transport: string;
   principal: Principal | undefined;
-  /** Aborted when the request is cancelled, times out, or its session ends. */
+  /** Aborted when the session ends while the request is in flight. */
   readonly signal: AbortSignal;
   readonly log: Logger;
   /**
