@@ -1,3 +1,5 @@
+import { describeInvalidMessage } from '../core/jsonrpc.js';
+import type { JSONRPCMessage } from '../core/jsonrpc.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestId } from '../core/jsonrpc.js';
 import { GatewayError, asGatewayError, toErrorReply } from '../core/errors.js';
@@ -182,4 +184,32 @@ export class SseStream {
     this.ended = true;
     this.res.end();
   }
+}
+
+/**
+ * The JSON-RPC message or batch in a POST body, checked for shape; throws the GatewayError a
+ * client should see (parse error, empty batch, the member that is wrong).
+ */
+export function parseMessages(body: Buffer): { messages: JSONRPCMessage[]; batch: boolean } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw new GatewayError('GATEWAY_PARSE_ERROR', (error as Error).message);
+  }
+  const batch = Array.isArray(parsed);
+  const messages = (batch ? parsed : [parsed]) as JSONRPCMessage[];
+  if (messages.length === 0) {
+    throw new GatewayError('GATEWAY_INVALID_REQUEST', 'an empty batch holds no message');
+  }
+  for (let i = 0; i < messages.length; i++) {
+    const problem = describeInvalidMessage(messages[i]);
+    if (problem) {
+      throw new GatewayError(
+        'GATEWAY_INVALID_REQUEST',
+        batch ? `message ${i}: ${problem}` : problem,
+      );
+    }
+  }
+  return { messages, batch };
 }

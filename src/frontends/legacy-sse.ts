@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ClientTransport } from '../core/session.js';
 import type { JSONRPCMessage } from '../core/jsonrpc.js';
-import { describeInvalidMessage } from '../core/jsonrpc.js';
+
 import { GatewayError } from '../core/errors.js';
 import { channels } from '../core/diagnostics.js';
 import type { Logger } from '../core/logger.js';
-import { SseStream, accepts, readBody, sendError } from './http-io.js';
+import { SseStream, accepts, parseMessages, readBody, sendError } from './http-io.js';
 import type { FrontendOptions, SessionHandle, PeerInfo } from './types.js';
 
 export interface LegacySseOptions extends FrontendOptions {
@@ -182,24 +182,7 @@ export class LegacySseHandler {
       const body = await readBody(req, this.options.maxMessageBytes);
       if (channels.bytes.hasSubscribers)
         channels.bytes.publish({ transport: 'sse', direction: 'in', bytes: body.length });
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(body.toString('utf8'));
-      } catch (error) {
-        throw new GatewayError('GATEWAY_PARSE_ERROR', (error as Error).message);
-      }
-      const batch = Array.isArray(parsed);
-      const messages = (batch ? parsed : [parsed]) as JSONRPCMessage[];
-      if (messages.length === 0)
-        throw new GatewayError('GATEWAY_INVALID_REQUEST', 'an empty batch holds no message');
-      for (let i = 0; i < messages.length; i++) {
-        const problem = describeInvalidMessage(messages[i]);
-        if (problem)
-          throw new GatewayError(
-            'GATEWAY_INVALID_REQUEST',
-            batch ? `message ${i}: ${problem}` : problem,
-          );
-      }
+      const { messages } = parseMessages(body);
       // The stream may have closed while the body was read.
       if (entry.transport.isClosed) throw sessionNotFound();
       res.writeHead(202).end();

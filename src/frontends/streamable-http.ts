@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import type { JSONRPCMessage, JSONRPCRequest, RequestId } from '../core/jsonrpc.js';
-import { describeInvalidMessage, isRequest } from '../core/jsonrpc.js';
+import { isRequest } from '../core/jsonrpc.js';
 import { GatewayError } from '../core/errors.js';
 import { channels } from '../core/diagnostics.js';
 import type { Logger } from '../core/logger.js';
-import { accepts, readBody, sendError } from './http-io.js';
+import { accepts, parseMessages, readBody, sendError } from './http-io.js';
 import { StreamableHttpSessionTransport } from './streamable-http-session.js';
 import type { FrontendOptions, SessionHandle } from './types.js';
 import type { EventStore } from './event-store.js';
@@ -112,24 +112,7 @@ export class StreamableHttpHandler {
     const body = await readBody(req, this.maxBodyBytes);
     if (channels.bytes.hasSubscribers)
       channels.bytes.publish({ transport: 'streamable-http', direction: 'in', bytes: body.length });
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(body.toString('utf8'));
-    } catch (error) {
-      throw new GatewayError('GATEWAY_PARSE_ERROR', (error as Error).message);
-    }
-    const batch = Array.isArray(parsed);
-    const messages = (batch ? parsed : [parsed]) as JSONRPCMessage[];
-    if (messages.length === 0)
-      throw new GatewayError('GATEWAY_INVALID_REQUEST', 'an empty batch holds no message');
-    for (let i = 0; i < messages.length; i++) {
-      const problem = describeInvalidMessage(messages[i]);
-      if (problem)
-        throw new GatewayError(
-          'GATEWAY_INVALID_REQUEST',
-          batch ? `message ${i}: ${problem}` : problem,
-        );
-    }
+    const { messages, batch } = parseMessages(body);
 
     const initialize = messages.find(isInitialize) as JSONRPCRequest | undefined;
     if (initialize) return this.initialize(req, res, initialize, messages.length);
