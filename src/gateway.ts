@@ -24,6 +24,9 @@ import type { FrontendKind, OpenSession, PeerInfo, SessionHandle } from './front
 import { sendError } from './frontends/http-io.js';
 import { Endpoint } from './endpoints.js';
 import { handleOps } from './ops.js';
+import { Authenticator } from './auth/authenticator.js';
+import { HttpGuard } from './auth/http-guard.js';
+import { ConfigError } from './config/schema.js';
 import { BreakerRegistry, circuitBreaker } from './policies/circuit-breaker.js';
 import type { BreakerOptions } from './policies/circuit-breaker.js';
 import { createRateLimiter } from './policies/rate-limit.js';
@@ -221,6 +224,7 @@ export function createGateway(
       log: sessionLog,
       backend: endpoint,
       remoteAddress: peer?.remoteAddress,
+      principal: peer?.principal,
     });
     session.onclose = (reason) => {
       live.delete(id);
@@ -454,6 +458,7 @@ export function createGateway(
         },
         processes: { running: budget.running, max: budget.max },
         requests: { total: counters.requests, errors: counters.errors },
+        authFailures: { ...guard.failures },
         uptimeSeconds: Math.round(process.uptime()),
       };
     },
@@ -475,34 +480,111 @@ export function createGateway(
     }));
   }
 
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const path = pathOf(req.url);
+  const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]', '::1'];
+  const isLoopback =
+    ['127.0.0.1', 'localhost', '::1'].includes(config.server.host) ||
+    config.server.host.startsWith('127.');
+  const authConfig = config.auth;
+  const authenticator =
+    authConfig.apiKeys.length > 0 || authConfig.jwt
+      ? new Authenticator({ apiKeys: authConfig.apiKeys, jwt: authConfig.jwt })
+      : undefined;
+  if (authConfig.required && !authenticator) {
+    throw new ConfigError([
+      'auth.required: expected auth.apiKeys or auth.jwt to check credentials against',
+    ]);
+  }
+  const guard = new HttpGuard({
+    authenticator,
+    required: authConfig.required,
+    requiredScopes: authConfig.requiredScopes,
+    allowedHosts: config.server.allowedHosts ?? (isLoopback ? LOOPBACK_NAMES : []),
+    allowedOrigins: config.server.allowedOrigins,
+    authorizationServers: authConfig.oauth.authorizationServers,
+    scopesSupported: authConfig.oauth.scopesSupported,
+    securityContact: config.server.securityContact,
+  });
+
+  /** Which MCP endpoint a path names: the rest after its base, and the backend entry if any. */
+  function route(
+    path: string,
+  ): { rest: string; entry?: BackendEntry; unknown?: string } | undefined {
     const servers = /^\/servers\/([^/]+)(\/[a-z]+)$/.exec(path);
     if (servers) {
-      const entry = entries.get(decodeURIComponent(servers[1]!));
-      if (entry?.endpoint.handle(servers[2]!, req, res)) return;
-      if (!entry)
+      const name = decodeURIComponent(servers[1]!);
+      const entry = entries.get(name);
+      return entry ? { rest: servers[2]!, entry } : { rest: servers[2]!, unknown: name };
+    }
+    if (path === config.server.path) return { rest: '/mcp' };
+    if (path === '/sse' || path === '/messages' || path === '/ws') return { rest: path };
+    return undefined;
+  }
+
+  /** The session a request names, for the session-owner check. */
+  function sessionNamed(req: IncomingMessage): Session | undefined {
+    const header = req.headers['mcp-session-id'];
+    const id =
+      typeof header === 'string'
+        ? header
+        : new URL(req.url ?? '/', 'http://x').searchParams.get('sessionId');
+    return id ? live.get(id)?.session : undefined;
+  }
+
+  async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!guard.admit(req, res)) return;
+    const path = pathOf(req.url);
+    if (guard.wellKnown(path, req, res)) return;
+    const target = route(path);
+    const protectedOps = path === '/stats' || path.startsWith('/api/');
+    if (target || protectedOps) {
+      const principal = await guard.authenticate(
+        req,
+        target ? path : '/mcp',
+        target?.rest === '/ws' ? 'websocket' : 'http',
+      );
+      if (principal === false) return guard.refuse(req, res);
+      if (guard.ownerMismatch(sessionNamed(req)?.principal, principal)) {
         return sendError(
           res,
-          new GatewayError('GATEWAY_BACKEND_DISABLED', `no enabled backend named ${servers[1]}`),
+          new GatewayError('GATEWAY_FORBIDDEN', 'this session belongs to another caller'),
         );
-    } else if (path === config.server.path) {
-      if (root.handle('/mcp', req, res)) return;
-    } else if (root.handle(path, req, res) || handleOps(path, req, res, ops)) {
-      return;
+      }
     }
+    if (target?.unknown !== undefined) {
+      return sendError(
+        res,
+        new GatewayError('GATEWAY_BACKEND_DISABLED', `no enabled backend named ${target.unknown}`),
+      );
+    }
+    if (target && (target.entry ? target.entry.endpoint : root).handle(target.rest, req, res))
+      return;
+    if (!target && handleOps(path, req, res, ops)) return;
     sendError(res, new GatewayError('GATEWAY_NOT_FOUND', `no endpoint at ${req.method} ${path}`));
+  }
+
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    serve(req, res).catch((error: unknown) => {
+      log.error({ err: error }, 'request failed');
+      sendError(res, error);
+    });
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const path = pathOf(req.url);
-    const servers = /^\/servers\/([^/]+)(\/[a-z]+)$/.exec(path);
-    const handled = servers
-      ? entries
-          .get(decodeURIComponent(servers[1]!))
-          ?.endpoint.upgrade(servers[2]!, req, socket, head)
-      : root.upgrade(path, req, socket, head);
-    if (!handled)
-      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    void (async () => {
+      if (!guard.admitUpgrade(req, socket)) return;
+      const target = route(pathOf(req.url));
+      if (!target || target.unknown !== undefined) {
+        socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+        return;
+      }
+      const principal = await guard.authenticate(req, pathOf(req.url), 'websocket');
+      if (principal === false) return guard.refuseUpgrade(req, socket);
+      if (!(target.entry ? target.entry.endpoint : root).upgrade(target.rest, req, socket, head)) {
+        socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      }
+    })().catch((error: unknown) => {
+      log.error({ err: error }, 'upgrade failed');
+      socket.destroy();
+    });
   });
   server.on('clientError', (error, socket) => {
     log.debug({ err: error }, 'malformed HTTP request');

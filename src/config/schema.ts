@@ -202,6 +202,12 @@ export const configSchema = z
         sse: z.boolean().default(true),
         /** Serve WebSocket (BRIDGE_ENABLE_WEBSOCKET). */
         websocket: z.boolean().default(true),
+        /** Host names requests may name (DNS-rebinding protection); default: the loopback names when bound to loopback, else any. */
+        allowedHosts: z.array(z.string().min(1)).optional(),
+        /** Origins allowed besides the gateway's own, for browsers (BRIDGE_CORS_ORIGINS); `*` for any. */
+        allowedOrigins: z.array(z.string().min(1)).default([]),
+        /** Contact line of /.well-known/security.txt. */
+        securityContact: z.string().min(1).default('mailto:security@localhost'),
         /** On shutdown, how long requests in flight may take to finish before sessions are cut. */
         shutdownTimeoutMs: ms(10_000),
       })
@@ -256,6 +262,42 @@ export const configSchema = z
         enabled: z.boolean().default(true),
         /** Between a backend's prefix and a tool or prompt name. */
         separator: z.string().min(1).max(8).default('__'),
+      })
+      .strict()
+      .prefault({}),
+    auth: z
+      .object({
+        /** Refuse MCP requests without valid credentials (BRIDGE_REQUIRE_AUTH). */
+        required: z.boolean().default(false),
+        /** API keys, plain or `sha256:<hex>` (BRIDGE_API_KEYS, comma-separated). */
+        apiKeys: z
+          .array(z.string().min(8, 'expected an API key of at least 8 characters'))
+          .default([]),
+        jwt: z
+          .object({
+            /** HS256 shared secret. */
+            secret: z.string().min(16, 'expected a secret of at least 16 characters').optional(),
+            /** PEM public key (RS256 or ES256). */
+            publicKey: z.string().min(1).optional(),
+            /** JWKS endpoint; keys are cached and fetched again on an unknown `kid`. */
+            jwksUrl: httpUrl.optional(),
+            issuer: z.string().min(1).optional(),
+            /** The resource this gateway is (RFC 8707); tokens for another audience are refused. */
+            audience: z.union([z.string().min(1), z.array(z.string().min(1))]).optional(),
+            clockToleranceSec: z.number().int().min(0).max(300).default(30),
+          })
+          .strict()
+          .optional(),
+        /** Scopes every MCP request needs; a token without one gets 403 insufficient_scope. */
+        requiredScopes: z.array(z.string().min(1)).default([]),
+        oauth: z
+          .object({
+            /** Listed in /.well-known/oauth-protected-resource (RFC 9728). */
+            authorizationServers: z.array(httpUrl).default([]),
+            scopesSupported: z.array(z.string().min(1)).default([]),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

@@ -29,6 +29,8 @@ export const ERROR_TABLE = {
   GATEWAY_CAPACITY: { status: 503, rpc: -32014, text: 'At capacity' },
   GATEWAY_TOO_MANY_SESSIONS: { status: 429, rpc: -32015, text: 'Too many sessions' },
   GATEWAY_BACKEND_DISABLED: { status: 404, rpc: -32016, text: 'Backend not served' },
+  GATEWAY_UNAUTHORIZED: { status: 401, rpc: -32030, text: 'Unauthorized' },
+  GATEWAY_FORBIDDEN: { status: 403, rpc: -32031, text: 'Forbidden' },
   GATEWAY_RATE_LIMITED: { status: 429, rpc: -32029, text: 'Rate limit exceeded' },
   GATEWAY_CIRCUIT_OPEN: { status: 503, rpc: -32017, text: 'Backend circuit open' },
   GATEWAY_TIMEOUT: { status: 504, rpc: -32018, text: 'Backend timed out' },

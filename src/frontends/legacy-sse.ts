@@ -6,6 +6,7 @@ import type { JSONRPCMessage } from '../core/jsonrpc.js';
 import { GatewayError } from '../core/errors.js';
 import { channels } from '../core/diagnostics.js';
 import type { Logger } from '../core/logger.js';
+import { peerOf } from './peer.js';
 import { SseStream, accepts, parseMessages, readBody, sendError } from './http-io.js';
 import type { FrontendOptions, SessionHandle, PeerInfo } from './types.js';
 
@@ -126,7 +127,7 @@ export class LegacySseHandler {
       );
       return;
     }
-    void this.open(res, { remoteAddress: req.socket.remoteAddress });
+    void this.open(res, peerOf(req));
   }
 
   private async open(res: ServerResponse, peer: PeerInfo): Promise<void> {

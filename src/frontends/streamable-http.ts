@@ -6,6 +6,7 @@ import { isRequest } from '../core/jsonrpc.js';
 import { GatewayError } from '../core/errors.js';
 import { channels } from '../core/diagnostics.js';
 import type { Logger } from '../core/logger.js';
+import { peerOf } from './peer.js';
 import { accepts, parseMessages, readBody, sendError } from './http-io.js';
 import { StreamableHttpSessionTransport } from './streamable-http-session.js';
 import type { FrontendOptions, SessionHandle } from './types.js';
@@ -163,9 +164,7 @@ export class StreamableHttpHandler {
     });
     let handle: SessionHandle;
     try {
-      handle = await this.options.openSession(transport, 'streamable-http', {
-        remoteAddress: req.socket.remoteAddress,
-      });
+      handle = await this.options.openSession(transport, 'streamable-http', peerOf(req));
     } catch (error) {
       this.log.warn({ err: error }, 'could not open a session');
       sendError(res, error, message.id);

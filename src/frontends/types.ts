@@ -1,5 +1,6 @@
 import type { ClientTransport } from '../core/session.js';
 import type { Logger } from '../core/logger.js';
+import type { Principal } from '../core/policy.js';
 
 /** The client-facing transports, by the name used in logs, events and the policy context. */
 export type FrontendKind = 'streamable-http' | 'sse' | 'websocket' | 'stdio' | 'unix';
@@ -27,6 +28,8 @@ export type OpenSession = (
 export interface PeerInfo {
   /** The client's IP address, for per-client limits and logs. */
   remoteAddress?: string;
+  /** The authenticated caller, when authentication is on. */
+  principal?: Principal;
 }
 
 /** What every frontend is built with. */

@@ -12,6 +12,7 @@ import type { DialectName } from './websocket-dialects.js';
 import { controlError, decode, detectDialect, encode, encodeError } from './websocket-dialects.js';
 import { WebSocketSessionTransport, closeReason } from './websocket-session.js';
 import type { FrontendOptions, PeerInfo, SessionHandle } from './types.js';
+import { peerOf } from './peer.js';
 
 export interface WebSocketFrontendOptions extends FrontendOptions {
   /**
@@ -97,7 +98,7 @@ export class WebSocketFrontend {
       );
       return;
     }
-    const peer: PeerInfo = { remoteAddress: req.socket.remoteAddress };
+    const peer: PeerInfo = peerOf(req);
     const cap = this.options.maxConnectionsPerIp ?? 0;
     if (cap > 0 && peer.remoteAddress !== undefined) {
       let held = 0;

@@ -1,0 +1,184 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  importSPKI,
+  jwtVerify,
+  errors as joseErrors,
+} from 'jose';
+import type { JWTPayload, JWTVerifyGetKey } from 'jose';
+
+type VerifyKey = Awaited<ReturnType<typeof importSPKI>>;
+import type { Principal } from '../core/policy.js';
+import { GatewayError } from '../core/errors.js';
+import { channels } from '../core/diagnostics.js';
+
+/*
+ * Who is calling: an API key (X-API-Key, or a bearer token that is not a JWT) or a JWT (HS256
+ * with a secret, RS256/ES256 with a PEM public key or a JWKS URL). Keys are kept as SHA-256
+ * hashes and compared in constant time; tokens are checked for signature, issuer, audience,
+ * expiry and not-before, with a small clock skew. The caller's token or key never reaches a log.
+ */
+
+export interface AuthOptions {
+  /** API keys, plain or as `sha256:<hex>`. */
+  apiKeys: readonly string[];
+  jwt?: {
+    secret?: string;
+    publicKey?: string;
+    jwksUrl?: string;
+    /** A JWKS given inline (tests, air-gapped setups). */
+    jwks?: { keys: unknown[] };
+    issuer?: string;
+    audience?: string | string[];
+    clockToleranceSec: number;
+  };
+}
+
+/** Why a request was refused, for the reply and for the failed-auth counters. */
+export type AuthFailureReason =
+  | 'missing'
+  | 'invalid_key'
+  | 'invalid_token'
+  | 'expired'
+  | 'wrong_audience'
+  | 'wrong_issuer'
+  | 'insufficient_scope';
+
+export class AuthError extends GatewayError {
+  constructor(
+    readonly reason: AuthFailureReason,
+    detail: string,
+    readonly scope?: string,
+  ) {
+    super(reason === 'insufficient_scope' ? 'GATEWAY_FORBIDDEN' : 'GATEWAY_UNAUTHORIZED', detail);
+  }
+}
+
+const sha256 = (value: string) => createHash('sha256').update(value).digest();
+
+function looksLikeJwt(token: string): boolean {
+  const parts = token.split('.');
+  return (
+    parts.length === 3 && parts.every((p) => /^[A-Za-z0-9_-]*$/.test(p)) && parts[0]!.length > 0
+  );
+}
+
+function scopesOf(payload: JWTPayload): string[] {
+  const scope = payload.scope;
+  const scopes = payload.scopes;
+  if (typeof scope === 'string') return scope.split(' ').filter(Boolean);
+  if (Array.isArray(scopes)) return scopes.filter((s): s is string => typeof s === 'string');
+  if (typeof scopes === 'string') return scopes.split(/[ ,]/).filter(Boolean);
+  return [];
+}
+
+export class Authenticator {
+  private readonly keyHashes: Buffer[];
+  private readonly keyFor: JWTVerifyGetKey | Uint8Array | undefined;
+  private readonly pemKey: Promise<VerifyKey> | undefined;
+
+  constructor(private readonly options: AuthOptions) {
+    this.keyHashes = options.apiKeys.map((key) =>
+      key.startsWith('sha256:') ? Buffer.from(key.slice(7), 'hex') : sha256(key),
+    );
+    const jwt = options.jwt;
+    if (jwt?.jwksUrl)
+      this.keyFor = createRemoteJWKSet(new URL(jwt.jwksUrl), { cooldownDuration: 1000 });
+    else if (jwt?.jwks)
+      this.keyFor = createLocalJWKSet(jwt.jwks as Parameters<typeof createLocalJWKSet>[0]);
+    else if (jwt?.secret) this.keyFor = new TextEncoder().encode(jwt.secret);
+    if (jwt?.publicKey) {
+      const alg = jwt.publicKey.includes('EC PUBLIC') ? 'ES256' : 'RS256';
+      this.pemKey = importSPKI(jwt.publicKey, alg).catch(() => importSPKI(jwt.publicKey!, 'ES256'));
+    }
+  }
+
+  get configured(): boolean {
+    return this.keyHashes.length > 0 || this.keyFor !== undefined || this.pemKey !== undefined;
+  }
+
+  /** The credential a request carries: X-API-Key, else a bearer token. */
+  static credential(headers: IncomingHttpHeaders): string | undefined {
+    const key = headers['x-api-key'];
+    if (typeof key === 'string' && key !== '') return key;
+    const auth = headers.authorization;
+    if (typeof auth === 'string' && /^bearer /i.test(auth))
+      return auth.slice(7).trim() || undefined;
+    return undefined;
+  }
+
+  /** Checks a credential; throws AuthError with the reason. `transport` labels the failure event. */
+  async verify(credential: string | undefined, transport: string): Promise<Principal> {
+    try {
+      if (credential === undefined)
+        throw new AuthError('missing', 'send an API key (X-API-Key) or a bearer token');
+      if (looksLikeJwt(credential) && (this.keyFor || this.pemKey))
+        return await this.verifyJwt(credential);
+      return this.verifyKey(credential);
+    } catch (error) {
+      if (error instanceof AuthError && channels.authFailure.hasSubscribers) {
+        channels.authFailure.publish({ reason: error.reason, transport });
+      }
+      throw error;
+    }
+  }
+
+  private verifyKey(credential: string): Principal {
+    const hash = sha256(credential);
+    let match = -1;
+    // Compare with every key, so the time taken does not say which one came close.
+    this.keyHashes.forEach((known, i) => {
+      if (known.length === hash.length && timingSafeEqual(known, hash)) match = i;
+    });
+    if (match < 0) throw new AuthError('invalid_key', 'the API key is not valid');
+    const keyId = `key-${this.keyHashes[match]!.toString('hex').slice(0, 8)}`;
+    return { id: keyId, scopes: ['*'], claims: { keyId } };
+  }
+
+  private async verifyJwt(token: string): Promise<Principal> {
+    const jwt = this.options.jwt!;
+    const options = {
+      issuer: jwt.issuer,
+      audience: jwt.audience,
+      clockTolerance: jwt.clockToleranceSec,
+    };
+    let payload: JWTPayload;
+    try {
+      const key = this.pemKey ? await this.pemKey : this.keyFor!;
+      ({ payload } =
+        typeof key === 'function'
+          ? await jwtVerify(token, key, options)
+          : await jwtVerify(token, key as Uint8Array, options));
+    } catch (error) {
+      if (error instanceof joseErrors.JWTExpired)
+        throw new AuthError('expired', 'the token has expired');
+      if (error instanceof joseErrors.JWTClaimValidationFailed) {
+        if (error.claim === 'aud')
+          throw new AuthError('wrong_audience', 'the token is not meant for this gateway (aud)');
+        if (error.claim === 'iss')
+          throw new AuthError(
+            'wrong_issuer',
+            'the token was issued by an issuer this gateway does not trust (iss)',
+          );
+        if (error.claim === 'nbf')
+          throw new AuthError('invalid_token', 'the token is not valid yet (nbf)');
+        throw new AuthError('invalid_token', `the token's ${error.claim} claim is not acceptable`);
+      }
+      throw new AuthError('invalid_token', 'the token could not be verified');
+    }
+    const id =
+      typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : 'anonymous-token';
+    return { id, scopes: scopesOf(payload), claims: payload as Record<string, unknown> };
+  }
+}
+
+/** Whether a principal holds every scope in `required` (API keys hold `*`). */
+export function missingScope(
+  principal: Principal,
+  required: readonly string[],
+): string | undefined {
+  if (principal.scopes.includes('*')) return undefined;
+  return required.find((scope) => !principal.scopes.includes(scope));
+}

@@ -1,0 +1,232 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Principal } from '../core/policy.js';
+import { toErrorReply } from '../core/errors.js';
+import { sendJson } from '../frontends/http-io.js';
+import { AuthError, Authenticator, missingScope } from './authenticator.js';
+import type { AuthFailureReason } from './authenticator.js';
+
+/*
+ * The HTTP side of security, for every HTTP surface (Streamable HTTP, SSE, WebSocket upgrades,
+ * the ops endpoints): Host and Origin checks against DNS rebinding and foreign pages, CORS for
+ * the origins allowed, security headers, and authentication with the answers the MCP
+ * authorization spec asks for (401 with WWW-Authenticate naming the resource metadata, 403
+ * insufficient_scope naming the scope).
+ */
+
+export interface HttpGuardOptions {
+  authenticator: Authenticator | undefined;
+  /** Authentication is required on MCP paths. */
+  required: boolean;
+  /** Scopes every MCP request needs. */
+  requiredScopes: readonly string[];
+  /** Host names requests may name; empty: any. */
+  allowedHosts: readonly string[];
+  /** Origins (scheme://host[:port]) allowed besides the gateway's own; `*` for any. */
+  allowedOrigins: readonly string[];
+  /** OAuth authorization servers to list in the protected-resource metadata. */
+  authorizationServers: readonly string[];
+  scopesSupported: readonly string[];
+  securityContact: string;
+}
+
+const principals = new WeakMap<IncomingMessage, Principal>();
+
+/** The caller of an HTTP request, once the guard has authenticated it. */
+export function principalOf(req: IncomingMessage): Principal | undefined {
+  return principals.get(req);
+}
+
+const SECURITY_HEADERS: Record<string, string> = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+  'cross-origin-resource-policy': 'same-origin',
+};
+
+function hostnameOf(host: string | undefined): string | undefined {
+  if (!host) return undefined;
+  if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1).toLowerCase();
+  const colon = host.lastIndexOf(':');
+  return (colon === -1 ? host : host.slice(0, colon)).toLowerCase();
+}
+
+export class HttpGuard {
+  readonly failures: Partial<
+    Record<AuthFailureReason | 'host' | 'origin' | 'session_owner', number>
+  > = {};
+
+  constructor(private readonly options: HttpGuardOptions) {}
+
+  private count(reason: keyof HttpGuard['failures']): void {
+    this.failures[reason] = (this.failures[reason] ?? 0) + 1;
+  }
+
+  /** A reason to refuse the request's Host or Origin, or undefined. */
+  private refuseOrigin(
+    req: IncomingMessage,
+  ): { reason: 'host' | 'origin'; message: string } | undefined {
+    const hosts = this.options.allowedHosts;
+    const host = hostnameOf(req.headers.host);
+    if (hosts.length > 0 && (!host || !hosts.includes(host))) {
+      return { reason: 'host', message: `Host "${req.headers.host ?? ''}" is not served here` };
+    }
+    const origin = req.headers.origin;
+    if (origin === undefined || origin === 'null' || this.originAllowed(origin, req))
+      return undefined;
+    return { reason: 'origin', message: `Origin "${origin}" is not allowed` };
+  }
+
+  private originAllowed(origin: string, req: IncomingMessage): boolean {
+    const allowed = this.options.allowedOrigins;
+    if (allowed.includes('*') || allowed.includes(origin)) return true;
+    try {
+      return new URL(origin).host === req.headers.host;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Sets security and CORS headers, answers CORS preflights, refuses foreign hosts and origins.
+   * False when it has answered the request itself.
+   */
+  admit(req: IncomingMessage, res: ServerResponse): boolean {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+    const refused = this.refuseOrigin(req);
+    if (refused) {
+      this.count(refused.reason);
+      sendJson(res, 403, { error: { code: 'GATEWAY_FORBIDDEN', message: refused.message } });
+      return false;
+    }
+    const origin = req.headers.origin;
+    if (origin && origin !== 'null') {
+      res.setHeader('access-control-allow-origin', origin);
+      res.setHeader('vary', 'Origin');
+      res.setHeader(
+        'access-control-expose-headers',
+        'mcp-session-id, www-authenticate, retry-after',
+      );
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204, {
+          'access-control-allow-methods': 'GET, POST, DELETE, OPTIONS',
+          'access-control-allow-headers':
+            'content-type, authorization, x-api-key, mcp-session-id, mcp-protocol-version, last-event-id',
+          'access-control-max-age': '600',
+        });
+        res.end();
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** The same Host and Origin checks for a WebSocket upgrade; false when it refused it. */
+  admitUpgrade(req: IncomingMessage, socket: Duplex): boolean {
+    const refused = this.refuseOrigin(req);
+    if (!refused) return true;
+    this.count(refused.reason);
+    socket.end(`HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    return false;
+  }
+
+  private metadataUrl(req: IncomingMessage, path: string): string {
+    return `http://${req.headers.host ?? 'localhost'}/.well-known/oauth-protected-resource${path}`;
+  }
+
+  /**
+   * Authenticates a request to an MCP path. Returns the principal (undefined when no auth is
+   * configured), or false after answering 401/403 itself.
+   */
+  async authenticate(
+    req: IncomingMessage,
+    path: string,
+    transport: string,
+  ): Promise<Principal | undefined | false> {
+    const authenticator = this.options.authenticator;
+    if (!authenticator) return undefined;
+    const credential = Authenticator.credential(req.headers);
+    if (!this.options.required && credential === undefined) return undefined;
+    try {
+      const principal = await authenticator.verify(credential, transport);
+      const missing = missingScope(principal, this.options.requiredScopes);
+      if (missing)
+        throw new AuthError(
+          'insufficient_scope',
+          `the token lacks the scope "${missing}"`,
+          missing,
+        );
+      principals.set(req, principal);
+      return principal;
+    } catch (error) {
+      if (!(error instanceof AuthError)) throw error;
+      this.count(error.reason);
+      const metadata = `resource_metadata="${this.metadataUrl(req, path)}"`;
+      const challenge =
+        error.reason === 'insufficient_scope'
+          ? `Bearer error="insufficient_scope", scope="${error.scope}", ${metadata}`
+          : error.reason === 'missing'
+            ? `Bearer ${metadata}`
+            : `Bearer error="invalid_token", error_description="${error.message.replace(/"/g, "'")}", ${metadata}`;
+      (
+        req as IncomingMessage & {
+          authFailure?: { status: number; challenge: string; body: unknown };
+        }
+      ).authFailure = {
+        status: error.status,
+        challenge,
+        body: { ...toErrorReply(null, error), reason: error.reason },
+      };
+      return false;
+    }
+  }
+
+  /** Answers a request whose authentication failed (the HTTP reply). */
+  refuse(req: IncomingMessage, res: ServerResponse): void {
+    const failure = (
+      req as IncomingMessage & {
+        authFailure?: { status: number; challenge: string; body: unknown };
+      }
+    ).authFailure!;
+    sendJson(res, failure.status, failure.body, { 'www-authenticate': failure.challenge });
+  }
+
+  /** Answers a refused WebSocket upgrade. */
+  refuseUpgrade(req: IncomingMessage, socket: Duplex): void {
+    const failure = (
+      req as IncomingMessage & { authFailure?: { status: number; challenge: string } }
+    ).authFailure!;
+    const text = failure.status === 403 ? 'Forbidden' : 'Unauthorized';
+    socket.end(
+      `HTTP/1.1 ${failure.status} ${text}\r\nwww-authenticate: ${failure.challenge}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
+    );
+  }
+
+  /** Session hijack guard: a session may only be used by the caller that opened it. */
+  ownerMismatch(owner: Principal | undefined, caller: Principal | undefined): boolean {
+    const mismatch = owner !== undefined && owner.id !== caller?.id;
+    if (mismatch) this.count('session_owner');
+    return mismatch;
+  }
+
+  /** RFC 9728 metadata and security.txt; false when `path` is neither. */
+  wellKnown(path: string, req: IncomingMessage, res: ServerResponse): boolean {
+    if (path === '/.well-known/security.txt') {
+      const body = `Contact: ${this.options.securityContact}\nExpires: ${new Date(Date.now() + 365 * 86_400_000).toISOString()}\nPreferred-Languages: en\n`;
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(body);
+      return true;
+    }
+    const prefix = '/.well-known/oauth-protected-resource';
+    if (path !== prefix && !path.startsWith(`${prefix}/`)) return false;
+    const resourcePath = path.slice(prefix.length) || '/mcp';
+    sendJson(res, 200, {
+      resource: `http://${req.headers.host ?? 'localhost'}${resourcePath}`,
+      authorization_servers: this.options.authorizationServers,
+      scopes_supported: this.options.scopesSupported,
+      bearer_methods_supported: ['header'],
+      resource_name: 'mcp-bridge',
+    });
+    return true;
+  }
+}
