@@ -1,0 +1,359 @@
+import { createServer, request } from 'node:http';
+import type { Server } from 'node:http';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { WebSocket } from 'ws';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createGateway, parseConfig } from '../../src/index.js';
+import type { Gateway, GatewayConfigInput } from '../../src/index.js';
+import { createLogger } from '../../src/core/logger.js';
+import { FIXTURES } from '../helpers.js';
+
+/*
+ * Authentication on every HTTP surface (Streamable HTTP, SSE, WebSocket): each kind of
+ * credential gets its expected status, nothing unauthenticated reaches a backend, tokens and
+ * keys never reach the log, and Host/Origin checks keep foreign pages out.
+ */
+
+const probe = {
+  command: process.execPath,
+  args: [join(FIXTURES, 'probe-server.mjs')],
+  killGraceMs: 300,
+};
+const KEY = 'test-api-key-0123456789';
+const SECRET = 'a-shared-secret-of-32-characters!!';
+const ISSUER = 'https://issuer.test';
+const AUDIENCE = 'http://127.0.0.1/mcp';
+const ACCEPT = 'application/json, text/event-stream';
+
+let dir: string;
+let logFile: string;
+const cleanup: Array<() => Promise<unknown> | unknown> = [];
+const secrets: string[] = [KEY, SECRET];
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'mcp-bridge-auth-'));
+  logFile = join(dir, 'gateway.log');
+});
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await Promise.resolve(step()).catch(() => {});
+});
+afterAll(() => {
+  // No token or key used in this file may appear in any log line the gateways wrote.
+  const log = readFileSync(logFile, 'utf8');
+  expect(log.length).toBeGreaterThan(0);
+  for (const secret of secrets) expect(log).not.toContain(secret);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function start(auth: GatewayConfigInput['auth'], extra: Partial<GatewayConfigInput> = {}) {
+  const config = parseConfig({
+    server: { host: '127.0.0.1', port: 0 },
+    auth,
+    backends: { probe },
+    ...extra,
+  });
+  const gateway: Gateway = createGateway(config, {
+    log: createLogger({ level: 'debug', destination: logFile }),
+  });
+  const address = await gateway.listen();
+  cleanup.push(() => gateway.close());
+  return { gateway, port: address.port };
+}
+
+async function token(
+  claims: Record<string, unknown>,
+  options: { exp?: string | number; iss?: string; aud?: string } = {},
+) {
+  const jwt = await new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject('alice')
+    .setIssuer(options.iss ?? ISSUER)
+    .setAudience(options.aud ?? AUDIENCE)
+    .setIssuedAt()
+    .setExpirationTime(options.exp ?? '5m')
+    .sign(new TextEncoder().encode(SECRET));
+  secrets.push(jwt);
+  return jwt;
+}
+
+const initialize = JSON.stringify({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: {
+    protocolVersion: '2025-11-25',
+    capabilities: {},
+    clientInfo: { name: 'auth', version: '1' },
+  },
+});
+
+/** The status each surface gives a credential: Streamable HTTP initialize, SSE stream, WebSocket upgrade. */
+async function statuses(port: number, headers: Record<string, string>) {
+  const mcp = await fetch(`http://127.0.0.1:${port}/mcp`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: ACCEPT, ...headers },
+    body: initialize,
+  });
+  await mcp.text();
+  const controller = new AbortController();
+  const sse = await fetch(`http://127.0.0.1:${port}/sse`, {
+    headers: { accept: 'text/event-stream', ...headers },
+    signal: controller.signal,
+  });
+  controller.abort();
+  const ws = await new Promise<number>((resolve) => {
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`, 'mcp', { headers });
+    socket.once('open', () => {
+      socket.close();
+      resolve(101);
+    });
+    socket.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    socket.once('error', () => {});
+  });
+  return { mcp: mcp.status, sse: sse.status, ws, challenge: mcp.headers.get('www-authenticate') };
+}
+
+describe('authentication matrix (Streamable HTTP, SSE, WebSocket)', () => {
+  it('refuses missing and wrong credentials everywhere and lets good ones in', async () => {
+    const { gateway, port } = await start({
+      required: true,
+      apiKeys: [KEY],
+      jwt: { secret: SECRET, issuer: ISSUER, audience: AUDIENCE },
+      requiredScopes: ['mcp:call'],
+    });
+    const cells: Array<[string, Record<string, string>, number]> = [
+      ['no credentials', {}, 401],
+      ['a bad key', { 'x-api-key': 'not-the-key-0000' }, 401],
+      ['a good key', { 'x-api-key': KEY }, 200],
+      ['a good key as bearer', { authorization: `Bearer ${KEY}` }, 200],
+      [
+        'an expired JWT',
+        {
+          authorization: `Bearer ${await token({ scope: 'mcp:call' }, { exp: Math.floor(Date.now() / 1000) - 3600 })}`,
+        },
+        401,
+      ],
+      [
+        'a JWT for another audience',
+        {
+          authorization: `Bearer ${await token({ scope: 'mcp:call' }, { aud: 'https://elsewhere' })}`,
+        },
+        401,
+      ],
+      [
+        'a JWT from another issuer',
+        {
+          authorization: `Bearer ${await token({ scope: 'mcp:call' }, { iss: 'https://evil.test' })}`,
+        },
+        401,
+      ],
+      [
+        'a JWT without the needed scope',
+        { authorization: `Bearer ${await token({ scope: 'mcp:read' })}` },
+        403,
+      ],
+      [
+        'a JWT with the scope',
+        { authorization: `Bearer ${await token({ scope: 'mcp:read mcp:call' })}` },
+        200,
+      ],
+    ];
+    for (const [name, headers, expected] of cells) {
+      const got = await statuses(port, headers);
+      const ws = expected === 200 ? 101 : expected;
+      expect({ name, ...got, challenge: undefined }).toEqual({
+        name,
+        mcp: expected,
+        sse: expected,
+        ws,
+        challenge: undefined,
+      });
+      if (expected === 401)
+        expect(got.challenge).toMatch(
+          /^Bearer .*resource_metadata="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/mcp"/,
+        );
+      if (expected === 403)
+        expect(got.challenge).toContain('error="insufficient_scope", scope="mcp:call"');
+    }
+    // Only the 3 good credentials reached the backend: a session each on Streamable HTTP and SSE
+    // (a WebSocket opens its session with its first message, and these sent none): 6 in all.
+    void gateway;
+    const stats = (await (
+      await fetch(`http://127.0.0.1:${port}/stats`, { headers: { 'x-api-key': KEY } })
+    ).json()) as {
+      sessions: { opened: number };
+      authFailures: Record<string, number>;
+    };
+    expect(stats.sessions.opened).toBe(6);
+    expect(stats.authFailures).toMatchObject({
+      missing: 3,
+      invalid_key: 3,
+      expired: 3,
+      wrong_audience: 3,
+      wrong_issuer: 3,
+      insufficient_scope: 3,
+    });
+  });
+
+  it('binds a session to the caller that opened it', async () => {
+    const other = 'another-api-key-987654';
+    secrets.push(other);
+    const { port } = await start({ required: true, apiKeys: [KEY, other] });
+    const res = await fetch(`http://127.0.0.1:${port}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: ACCEPT, 'x-api-key': KEY },
+      body: initialize,
+    });
+    await res.text();
+    const session = res.headers.get('mcp-session-id')!;
+    const hijack = await fetch(`http://127.0.0.1:${port}/mcp`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: ACCEPT,
+        'x-api-key': other,
+        'mcp-session-id': session,
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'ping' }),
+    });
+    expect(hijack.status).toBe(403);
+  });
+
+  it('follows a JWKS through a key rotation', async () => {
+    const first = await generateKeyPair('RS256');
+    const second = await generateKeyPair('RS256');
+    let current = { ...(await exportJWK(first.publicKey)), kid: 'one', alg: 'RS256' };
+    let fetches = 0;
+    const jwks: Server = createServer((_req, res) => {
+      fetches++;
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ keys: [current] }));
+    });
+    await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => new Promise<void>((resolve) => jwks.close(() => resolve())));
+    const { port } = await start({
+      required: true,
+      jwt: {
+        jwksUrl: `http://127.0.0.1:${(jwks.address() as { port: number }).port}/jwks.json`,
+        issuer: ISSUER,
+        audience: AUDIENCE,
+      },
+    });
+    const sign = async (key: CryptoKey, kid: string) => {
+      const jwt = await new SignJWT({ scope: 'mcp:call' })
+        .setProtectedHeader({ alg: 'RS256', kid })
+        .setSubject('bob')
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setExpirationTime('5m')
+        .sign(key);
+      secrets.push(jwt);
+      return jwt;
+    };
+    const oldToken = await sign(first.privateKey, 'one');
+    expect((await statuses(port, { authorization: `Bearer ${oldToken}` })).mcp).toBe(200);
+    const before = fetches;
+
+    current = { ...(await exportJWK(second.publicKey)), kid: 'two', alg: 'RS256' };
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // past the JWKS refetch cool-down
+    const newToken = await sign(second.privateKey, 'two');
+    expect((await statuses(port, { authorization: `Bearer ${newToken}` })).mcp).toBe(200);
+    expect(fetches).toBeGreaterThan(before); // the unknown kid made it fetch the keys again
+  });
+});
+
+describe('hardening', () => {
+  it('refuses a foreign Host or Origin on a loopback gateway', async () => {
+    const { port } = await start({});
+    // fetch() will not send another Host header; node:http will.
+    const evilHost = await new Promise<{ status: number }>((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/mcp',
+          method: 'POST',
+          headers: { host: 'evil.example.com', 'content-type': 'application/json', accept: ACCEPT },
+        },
+        (res) => {
+          res.resume();
+          resolve({ status: res.statusCode ?? 0 });
+        },
+      );
+      req.on('error', reject);
+      req.end(initialize);
+    });
+    expect(evilHost.status).toBe(403);
+    const evilOrigin = await fetch(`http://127.0.0.1:${port}/mcp`, {
+      method: 'POST',
+      headers: {
+        origin: 'http://evil.example.com',
+        'content-type': 'application/json',
+        accept: ACCEPT,
+      },
+      body: initialize,
+    });
+    expect(evilOrigin.status).toBe(403);
+    const ok = await fetch(`http://127.0.0.1:${port}/mcp`, {
+      method: 'POST',
+      headers: {
+        origin: `http://127.0.0.1:${port}`,
+        'content-type': 'application/json',
+        accept: ACCEPT,
+      },
+      body: initialize,
+    });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('x-content-type-options')).toBe('nosniff');
+  });
+
+  it('answers CORS preflights for allowed origins only, and serves the well-known documents', async () => {
+    const { port } = await start(
+      {
+        required: true,
+        apiKeys: [KEY],
+        oauth: { authorizationServers: ['https://auth.example.com'] },
+      },
+      {
+        server: { host: '127.0.0.1', port: 0, allowedOrigins: ['https://app.example.com'] },
+      },
+    );
+    const preflight = await fetch(`http://127.0.0.1:${port}/mcp`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    expect(preflight.headers.get('access-control-allow-headers')).toContain('mcp-session-id');
+    const foreign = await fetch(`http://127.0.0.1:${port}/mcp`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://other.example.com' },
+    });
+    expect(foreign.status).toBe(403);
+
+    const metadata = (await (
+      await fetch(`http://127.0.0.1:${port}/.well-known/oauth-protected-resource/mcp`)
+    ).json()) as Record<string, unknown>;
+    expect(metadata).toMatchObject({
+      resource: `http://127.0.0.1:${port}/mcp`,
+      authorization_servers: ['https://auth.example.com'],
+      bearer_methods_supported: ['header'],
+    });
+    const securityTxt = await (
+      await fetch(`http://127.0.0.1:${port}/.well-known/security.txt`)
+    ).text();
+    expect(securityTxt).toMatch(/^Contact: /);
+  });
+
+  it('refuses to start with auth required and nothing to check credentials against', () => {
+    expect(() =>
+      createGateway(
+        parseConfig({ server: { port: 0 }, auth: { required: true }, backends: { probe } }),
+      ),
+    ).toThrow(/auth\.required: expected auth\.apiKeys or auth\.jwt/);
+  });
+});
