@@ -26,6 +26,27 @@ const commonBackendFields = {
   maxTimeoutMs: ms(0),
   /** Namespace of its tools and prompts on the aggregated endpoint (`<prefix><separator><name>`). Default: the backend's name. */
   prefix: z.string().min(1).optional(),
+  /**
+   * What the backend is told of the caller: nothing (`none`, the default; static `headers`
+   * still apply), the caller's own token (`passthrough`, discouraged by the MCP spec: the
+   * backend then accepts tokens not meant for it), or a token exchanged for it (RFC 8693).
+   */
+  credentials: z
+    .discriminatedUnion('type', [
+      z.object({ type: z.literal('none') }).strict(),
+      z.object({ type: z.literal('passthrough') }).strict(),
+      z
+        .object({
+          type: z.literal('exchange'),
+          tokenUrl: z.string().min(1),
+          clientId: z.string().min(1),
+          clientSecret: z.string().min(1),
+          audience: z.string().min(1).optional(),
+          scope: z.string().min(1).optional(),
+        })
+        .strict(),
+    ])
+    .default({ type: 'none' }),
   tools: z
     .object({
       /** Only tools matching one of these are offered (default: all). */
@@ -206,6 +227,23 @@ export const configSchema = z
         allowedHosts: z.array(z.string().min(1)).optional(),
         /** Origins allowed besides the gateway's own, for browsers (BRIDGE_CORS_ORIGINS); `*` for any. */
         allowedOrigins: z.array(z.string().min(1)).default([]),
+        /** Serve HTTPS (and WSS) instead of HTTP. */
+        tls: z
+          .object({
+            /** Certificate chain: a PEM file path, or the PEM text. */
+            cert: z.string().min(1),
+            /** Private key: a PEM file path, or the PEM text. */
+            key: z.string().min(1),
+            /** CAs that client certificates must chain to (mTLS). */
+            ca: z.string().min(1).optional(),
+            minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+            /** OpenSSL cipher list; Node's default when absent. */
+            ciphers: z.string().min(1).optional(),
+            /** Require a client certificate signed by `ca`; its subject becomes the principal. */
+            requireClientCert: z.boolean().default(false),
+          })
+          .strict()
+          .optional(),
         /** Contact line of /.well-known/security.txt. */
         securityContact: z.string().min(1).default('mailto:security@localhost'),
         /** On shutdown, how long requests in flight may take to finish before sessions are cut. */
@@ -288,6 +326,8 @@ export const configSchema = z
           })
           .strict()
           .optional(),
+        /** `auth_token` in WebSocket envelope messages: validated per message, results cached this long. */
+        perMessageCacheMs: z.number().int().min(0).default(60_000),
         /** Scopes every MCP request needs; a token without one gets 403 insufficient_scope. */
         requiredScopes: z.array(z.string().min(1)).default([]),
         oauth: z
@@ -298,6 +338,37 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    authorization: z
+      .object({
+        /** What a request no rule matches gets. */
+        default: z.enum(['allow', 'deny']).default('allow'),
+        /**
+         * Checked in order; the first rule that matches the caller and the target decides. A rule
+         * matches the caller if every given condition holds (principal id globs, scopes all held,
+         * claims equal), and the target if its backend (`*` for the aggregated endpoint) and the
+         * tool, prompt or resource name match the globs given.
+         */
+        rules: z
+          .array(
+            z
+              .object({
+                effect: z.enum(['allow', 'deny']),
+                principals: z.array(z.string().min(1)).optional(),
+                scopes: z.array(z.string().min(1)).optional(),
+                claims: z
+                  .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+                  .optional(),
+                backends: z.array(z.string().min(1)).optional(),
+                tools: z.array(z.string().min(1)).optional(),
+                prompts: z.array(z.string().min(1)).optional(),
+                resources: z.array(z.string().min(1)).optional(),
+              })
+              .strict(),
+          )
+          .default([]),
       })
       .strict()
       .prefault({}),
