@@ -32,6 +32,7 @@ import type { BreakerOptions } from './policies/circuit-breaker.js';
 import { createRateLimiter } from './policies/rate-limit.js';
 import { timeout } from './policies/timeout.js';
 import { retry } from './policies/retry.js';
+import { createAuthorizer } from './policies/authorization.js';
 import type { BackendReport } from './ops.js';
 
 export interface GatewayOptions {
@@ -150,8 +151,16 @@ export function createGateway(
   };
   // The fixed order: the caller's policies (authentication, tracing), then gateway-wide limits,
   // then per-method deadlines and retries, then the per-backend breaker nearest the backend.
+  const authorizer =
+    config.authorization.rules.length > 0 || config.authorization.default === 'deny'
+      ? createAuthorizer({
+          rules: [...config.authorization.rules],
+          default: config.authorization.default,
+        })
+      : undefined;
   const policies: Policy[] = [
     ...(options.policies ?? []),
+    ...(authorizer ? [authorizer.policy] : []),
     ...(limiter ? [limiter.policy] : []),
     timeout({
       baseFor: deadline,
@@ -646,7 +655,16 @@ export function createGateway(
         if (!isDeepStrictEqual(next.server[key], config.server[key]))
           result.ignored.push(`server.${key}`);
       }
-      for (const key of ['limits', 'rateLimits', 'redis', 'admin', 'tracing', 'audit'] as const) {
+      for (const key of [
+        'limits',
+        'rateLimits',
+        'redis',
+        'admin',
+        'tracing',
+        'audit',
+        'auth',
+        'authorization',
+      ] as const) {
         if (!isDeepStrictEqual(next[key], config[key])) result.ignored.push(key);
       }
       if (next.log.file !== config.log.file) result.ignored.push('log.file');
