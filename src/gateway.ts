@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex, Readable, Writable } from 'node:stream';
@@ -8,7 +7,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { BackendConfig, GatewayConfig } from './config/schema.js';
 import type { Logger } from './core/logger.js';
 import { createLogger } from './core/logger.js';
-import type { MessageContext, Policy } from './core/policy.js';
+import type { MessageContext, Policy, Principal } from './core/policy.js';
 import type { ClientTransport } from './core/session.js';
 import { Session } from './core/session.js';
 import { GatewayError } from './core/errors.js';
@@ -26,6 +25,7 @@ import { Endpoint } from './endpoints.js';
 import { handleOps } from './ops.js';
 import { Authenticator } from './auth/authenticator.js';
 import { HttpGuard } from './auth/http-guard.js';
+import { createListener } from './tls.js';
 import { ConfigError } from './config/schema.js';
 import { BreakerRegistry, circuitBreaker } from './policies/circuit-breaker.js';
 import type { BreakerOptions } from './policies/circuit-breaker.js';
@@ -203,7 +203,7 @@ export function createGateway(
 
   async function openSession(
     endpoint: string,
-    makeTarget: (log: Logger) => Transport,
+    makeTarget: (log: Logger, principal: Principal | undefined) => Transport,
     client: ClientTransport,
     kind: FrontendKind,
     peer?: PeerInfo,
@@ -223,7 +223,7 @@ export function createGateway(
     }
     const id = client.sessionId ?? randomUUID();
     const sessionLog = log.child({ session: id, transport: kind, endpoint });
-    const target = makeTarget(sessionLog);
+    const target = makeTarget(sessionLog, peer?.principal);
     const session = new Session({
       id,
       transport: kind,
@@ -264,12 +264,14 @@ export function createGateway(
   }
 
   /** The aggregated endpoint's target: every backend, or the only one when there is just one. */
-  function rootTarget(sessionLog: Logger): Transport {
+  function rootTarget(sessionLog: Logger, principal: Principal | undefined): Transport {
     const all = enabledEntries();
     if (all.length === 0)
       throw new GatewayError('GATEWAY_BACKEND_UNAVAILABLE', 'no backend is enabled');
-    if (all.length === 1 || !config.aggregate.enabled) return all[0]!.backend.connect(sessionLog);
+    if (all.length === 1 || !config.aggregate.enabled)
+      return all[0]!.backend.connect(sessionLog, principal);
     return new AggregateTarget({
+      principal,
       members: all.map((e) => ({ name: e.name, backend: e.backend, config: e.config })),
       separator: config.aggregate.separator,
       listTimeoutMs: 5000,
@@ -313,7 +315,8 @@ export function createGateway(
     });
     const endpoint = new Endpoint(
       `/servers/${name}`,
-      (client, kind, peer) => openSession(name, (l) => backend.connect(l), client, kind, peer),
+      (client, kind, peer) =>
+        openSession(name, (l, p) => backend.connect(l, p), client, kind, peer),
       config,
       log,
     );
@@ -571,12 +574,16 @@ export function createGateway(
     sendError(res, new GatewayError('GATEWAY_NOT_FOUND', `no endpoint at ${req.method} ${path}`));
   }
 
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    serve(req, res).catch((error: unknown) => {
-      log.error({ err: error }, 'request failed');
-      sendError(res, error);
-    });
-  });
+  const server: Server = createListener(
+    config.server.tls,
+    (req: IncomingMessage, res: ServerResponse) => {
+      serve(req, res).catch((error: unknown) => {
+        log.error({ err: error }, 'request failed');
+        sendError(res, error);
+      });
+    },
+    log,
+  );
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     void (async () => {
       if (!guard.admitUpgrade(req, socket)) return;

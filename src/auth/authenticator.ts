@@ -12,6 +12,7 @@ import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 type VerifyKey = Awaited<ReturnType<typeof importSPKI>>;
 import type { Principal } from '../core/policy.js';
 import { GatewayError } from '../core/errors.js';
+import { withCallerToken } from '../backends/credentials.js';
 import { channels } from '../core/diagnostics.js';
 
 /*
@@ -114,9 +115,12 @@ export class Authenticator {
     try {
       if (credential === undefined)
         throw new AuthError('missing', 'send an API key (X-API-Key) or a bearer token');
-      if (looksLikeJwt(credential) && (this.keyFor || this.pemKey))
-        return await this.verifyJwt(credential);
-      return this.verifyKey(credential);
+      const principal =
+        looksLikeJwt(credential) && (this.keyFor || this.pemKey)
+          ? await this.verifyJwt(credential)
+          : this.verifyKey(credential);
+      // Kept (out of sight) for backends that take the caller's token or an exchanged one.
+      return withCallerToken(principal, credential);
     } catch (error) {
       if (error instanceof AuthError && channels.authFailure.hasSubscribers) {
         channels.authFailure.publish({ reason: error.reason, transport });

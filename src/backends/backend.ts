@@ -6,12 +6,14 @@ import { SharedProcess } from './shared-process.js';
 import { createRemoteTransport } from './remote.js';
 import type { ProcessBudget } from './process-budget.js';
 import { Balancer } from './balancer.js';
+import { BackendCredentials, CredentialedTransport } from './credentials.js';
+import type { Principal } from '../core/policy.js';
 
 /** One configured backend: hands each new session a transport to it. */
 export interface Backend {
   readonly name: string;
   /** A transport for one new session, not yet started (starting it is the session's job). */
-  connect(log: Logger): Transport;
+  connect(log: Logger, principal?: Principal): Transport;
   /** Starts what runs ahead of sessions (shared and pooled processes with `start: eager`). */
   warm(): Promise<void>;
   /** Stops shared or pooled processes that have served no session for `idleMs`. */
@@ -49,6 +51,19 @@ function stdioTransport(
 
 export function createBackend(name: string, config: BackendConfig, ctx: BackendContext): Backend {
   if (config.transport !== 'stdio') {
+    const credentials = new BackendCredentials(name, config.credentials);
+    /** A transport to `url`, with the caller's credentials when the backend wants them. */
+    const remote = (url: string, log: Logger, principal: Principal | undefined): Transport =>
+      credentials.needed
+        ? new CredentialedTransport(credentials, principal, (extra) =>
+            createRemoteTransport(
+              name,
+              { ...config, url, headers: { ...config.headers, ...extra } },
+              log,
+              ctx.maxMessageBytes,
+            ),
+          )
+        : createRemoteTransport(name, { ...config, url }, log, ctx.maxMessageBytes);
     if (config.replicas.length > 0) {
       const balancer = new Balancer(
         [{ url: config.url, weight: config.weight }, ...config.replicas],
@@ -56,15 +71,9 @@ export function createBackend(name: string, config: BackendConfig, ctx: BackendC
       );
       return {
         name,
-        connect(log) {
+        connect(log, principal) {
           const replica = balancer.pick();
-          const inner = createRemoteTransport(
-            name,
-            { ...config, url: replica.url },
-            log,
-            ctx.maxMessageBytes,
-          );
-          return balancer.place(replica, inner);
+          return balancer.place(replica, remote(replica.url, log, principal));
         },
         warm: async () => {},
         reapIdle: () => {},
@@ -73,7 +82,7 @@ export function createBackend(name: string, config: BackendConfig, ctx: BackendC
     }
     return {
       name,
-      connect: (log) => createRemoteTransport(name, config, log, ctx.maxMessageBytes),
+      connect: (log, principal) => remote(config.url, log, principal),
       warm: async () => {},
       reapIdle: () => {},
       close: async () => {},

@@ -15,6 +15,7 @@ import { GatewayError, toErrorReply } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { BackendConfig } from '../config/schema.js';
 import type { Backend } from '../backends/backend.js';
+import type { Principal } from '../core/policy.js';
 import { version } from '../version.js';
 import { Member } from './member.js';
 import type { Supervision } from './member.js';
@@ -47,6 +48,8 @@ export interface AggregateOptions {
   initializeWaitMs: number;
   supervision: Supervision;
   log: Logger;
+  /** The caller, for backends that take its credentials. */
+  principal?: Principal;
   /** A circuit breaker per backend; an open one keeps its backend out of lists and calls. */
   breakers?: BreakerRegistry;
   /** Told whenever a member comes up, goes down or gives up (for the gateway's health view). */
@@ -122,6 +125,7 @@ export class AggregateTarget implements Transport {
     this.configOf.set(name, config);
     return new Member(name, {
       backend,
+      principal: this.options.principal,
       supervision: this.options.supervision,
       log: this.options.log,
       onNotification: (member, message) => this.fromMember(member, message),

@@ -10,6 +10,7 @@ import type {
 import { isReply, isRequest } from '../core/jsonrpc.js';
 import { GatewayError, toErrorReply } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import type { Principal } from '../core/policy.js';
 
 export type MemberState = 'connecting' | 'up' | 'down' | 'failed' | 'closed';
 
@@ -28,6 +29,8 @@ export interface Supervision {
 
 export interface MemberOptions {
   backend: Backend;
+  /** The caller, for backends that take its credentials. */
+  principal?: Principal;
   supervision: Supervision;
   log: Logger;
   /** A notification from the backend. */
@@ -88,7 +91,7 @@ export class Member {
   private async attempt(): Promise<void> {
     if (this.state === 'closed') return;
     this.setState('connecting');
-    const transport = this.options.backend.connect(this.options.log);
+    const transport = this.options.backend.connect(this.options.log, this.options.principal);
     this.transport = transport;
     transport.onmessage = (message) => this.receive(message);
     transport.onclose = () => this.lost(transport);
