@@ -6,6 +6,7 @@ import { StreamableHttpHandler } from './frontends/streamable-http.js';
 import { LegacySseHandler } from './frontends/legacy-sse.js';
 import { WebSocketFrontend } from './frontends/websocket.js';
 import type { OpenSession } from './frontends/types.js';
+import type { Principal } from './core/policy.js';
 
 /**
  * One MCP endpoint on every HTTP transport: Streamable HTTP at `<base>/mcp` (or the configured
@@ -22,6 +23,8 @@ export class Endpoint {
     openSession: OpenSession,
     config: Readonly<GatewayConfig>,
     log: Logger,
+    /** Checks the auth_token of WebSocket envelope messages, when authentication is on. */
+    verifyMessageToken?: (token: string) => Promise<Principal>,
   ) {
     const frontend = { openSession, log, maxMessageBytes: config.limits.maxMessageBytes };
     this.mcp = config.server.http ? new StreamableHttpHandler(frontend) : undefined;
@@ -32,6 +35,7 @@ export class Endpoint {
       ? new WebSocketFrontend({
           ...frontend,
           maxConnectionsPerIp: config.rateLimits.websocketConnectionsPerIp,
+          verifyMessageToken,
         })
       : undefined;
   }

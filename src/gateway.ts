@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -297,7 +297,20 @@ export function createGateway(
         : AGGREGATE;
     return openSession(endpoint, rootTarget, client, kind, peer);
   };
-  const root = new Endpoint('', openRoot, config, log);
+  // Per-message tokens (WebSocket envelope `auth_token`): checked, and kept for a short while.
+  const messageTokens = new Map<string, { principal: Principal; until: number }>();
+  const checksTokens = config.auth.apiKeys.length > 0 || config.auth.jwt !== undefined;
+  async function checkMessageToken(token: string): Promise<Principal> {
+    const key = createHash('sha256').update(token).digest('hex');
+    const cached = messageTokens.get(key);
+    if (cached && cached.until > Date.now()) return cached.principal;
+    const principal = await authenticator!.verify(token, 'websocket');
+    if (messageTokens.size > 10_000) messageTokens.clear();
+    messageTokens.set(key, { principal, until: Date.now() + config.auth.perMessageCacheMs });
+    return principal;
+  }
+  const verifyMessageToken = checksTokens ? checkMessageToken : undefined;
+  const root = new Endpoint('', openRoot, config, log, verifyMessageToken);
   const unix = config.server.unixSocket
     ? new UnixSocketFrontend({
         openSession: openRoot,
@@ -319,6 +332,7 @@ export function createGateway(
         openSession(name, (l, p) => backend.connect(l, p), client, kind, peer),
       config,
       log,
+      verifyMessageToken,
     );
     entries.set(name, {
       name,

@@ -13,6 +13,7 @@ import { controlError, decode, detectDialect, encode, encodeError } from './webs
 import { WebSocketSessionTransport, closeReason } from './websocket-session.js';
 import type { FrontendOptions, PeerInfo, SessionHandle } from './types.js';
 import { peerOf } from './peer.js';
+import type { Principal } from '../core/policy.js';
 
 export interface WebSocketFrontendOptions extends FrontendOptions {
   /**
@@ -21,6 +22,12 @@ export interface WebSocketFrontendOptions extends FrontendOptions {
    * @default 30_000
    */
   pingIntervalMs?: number;
+  /**
+   * Checks the `auth_token` an envelope message carries; a message whose token fails is refused
+   * with a JSON-RPC error, and so is one whose token names another caller than the connection's.
+   * Without it, tokens in messages are kept but not checked. @default undefined
+   */
+  verifyMessageToken?: (token: string) => Promise<Principal>;
   /** Connections one client address may hold at once; more get HTTP 429. 0: no limit. @default 0 */
   maxConnectionsPerIp?: number;
   /**
@@ -45,6 +52,8 @@ interface Entry {
 interface Connection {
   readonly socket: WebSocket;
   readonly peer: PeerInfo;
+  /** Per-message token checks in progress, in order. */
+  checking?: Promise<void>;
   /** Fixed by the first message that fits a dialect. */
   dialect: DialectName | undefined;
   entry: Entry | undefined;
@@ -159,6 +168,14 @@ export class WebSocketFrontend {
     const inbound = decode(conn.dialect ?? 'jsonrpc', value);
     switch (inbound.kind) {
       case 'message':
+        if (this.options.verifyMessageToken && (inbound.authToken !== undefined || conn.checking)) {
+          // Checked in arrival order: a message waits for the ones before it.
+          const { message, authToken } = inbound;
+          conn.checking = (conn.checking ?? Promise.resolve()).then(() =>
+            this.checkAndDeliver(conn, message, authToken),
+          );
+          return;
+        }
         return this.deliver(conn, inbound.message, inbound.authToken);
       case 'invalid':
         return this.reject(
@@ -173,6 +190,40 @@ export class WebSocketFrontend {
       case 'attach':
         return this.attach(conn, inbound.sessionId);
     }
+  }
+
+  private async checkAndDeliver(
+    conn: Connection,
+    message: JSONRPCMessage,
+    authToken: string | undefined,
+  ): Promise<void> {
+    if (authToken !== undefined) {
+      const id = isRequest(message) ? message.id : null;
+      let principal: Principal;
+      try {
+        principal = await this.options.verifyMessageToken!(authToken);
+      } catch (error) {
+        return this.reject(
+          conn,
+          id,
+          error instanceof GatewayError
+            ? error
+            : new GatewayError('GATEWAY_UNAUTHORIZED', 'the message token is not valid'),
+        );
+      }
+      const owner = conn.peer.principal;
+      if (owner && owner.id !== principal.id) {
+        return this.reject(
+          conn,
+          id,
+          new GatewayError(
+            'GATEWAY_FORBIDDEN',
+            'the message token names another caller than this connection',
+          ),
+        );
+      }
+    }
+    this.deliver(conn, message, authToken);
   }
 
   private deliver(conn: Connection, message: JSONRPCMessage, authToken?: string): void {

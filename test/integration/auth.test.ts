@@ -222,6 +222,48 @@ describe('authentication matrix (Streamable HTTP, SSE, WebSocket)', () => {
     expect(hijack.status).toBe(403);
   });
 
+  it('checks the auth_token of each WebSocket envelope message', async () => {
+    const other = 'second-api-key-55555555';
+    secrets.push(other);
+    const { port } = await start({ required: true, apiKeys: [KEY, other] });
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { 'x-api-key': KEY } });
+    cleanup.push(() => socket.close());
+    const replies: Array<{
+      mcp_payload: { id: unknown; error?: { code: number; message: string } };
+    }> = [];
+    socket.on('message', (data) => replies.push(JSON.parse(String(data))));
+    await new Promise((resolve) => socket.once('open', resolve));
+    const send = (id: number, token: string, method = 'ping') =>
+      socket.send(
+        JSON.stringify({
+          id,
+          timestamp: new Date().toISOString(),
+          source: 'local-router',
+          auth_token: token,
+          mcp_payload: id === 1 ? JSON.parse(initialize) : { jsonrpc: '2.0', id, method },
+        }),
+      );
+    send(1, KEY);
+    send(2, 'not-a-valid-token-000');
+    send(3, other);
+    send(4, KEY);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`only ${replies.length} replies`)), 10_000);
+      const check = setInterval(() => {
+        if (replies.filter((r) => r.mcp_payload.id !== undefined).length >= 4) {
+          clearInterval(check);
+          clearTimeout(timer);
+          resolve();
+        }
+      }, 20);
+    });
+    const byId = new Map(replies.map((r) => [r.mcp_payload.id, r.mcp_payload]));
+    expect(byId.get(1)?.error).toBeUndefined();
+    expect(byId.get(2)?.error?.code).toBe(-32030);
+    expect(byId.get(3)?.error?.message).toContain('names another caller');
+    expect(byId.get(4)?.error).toBeUndefined();
+  });
+
   it('follows a JWKS through a key rotation', async () => {
     const first = await generateKeyPair('RS256');
     const second = await generateKeyPair('RS256');
