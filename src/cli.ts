@@ -16,6 +16,7 @@ import { channels } from './core/diagnostics.js';
 import { createObservability } from './observability/observability.js';
 import type { Observability } from './observability/observability.js';
 import { refuseClient } from './frontends/stdio.js';
+import { TokenError, createToken } from './auth/token.js';
 import { version } from './version.js';
 
 const HELP = `mcp-bridge ${version}: bridge any MCP client to any MCP server
@@ -25,6 +26,7 @@ Usage:
   mcp-bridge --config <file> [options]
   mcp-bridge check-config <file>
   mcp-bridge schema
+  mcp-bridge token create --sub <id> --ttl <duration> [--scopes "<a> <b>"] [token options]
 
 Quick mode bridges one MCP server: a stdio command (one process for each client session) or a
 remote server at a URL. By default it serves HTTP on one port: Streamable HTTP at /mcp, legacy
@@ -41,6 +43,18 @@ Commands:
   check-config <file>   load the file as a start would (environment and .env included), print
                         "<file>: ok (...)" or every problem, one per line; exit 0 or 1
   schema                print the JSON Schema of the config file, for editors
+  token create          print an HS256 JWT (and nothing else) that a gateway with the same
+                        auth.jwt.secret accepts; exit 2 without a secret or with a bad --ttl
+
+Token options:
+  --sub <id>            the token's subject (sub), the principal it stands for
+  --ttl <duration>      lifetime: 15m, 1h, 7d, 90s or seconds (3600)
+  --scopes "<a> <b>"    space-separated scopes (scope claim); none by default
+  --config <file>       take auth.jwt.secret, issuer and audience from this config file
+                        (with the environment, as a start would); without it BRIDGE_JWT_SECRET
+  --secret-env <NAME>   take the secret from the environment variable NAME instead
+  --issuer <iss>        the iss claim (default: auth.jwt.issuer of --config)
+  --audience <aud>      the aud claim (default: auth.jwt.audience of --config)
 
 Backend (exactly one of --config, --stdio, --url):
   --config <file>       the gateway's configuration file (.yaml, .yml or .json)
@@ -65,6 +79,7 @@ Examples:
   mcp-bridge --stdio "npx -y @modelcontextprotocol/server-everything" --port 8080
   mcp-bridge --config bridge.yaml --port 9000
   mcp-bridge schema > mcp-bridge.schema.json
+  mcp-bridge token create --config bridge.yaml --sub ci-bot --scopes "tools:read" --ttl 15m
   mcp-bridge --url https://mcp.example.com/mcp --serve stdio
   mcp-bridge --url http://localhost:3001/sse --transport sse --port 8080
 `;
@@ -99,7 +114,54 @@ function load(file: string | undefined, flags: ConfigOverrides): Readonly<Gatewa
   }
 }
 
+/** `token create …`: the token on stdout and nothing else; a misuse or no secret exits 2. */
+async function tokenCommand(args: string[]): Promise<void> {
+  let values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args,
+      options: {
+        sub: { type: 'string' },
+        scopes: { type: 'string' },
+        ttl: { type: 'string' },
+        config: { type: 'string' },
+        'secret-env': { type: 'string' },
+        issuer: { type: 'string' },
+        audience: { type: 'string' },
+      },
+      strict: true,
+      allowPositionals: true,
+    }));
+  } catch (error) {
+    fail(`token: ${(error as Error).message}`);
+  }
+  const [sub, ...rest] = positionals;
+  if (sub !== 'create')
+    fail(`token: the only command is "token create"${sub ? `, not "token ${sub}"` : ''}`);
+  if (rest.length > 0) fail(`token create: unexpected argument "${rest[0]}"`);
+  if (values.sub === undefined) fail('token create: give --sub <id>');
+  if (values.ttl === undefined) fail('token create: give --ttl <duration> (15m, 1h, 3600…)');
+  try {
+    const token = await createToken({
+      subject: values.sub,
+      scopes: values.scopes?.split(/\s+/),
+      ttl: values.ttl,
+      configFile: values.config,
+      secretEnv: values['secret-env'],
+      issuer: values.issuer,
+      audience: values.audience,
+    });
+    process.stdout.write(`${token}\n`);
+  } catch (error) {
+    if (error instanceof TokenError) fail(`token create: ${error.message}`);
+    if (error instanceof ConfigError) failConfig(error);
+    throw error;
+  }
+}
+
 async function main(): Promise<void> {
+  if (process.argv[2] === 'token') return tokenCommand(process.argv.slice(3));
   let values;
   let positionals: string[];
   try {
@@ -138,7 +200,7 @@ async function main(): Promise<void> {
     return;
   }
   if (command !== undefined && command !== 'check-config')
-    fail(`unknown command "${command}"; the commands are check-config and schema`);
+    fail(`unknown command "${command}"; the commands are check-config, schema and token`);
   const file = command === 'check-config' ? rest[0] : values.config;
   if (command === 'check-config') {
     if (file === undefined) fail('check-config: give the file to check');
@@ -197,7 +259,14 @@ async function main(): Promise<void> {
   }
   const log = openLog(config);
   const observability = createObservability({ config, log });
-  const gateway = createGateway(config, { log, policies: observability.policies });
+  let gateway: Gateway;
+  try {
+    gateway = createGateway(config, { log, policies: observability.policies });
+  } catch (error) {
+    // Problems only the gateway can see (a certificate file that cannot be read, say).
+    if (error instanceof ConfigError) failConfig(error);
+    throw error;
+  }
   const stopReloading = file === undefined ? () => {} : reloadOnChange(file, flags, gateway, log);
   let stopping = false;
   const shutdown = (code: number) => {

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Principal } from '../core/policy.js';
 import { toErrorReply } from '../core/errors.js';
 import { sendJson } from '../frontends/http-io.js';
+import { certificatePrincipal } from '../tls.js';
 import { AuthError, Authenticator, missingScope } from './authenticator.js';
 import type { AuthFailureReason } from './authenticator.js';
 
@@ -137,7 +138,8 @@ export class HttpGuard {
 
   /**
    * Authenticates a request to an MCP path. Returns the principal (undefined when no auth is
-   * configured), or false after answering 401/403 itself.
+   * configured), or false after answering 401/403 itself. A verified client certificate (mTLS)
+   * is the principal when the request carries no API key or bearer token to check instead.
    */
   async authenticate(
     req: IncomingMessage,
@@ -145,8 +147,13 @@ export class HttpGuard {
     transport: string,
   ): Promise<Principal | undefined | false> {
     const authenticator = this.options.authenticator;
-    if (!authenticator) return undefined;
     const credential = Authenticator.credential(req.headers);
+    const certified = certificatePrincipal(req.socket);
+    if (certified && (credential === undefined || !authenticator)) {
+      principals.set(req, certified);
+      return certified;
+    }
+    if (!authenticator) return undefined;
     if (!this.options.required && credential === undefined) return undefined;
     try {
       const principal = await authenticator.verify(credential, transport);

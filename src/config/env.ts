@@ -66,6 +66,13 @@ const boolean: Parse = (raw) => {
 
 const text: Parse = (raw) => raw;
 
+/** Comma-separated; blanks around items and empty items are dropped. */
+const list: Parse = (raw) =>
+  raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+
 const logLevel: Parse = (raw) => {
   const lower = raw.toLowerCase();
   const level = LOG_LEVEL_ALIASES[lower] ?? lower;
@@ -81,6 +88,10 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   { name: 'BRIDGE_ENABLE_HTTP', path: 'server.http', parse: boolean },
   { name: 'BRIDGE_ENABLE_SSE', path: 'server.sse', parse: boolean },
   { name: 'BRIDGE_ENABLE_WEBSOCKET', path: 'server.websocket', parse: boolean },
+  { name: 'BRIDGE_CORS_ORIGINS', path: 'server.allowedOrigins', parse: list },
+  { name: 'BRIDGE_REQUIRE_AUTH', path: 'auth.required', parse: boolean },
+  { name: 'BRIDGE_API_KEYS', path: 'auth.apiKeys', parse: list },
+  { name: 'BRIDGE_JWT_SECRET', path: 'auth.jwt.secret', parse: text },
   { name: 'BRIDGE_MAX_PROCESSES', path: 'processes.max', parse: integer(0) },
   { name: 'BRIDGE_PROCESS_TIMEOUT', path: 'backends.*.timeoutMs', parse: seconds },
   { name: 'BRIDGE_PROCESS_IDLE_TIMEOUT', path: 'processes.idleTimeoutMs', parse: seconds },
