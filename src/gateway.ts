@@ -672,6 +672,7 @@ export function createGateway(
         'http',
         'sse',
         'websocket',
+        'tls',
       ] as const) {
         if (!isDeepStrictEqual(next.server[key], config.server[key]))
           result.ignored.push(`server.${key}`);

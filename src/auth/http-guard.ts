@@ -46,6 +46,12 @@ const SECURITY_HEADERS: Record<string, string> = {
   'cross-origin-resource-policy': 'same-origin',
 };
 
+/** This gateway's origin as the client reached it: https under TLS. */
+function originOf(req: IncomingMessage): string {
+  const secure = (req.socket as { encrypted?: boolean }).encrypted === true;
+  return `${secure ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}`;
+}
+
 function hostnameOf(host: string | undefined): string | undefined {
   if (!host) return undefined;
   if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1).toLowerCase();
@@ -133,7 +139,7 @@ export class HttpGuard {
   }
 
   private metadataUrl(req: IncomingMessage, path: string): string {
-    return `http://${req.headers.host ?? 'localhost'}/.well-known/oauth-protected-resource${path}`;
+    return `${originOf(req)}/.well-known/oauth-protected-resource${path}`;
   }
 
   /**
@@ -228,7 +234,7 @@ export class HttpGuard {
     if (path !== prefix && !path.startsWith(`${prefix}/`)) return false;
     const resourcePath = path.slice(prefix.length) || '/mcp';
     sendJson(res, 200, {
-      resource: `http://${req.headers.host ?? 'localhost'}${resourcePath}`,
+      resource: `${originOf(req)}${resourcePath}`,
       authorization_servers: this.options.authorizationServers,
       scopes_supported: this.options.scopesSupported,
       bearer_methods_supported: ['header'],

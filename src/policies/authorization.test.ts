@@ -60,7 +60,9 @@ describe('authorization', () => {
       },
     }));
     expect(
-      (reply as { result: { tools: Array<{ name: string }> } }).result.tools.map((t) => t.name),
+      (reply as unknown as { result: { tools: Array<{ name: string }> } }).result.tools.map(
+        (t) => t.name,
+      ),
     ).toEqual(['search_code']);
   });
 });

@@ -285,7 +285,7 @@ describe('authentication matrix (Streamable HTTP, SSE, WebSocket)', () => {
         audience: AUDIENCE,
       },
     });
-    const sign = async (key: CryptoKey, kid: string) => {
+    const sign = async (key: typeof first.privateKey, kid: string) => {
       const jwt = await new SignJWT({ scope: 'mcp:call' })
         .setProtectedHeader({ alg: 'RS256', kid })
         .setSubject('bob')

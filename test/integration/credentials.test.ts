@@ -70,15 +70,13 @@ describe('credentials to backends', () => {
         basic = req.headers.authorization ?? '';
         const form = new URLSearchParams(body);
         requests.push(form);
-        res
-          .writeHead(200, { 'content-type': 'application/json' })
-          .end(
-            JSON.stringify({
-              access_token: `exchanged-for-${form.get('audience')}`,
-              token_type: 'Bearer',
-              expires_in: 600,
-            }),
-          );
+        res.writeHead(200, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            access_token: `exchanged-for-${form.get('audience')}`,
+            token_type: 'Bearer',
+            expires_in: 600,
+          }),
+        );
       });
     });
     await new Promise<void>((resolve) => tokenEndpoint.listen(0, '127.0.0.1', resolve));
