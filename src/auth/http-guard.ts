@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Principal } from '../core/policy.js';
 import { toErrorReply } from '../core/errors.js';
+import { channels } from '../core/diagnostics.js';
 import { sendJson } from '../frontends/http-io.js';
 import { certificatePrincipal } from '../tls.js';
 import { AuthError, Authenticator, missingScope } from './authenticator.js';
@@ -157,6 +158,9 @@ export class HttpGuard {
     const certified = certificatePrincipal(req.socket);
     if (certified && (credential === undefined || !authenticator)) {
       principals.set(req, certified);
+      if (channels.authSuccess.hasSubscribers) {
+        channels.authSuccess.publish({ principal: certified.id, via: 'certificate', transport });
+      }
       return certified;
     }
     if (!authenticator) return undefined;
@@ -171,6 +175,10 @@ export class HttpGuard {
           missing,
         );
       principals.set(req, principal);
+      if (channels.authSuccess.hasSubscribers) {
+        const via = principal.claims?.keyId !== undefined ? 'api-key' : 'jwt';
+        channels.authSuccess.publish({ principal: principal.id, via, transport });
+      }
       return principal;
     } catch (error) {
       if (!(error instanceof AuthError)) throw error;

@@ -26,6 +26,8 @@ export const channels = {
   rateLimited: diagnostics.channel('mcp-bridge:ratelimit:reject'),
   /** `{ reason, transport }` */
   authFailure: diagnostics.channel('mcp-bridge:auth:failure'),
+  /** `{ principal, via: 'api-key'|'jwt'|'certificate', transport }`: a caller was let in */
+  authSuccess: diagnostics.channel('mcp-bridge:auth:success'),
   /** `{ transport }`: a client connection (HTTP request stream, WebSocket, socket) opened */
   connectionOpen: diagnostics.channel('mcp-bridge:connection:open'),
   /** `{ transport }` */

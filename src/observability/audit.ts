@@ -5,8 +5,8 @@ import type { MessageContext, Policy } from '../core/policy.js';
 import { targetOf } from './mcp-names.js';
 
 /*
- * The audit log: one JSON line per tool call, resource read and prompt get, and one per failed
- * authentication. Calls are audited by a policy, not a diagnostics subscriber, because only the
+ * The audit log: one JSON line per tool call, resource read and prompt get, and one per
+ * authentication decision (let in or refused). Calls are audited by a policy, not a diagnostics subscriber, because only the
  * chain sees what a call names (tool, prompt, URI), its arguments and the principal; the
  * request events carry none of that, on purpose (they stay cheap). Auth failures happen before
  * any session, so they come from the `auth:failure` event.
@@ -25,7 +25,7 @@ export interface AuditOptions {
 export interface AuditRecord {
   /** ISO 8601, added by the writer. */
   time?: string;
-  event: 'call' | 'auth.failure';
+  event: 'call' | 'auth.failure' | 'auth.success';
   method?: string;
   /** Tool or prompt name, as the client named it. */
   name?: string;
@@ -121,6 +121,14 @@ export function createAudit(options: AuditOptions = {}): Audit {
     const { reason, transport } = event as { reason: string; transport: string };
     write({ event: 'auth.failure', reason, transport, outcome: 'error' });
   };
+  const onAuthSuccess = (event: unknown) => {
+    const { principal, via, transport } = event as {
+      principal: string;
+      via: string;
+      transport: string;
+    };
+    write({ event: 'auth.success', principal, reason: via, transport, outcome: 'ok' });
+  };
 
   let subscribed = false;
   return {
@@ -129,11 +137,13 @@ export function createAudit(options: AuditOptions = {}): Audit {
       if (subscribed) return;
       subscribed = true;
       channels.authFailure.subscribe(onAuthFailure);
+      channels.authSuccess.subscribe(onAuthSuccess);
     },
     unsubscribe() {
       if (!subscribed) return;
       subscribed = false;
       channels.authFailure.unsubscribe(onAuthFailure);
+      channels.authSuccess.unsubscribe(onAuthSuccess);
     },
     async close() {
       this.unsubscribe();

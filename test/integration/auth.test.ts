@@ -10,6 +10,7 @@ import { createGateway, parseConfig } from '../../src/index.js';
 import type { Gateway, GatewayConfigInput } from '../../src/index.js';
 import { createLogger } from '../../src/core/logger.js';
 import { FIXTURES } from '../helpers.js';
+import { startObservedGateway } from '../observability-helpers.js';
 
 /*
  * Authentication on every HTTP surface (Streamable HTTP, SSE, WebSocket): each kind of
@@ -305,6 +306,48 @@ describe('authentication matrix (Streamable HTTP, SSE, WebSocket)', () => {
     const newToken = await sign(second.privateKey, 'two');
     expect((await statuses(port, { authorization: `Bearer ${newToken}` })).mcp).toBe(200);
     expect(fetches).toBeGreaterThan(before); // the unknown kid made it fetch the keys again
+  });
+});
+
+describe('audit of auth decisions', () => {
+  it('writes one record per decision, let in or refused, without the credential', async () => {
+    const audit = join(dir, 'audit.jsonl');
+    const running = await startObservedGateway(
+      {
+        backends: { probe },
+        admin: { enabled: false },
+        auth: { required: true, apiKeys: [KEY] },
+        audit: { enabled: true, destination: audit },
+      },
+      createLogger({ level: 'debug', destination: logFile }),
+    );
+    try {
+      for (const key of [KEY, 'wrong-key-000000000']) {
+        const res = await fetch(running.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: ACCEPT, 'x-api-key': key },
+          body: initialize,
+        });
+        await res.text();
+      }
+    } finally {
+      await running.close();
+    }
+    const text = readFileSync(audit, 'utf8');
+    expect(text).not.toContain(KEY);
+    const records = text
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(records.filter((r) => String(r.event).startsWith('auth.'))).toEqual([
+      expect.objectContaining({
+        event: 'auth.success',
+        reason: 'api-key',
+        outcome: 'ok',
+        principal: expect.stringMatching(/^key-/),
+      }),
+      expect.objectContaining({ event: 'auth.failure', reason: 'invalid_key', outcome: 'error' }),
+    ]);
   });
 });
 
