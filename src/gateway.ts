@@ -234,6 +234,7 @@ export function createGateway(
       backend: endpoint,
       remoteAddress: peer?.remoteAddress,
       principal: peer?.principal,
+      counters,
     });
     session.onclose = (reason) => {
       live.delete(id);
@@ -451,12 +452,6 @@ export function createGateway(
     }
   }
 
-  // Requests and errors for /stats, counted from the events the core publishes.
-  const onRequestEnd = (event: unknown) => {
-    counters.requests++;
-    if ((event as { error?: unknown }).error !== undefined) counters.errors++;
-  };
-
   // ── HTTP ───────────────────────────────────────────────────────────────────────────────
 
   const ops = {
@@ -635,7 +630,6 @@ export function createGateway(
       });
       await unix?.listen();
       listening = true;
-      channels.requestEnd.subscribe(onRequestEnd);
       startTimers();
       await Promise.all([...entries.values()].map(warm));
       log.info(
@@ -724,7 +718,6 @@ export function createGateway(
       closing = true;
       clearInterval(sweepTimer);
       clearInterval(probeTimer);
-      channels.requestEnd.unsubscribe(onRequestEnd);
       const stopped = server.listening
         ? new Promise<void>((resolve) => server.close(() => resolve()))
         : Promise.resolve();

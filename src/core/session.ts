@@ -42,6 +42,8 @@ export interface SessionOptions {
   backend?: string;
   /** The client's IP address, for policies that limit by it. */
   remoteAddress?: string;
+  /** Counts requests that ended and how many ended in an error; shared by a gateway's sessions. */
+  counters?: { requests: number; errors: number };
 }
 
 type ProgressToken = string | number;
@@ -157,6 +159,7 @@ export class Session {
   readonly transport: string;
   readonly backend: string | undefined;
   readonly remoteAddress: string | undefined;
+  private readonly counters: { requests: number; errors: number } | undefined;
   principal: Principal | undefined;
   /** When the client last sent anything (ms since the epoch); the idle sweep reads it. */
   lastActivity = Date.now();
@@ -194,6 +197,7 @@ export class Session {
     this.transport = options.transport;
     this.backend = options.backend;
     this.remoteAddress = options.remoteAddress;
+    this.counters = options.counters;
     this.client = options.client;
     this.target = options.target;
     this.log = options.log;
@@ -342,6 +346,10 @@ export class Session {
         ctx.end();
       }
       if (direction === 'to-server') this.abandonAtTarget(message.id);
+      if (this.counters) {
+        this.counters.requests++;
+        if (outcome && 'error' in outcome) this.counters.errors++;
+      }
       if (channels.requestEnd.hasSubscribers) {
         const code =
           outcome && 'error' in outcome
