@@ -78,17 +78,6 @@ export class JsonLines {
   }
 }
 
-export const initializeRequest = (id: number | string = 1) => ({
-  jsonrpc: '2.0' as const,
-  id,
-  method: 'initialize',
-  params: {
-    protocolVersion: '2025-06-18',
-    capabilities: {},
-    clientInfo: { name: 'raw-test-client', version: '1' },
-  },
-});
-
 export const line = (message: unknown): string => JSON.stringify(message) + '\n';
 
 /** The SDK's Transport contract, client side, over a pair of streams speaking stdio framing. */

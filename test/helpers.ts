@@ -166,3 +166,19 @@ export async function startProbeHttp(mode: 'streamable' | 'sse'): Promise<Runnin
     },
   };
 }
+
+/** The Accept header a Streamable HTTP client must send with a POST. */
+export const ACCEPT_JSON_AND_SSE = 'application/json, text/event-stream';
+
+/** An `initialize` request as a raw (non-SDK) client sends it. */
+export function initializeRequest(
+  options: { id?: number | string; name?: string; protocolVersion?: string } = {},
+) {
+  const { id = 1, name = 'raw', protocolVersion = '2025-11-25' } = options;
+  return {
+    jsonrpc: '2.0' as const,
+    id,
+    method: 'initialize' as const,
+    params: { protocolVersion, capabilities: {}, clientInfo: { name, version: '1' } },
+  };
+}

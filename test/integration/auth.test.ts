@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, parseConfig } from '../../src/index.js';
 import type { Gateway, GatewayConfigInput } from '../../src/index.js';
 import { createLogger } from '../../src/core/logger.js';
-import { FIXTURES } from '../helpers.js';
+import { FIXTURES, initializeRequest } from '../helpers.js';
 import { startObservedGateway } from '../observability-helpers.js';
 
 /*
@@ -80,16 +80,7 @@ async function token(
   return jwt;
 }
 
-const initialize = JSON.stringify({
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'initialize',
-  params: {
-    protocolVersion: '2025-11-25',
-    capabilities: {},
-    clientInfo: { name: 'auth', version: '1' },
-  },
-});
+const initialize = JSON.stringify(initializeRequest({ name: 'auth' }));
 
 /** The status each surface gives a credential: Streamable HTTP initialize, SSE stream, WebSocket upgrade. */
 async function statuses(port: number, headers: Record<string, string>) {
@@ -119,7 +110,7 @@ async function statuses(port: number, headers: Record<string, string>) {
 
 describe('authentication matrix (Streamable HTTP, SSE, WebSocket)', () => {
   it('refuses missing and wrong credentials everywhere and lets good ones in', async () => {
-    const { gateway, port } = await start({
+    const { port } = await start({
       required: true,
       apiKeys: [KEY],
       jwt: { secret: SECRET, issuer: ISSUER, audience: AUDIENCE },
@@ -181,7 +172,6 @@ describe('authentication matrix (Streamable HTTP, SSE, WebSocket)', () => {
     }
     // Only the 3 good credentials reached the backend: a session each on Streamable HTTP and SSE
     // (a WebSocket opens its session with its first message, and these sent none): 6 in all.
-    void gateway;
     const stats = (await (
       await fetch(`http://127.0.0.1:${port}/stats`, { headers: { 'x-api-key': KEY } })
     ).json()) as {

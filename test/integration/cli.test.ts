@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EVERYTHING, FIXTURES, isAlive, waitFor } from '../helpers.js';
+import { EVERYTHING, FIXTURES, isAlive, waitFor, initializeRequest } from '../helpers.js';
 
 /*
  * The built CLI as a user runs it: a real process, real signals. Needs `npm run build` first
@@ -55,16 +55,7 @@ async function initialize(port: number): Promise<Response> {
   return fetch(`http://127.0.0.1:${port}/mcp`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'initialize',
-      params: {
-        protocolVersion: '2025-06-18',
-        capabilities: {},
-        clientInfo: { name: 'curl-like', version: '1' },
-      },
-    }),
+    body: JSON.stringify(initializeRequest({ name: 'curl-like', protocolVersion: '2025-06-18' })),
   });
 }
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EVERYTHING, FIXTURES, waitFor } from '../helpers.js';
+import { EVERYTHING, FIXTURES, waitFor, initializeRequest } from '../helpers.js';
 
 /*
  * The built CLI with config files, as a user runs it: real processes, real signals, real files.
@@ -106,16 +106,9 @@ async function initialize(port: number): Promise<{ status: number; serverName?: 
   const res = await fetch(`http://127.0.0.1:${port}/mcp`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'initialize',
-      params: {
-        protocolVersion: '2025-06-18',
-        capabilities: {},
-        clientInfo: { name: 'config-file-test', version: '1' },
-      },
-    }),
+    body: JSON.stringify(
+      initializeRequest({ name: 'config-file-test', protocolVersion: '2025-06-18' }),
+    ),
   });
   const text = await res.text();
   const data = text.startsWith('{')

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectClient, everythingStdio, startGateway } from '../helpers.js';
+import { connectClient, everythingStdio, startGateway, initializeRequest } from '../helpers.js';
 import type { RunningGateway } from '../helpers.js';
 
 /*
@@ -8,16 +8,7 @@ import type { RunningGateway } from '../helpers.js';
  */
 
 const ACCEPT = 'application/json, text/event-stream';
-const initialize = {
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'initialize',
-  params: {
-    protocolVersion: '2025-11-25',
-    capabilities: {},
-    clientInfo: { name: 'raw', version: '1' },
-  },
-};
+const initialize = initializeRequest({ name: 'raw' });
 
 interface Reply {
   status: number;

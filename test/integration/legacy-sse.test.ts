@@ -1,11 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import { everythingStdio, fullCapabilities, isAlive, startGateway, waitFor } from '../helpers.js';
+import {
+  everythingStdio,
+  fullCapabilities,
+  isAlive,
+  startGateway,
+  waitFor,
+  initializeRequest,
+} from '../helpers.js';
 import type { RunningGateway } from '../helpers.js';
 import { answerServerRequests, text } from '../cases.js';
 import type { Answered } from '../cases.js';
-import { initializeRequest, openRawSse } from '../frontend-helpers.js';
+import { openRawSse } from '../frontend-helpers.js';
 import type { JsonRpcReply, RawSse } from '../frontend-helpers.js';
 
 /*
@@ -196,7 +203,10 @@ describe('legacy SSE: bad input', () => {
   }
 
   it('sends the endpoint first and answers POSTs with 202 and no body; replies come on the stream', async () => {
-    const init = await post(endpoint, JSON.stringify(initializeRequest(1)));
+    const init = await post(
+      endpoint,
+      JSON.stringify(initializeRequest({ id: 1, protocolVersion: '2025-06-18' })),
+    );
     expect(init).toEqual({ status: 202, body: '' });
     expect((await streamed(1)).result).toMatchObject({ serverInfo: expect.anything() });
 

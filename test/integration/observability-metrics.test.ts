@@ -5,7 +5,7 @@ import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/cl
 import { EmptyResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { channels } from '../../src/core/diagnostics.js';
 import { createMetrics } from '../../src/observability/metrics.js';
-import { connectClient, waitFor } from '../helpers.js';
+import { connectClient, waitFor, initializeRequest } from '../helpers.js';
 import { scrape, startObservedGateway } from '../observability-helpers.js';
 import type { ObservedGateway } from '../observability-helpers.js';
 
@@ -110,16 +110,9 @@ describe('metrics on the admin listener', () => {
 
   it('counts the exact payload bytes of a Streamable HTTP exchange', async () => {
     const before = await scrape(running.admin);
-    const body = JSON.stringify({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'initialize',
-      params: {
-        protocolVersion: '2025-06-18',
-        capabilities: {},
-        clientInfo: { name: 'bytes', version: '1' },
-      },
-    });
+    const body = JSON.stringify(
+      initializeRequest({ name: 'bytes', protocolVersion: '2025-06-18' }),
+    );
     const res = await fetch(running.url, {
       method: 'POST',
       headers: {
@@ -152,16 +145,7 @@ describe('metrics on the admin listener', () => {
     ws.on('message', (data) => received.push(String(data)));
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     const sent = [
-      {
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'initialize',
-        params: {
-          protocolVersion: '2025-06-18',
-          capabilities: {},
-          clientInfo: { name: 'ws', version: '1' },
-        },
-      },
+      initializeRequest({ name: 'ws', protocolVersion: '2025-06-18' }),
       { jsonrpc: '2.0', method: 'notifications/initialized' },
       { jsonrpc: '2.0', id: 2, method: 'ping' },
     ].map((m) => JSON.stringify(m));

@@ -1,7 +1,7 @@
 import { createServer, connect } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connectClient, startGateway, waitFor } from '../helpers.js';
+import { connectClient, startGateway, waitFor, initializeRequest } from '../helpers.js';
 import type { RunningGateway } from '../helpers.js';
 
 /*
@@ -93,16 +93,9 @@ describe('Streamable HTTP resumption', () => {
     const init = await fetch(gw.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: ACCEPT },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 0,
-        method: 'initialize',
-        params: {
-          protocolVersion: '2025-11-25',
-          capabilities: {},
-          clientInfo: { name: 'raw', version: '1' },
-        },
-      }),
+      body: JSON.stringify(
+        initializeRequest({ name: 'raw', protocolVersion: '2025-11-25', id: 0 }),
+      ),
     });
     await init.text();
     const session = init.headers.get('mcp-session-id')!;
@@ -166,16 +159,9 @@ describe('Streamable HTTP resumption', () => {
     const init = await fetch(gw.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: ACCEPT },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 0,
-        method: 'initialize',
-        params: {
-          protocolVersion: '2025-11-25',
-          capabilities: {},
-          clientInfo: { name: 'raw', version: '1' },
-        },
-      }),
+      body: JSON.stringify(
+        initializeRequest({ name: 'raw', protocolVersion: '2025-11-25', id: 0 }),
+      ),
     });
     await init.text();
     const res = await fetch(gw.url, {

@@ -16,6 +16,7 @@ import {
   isAlive,
   startGateway,
   waitFor,
+  initializeRequest,
 } from '../helpers.js';
 import { answerServerRequests, text } from '../cases.js';
 import type { Answered } from '../cases.js';
@@ -24,7 +25,6 @@ import {
   StreamClientTransport,
   backendsOf,
   connectUnix,
-  initializeRequest,
   line,
   listeningPort,
   runCli,
@@ -133,7 +133,7 @@ describe('--serve stdio: raw lines on the built CLI', () => {
       error: { code: -32600, data: { code: 'GATEWAY_INVALID_REQUEST' } },
     });
 
-    child.stdin!.write(line(initializeRequest(1)));
+    child.stdin!.write(line(initializeRequest({ id: 1, protocolVersion: '2025-06-18' })));
     expect((await stdout.reply(1)).result).toMatchObject({ serverInfo: expect.anything() });
     child.stdin!.write(line({ jsonrpc: '2.0', method: 'notifications/initialized' }));
     child.stdin!.write(line({ jsonrpc: '2.0', id: 2, method: 'tools/list' }));
@@ -171,7 +171,7 @@ describe('--serve stdio: raw lines on the built CLI', () => {
 
   it('answers the first request with a -32010 error and exits 1 when the backend cannot start', async () => {
     cli = runCli(['--serve', 'stdio', '--stdio', '/nonexistent/mcp-server']);
-    cli.child.stdin!.write(line(initializeRequest(7)));
+    cli.child.stdin!.write(line(initializeRequest({ id: 7, protocolVersion: '2025-06-18' })));
     expect(await cli.stdout.reply(7)).toMatchObject({
       error: { code: -32010, data: { code: 'GATEWAY_BACKEND_UNAVAILABLE' } },
     });
@@ -180,7 +180,7 @@ describe('--serve stdio: raw lines on the built CLI', () => {
 
   it('exits 1 when the backend ends before stdin does', async () => {
     cli = runCli(['--serve', 'stdio', '--stdio', DEMO]);
-    cli.child.stdin!.write(line(initializeRequest(1)));
+    cli.child.stdin!.write(line(initializeRequest({ id: 1, protocolVersion: '2025-06-18' })));
     await cli.stdout.reply(1);
     const [backend] = backendsOf(cli.child.pid!);
     process.kill(backend!, 'SIGKILL');
@@ -227,7 +227,7 @@ describe('gateway.serveStdio over in-memory streams', () => {
 
 describe('Unix socket frontend', () => {
   async function initialize(client: UnixClient, id = 1): Promise<void> {
-    client.send(initializeRequest(id));
+    client.send(initializeRequest({ id: id, protocolVersion: '2025-06-18' }));
     expect((await client.lines.reply(id)).result).toMatchObject({ serverInfo: expect.anything() });
     client.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
   }
@@ -307,7 +307,7 @@ describe('Unix socket frontend', () => {
     try {
       client = await connectUnix(path);
       const closed = new Promise<void>((resolve) => client!.socket.once('close', () => resolve()));
-      client.send(initializeRequest(5));
+      client.send(initializeRequest({ id: 5, protocolVersion: '2025-06-18' }));
       expect(await client.lines.reply(5)).toMatchObject({
         error: { code: -32010, data: { code: 'GATEWAY_BACKEND_UNAVAILABLE' } },
       });
@@ -460,7 +460,7 @@ describe('CLI: --url, --transport, --serve and --unix', () => {
     }
 
     async function initialize(c: UnixClient): Promise<void> {
-      c.send(initializeRequest(1));
+      c.send(initializeRequest({ id: 1, protocolVersion: '2025-06-18' }));
       expect((await c.lines.reply(1)).result).toMatchObject({ serverInfo: expect.anything() });
       c.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
     }
@@ -470,7 +470,7 @@ describe('CLI: --url, --transport, --serve and --unix', () => {
     const upstream = await startGateway(everythingStdio);
     try {
       cli = runCli(['--serve', 'stdio', '--url', upstream.url.href]);
-      cli.child.stdin!.write(line(initializeRequest(1)));
+      cli.child.stdin!.write(line(initializeRequest({ id: 1, protocolVersion: '2025-06-18' })));
       expect((await cli.stdout.reply(1)).result).toMatchObject({ serverInfo: expect.anything() });
       expect(upstream.gateway.sessions().map((s) => s.transport)).toEqual(['streamable-http']);
       cli.child.stdin!.end();

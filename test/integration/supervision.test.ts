@@ -4,7 +4,14 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { createGateway, parseConfig } from '../../src/index.js';
 import type { Gateway, GatewayConfigInput } from '../../src/index.js';
 import { createLogger } from '../../src/core/logger.js';
-import { FIXTURES, connectClient, everythingStdio, isAlive, waitFor } from '../helpers.js';
+import {
+  FIXTURES,
+  connectClient,
+  everythingStdio,
+  isAlive,
+  waitFor,
+  initializeRequest,
+} from '../helpers.js';
 import { text } from '../cases.js';
 
 /*
@@ -52,16 +59,7 @@ async function initialize(
   const res = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: ACCEPT },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'initialize',
-      params: {
-        protocolVersion: '2025-11-25',
-        capabilities: {},
-        clientInfo: { name: 'raw', version: '1' },
-      },
-    }),
+    body: JSON.stringify(initializeRequest({ name: 'raw' })),
   });
   return { status: res.status, body: (await res.json()) as never };
 }

@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, createGateway, parseConfig } from '../../src/index.js';
 import type { Gateway, GatewayConfigInput, Policy, Principal } from '../../src/index.js';
 import { createLogger } from '../../src/core/logger.js';
-import { FIXTURES } from '../helpers.js';
+import { FIXTURES, initializeRequest } from '../helpers.js';
 
 /*
  * HTTPS, WSS and mutual TLS with real certificates: a throwaway CA made with openssl signs the
@@ -186,16 +186,7 @@ async function sdkClient(port: number, identity?: Identity): Promise<Client> {
   return client;
 }
 
-const initialize = JSON.stringify({
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'initialize',
-  params: {
-    protocolVersion: '2025-11-25',
-    capabilities: {},
-    clientInfo: { name: 'tls-raw', version: '1' },
-  },
-});
+const initialize = JSON.stringify(initializeRequest({ name: 'tls-raw' }));
 
 /** One POST on a fresh connection: the status, the session id and the body, or the TLS error. */
 function post(

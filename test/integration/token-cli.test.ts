@@ -7,7 +7,7 @@ import { jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, loadConfig } from '../../src/index.js';
 import { createLogger } from '../../src/core/logger.js';
-import { FIXTURES } from '../helpers.js';
+import { FIXTURES, initializeRequest } from '../helpers.js';
 
 /*
  * `mcp-bridge token create` as a user runs it (the built CLI; `npm run build` first): the token
@@ -59,16 +59,7 @@ function cli(
   });
 }
 
-const initialize = JSON.stringify({
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'initialize',
-  params: {
-    protocolVersion: '2025-11-25',
-    capabilities: {},
-    clientInfo: { name: 't', version: '1' },
-  },
-});
+const initialize = JSON.stringify(initializeRequest({ name: 't' }));
 
 describe('mcp-bridge token create', () => {
   it('prints only a token, signed with the config file secret, that the gateway accepts', async () => {

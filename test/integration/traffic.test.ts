@@ -20,6 +20,7 @@ import {
   startEverythingHttp,
   startProbeHttp,
   waitFor,
+  initializeRequest,
 } from '../helpers.js';
 import type { RunningServer } from '../helpers.js';
 import { text } from '../cases.js';
@@ -76,16 +77,7 @@ async function rawSession(url: URL) {
       },
       body: JSON.stringify(body),
     });
-  const init = await post({
-    jsonrpc: '2.0',
-    id: 0,
-    method: 'initialize',
-    params: {
-      protocolVersion: '2025-11-25',
-      capabilities: {},
-      clientInfo: { name: 'raw', version: '1' },
-    },
-  });
+  const init = await post(initializeRequest({ name: 'raw', protocolVersion: '2025-11-25', id: 0 }));
   await init.text();
   const session = init.headers.get('mcp-session-id')!;
   let id = 1;
