@@ -12,7 +12,7 @@ import { writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HttpSession, WsSession, bytes, echo, httpAgent } from './lib/clients.mjs';
+import { HttpSession, WsSession, bytes, echo, httpPool } from './lib/clients.mjs';
 import { Errors, percentile, runCount, runDuration, withLimit } from './lib/load.mjs';
 import { cpuOfTree, killEverything, liveCount, pssOfTree } from './lib/procs.mjs';
 import { cell, fixed, verdict } from './lib/report.mjs';
@@ -108,7 +108,7 @@ const log = (text) => process.stderr.write(`${text}\n`);
 async function onTarget(column, { transport = 'http', processModel = 'per-session' }, fn) {
   const sessions = [];
   let handle;
-  let agent;
+  let pool;
   try {
     if (column === 'bridge')
       handle = await startBridge({ processModel, cpuProfDir: flags['cpu-prof'] });
@@ -117,12 +117,19 @@ async function onTarget(column, { transport = 'http', processModel = 'per-sessio
     const ctx = {
       /** Root processes whose trees are measured. */
       roots: () => (handle ? [handle.pid] : sessions.map((s) => s.pid)),
-      agent: (maxSockets) => (agent = httpAgent(maxSockets)),
+      /** Sets how many connections the HTTP sessions opened next share. */
+      pool(size) {
+        if (handle) pool = httpPool(handle.port, size);
+      },
       async open() {
         let session;
         if (column === 'direct') session = directSession();
         else if (transport === 'ws') session = new WsSession({ port: handle.port });
-        else session = new HttpSession({ port: handle.port, agent: (agent ??= httpAgent(64)) });
+        else
+          session = new HttpSession({
+            port: handle.port,
+            pool: (pool ??= httpPool(handle.port, 64)),
+          });
         sessions.push(session);
         return session.open();
       },
@@ -140,7 +147,7 @@ async function onTarget(column, { transport = 'http', processModel = 'per-sessio
     if (column === 'direct') await Promise.allSettled(sessions.map((s) => s.close()));
     else {
       for (const s of sessions) if (s instanceof WsSession) s.socket?.terminate();
-      agent?.destroy();
+      pool?.destroy();
       await handle?.stop();
     }
   }
@@ -206,7 +213,7 @@ async function throughput(ctx, sessionCount, perSession) {
 }
 
 async function largeResults(ctx) {
-  ctx.agent?.(4);
+  ctx.pool?.(4);
   const session = await ctx.open();
   const workers = workersOn([session], 4);
   const call = (s) => bytes(s, SIZE.bigBytes);
@@ -217,7 +224,7 @@ async function largeResults(ctx) {
 }
 
 async function manySessions(ctx, count, { concurrency, call }) {
-  ctx.agent?.(concurrency);
+  ctx.pool?.(concurrency);
   const before = sumPss(ctx.roots());
   const t0 = performance.now();
   const opened = [];

@@ -1,13 +1,13 @@
 /*
- * Minimal MCP clients for load generation, one per way in: Streamable HTTP (node:http with a
- * keep-alive agent), WebSocket (plain JSON-RPC text frames, subprotocol `mcp`) and direct stdio
+ * Minimal MCP clients for load generation, one per way in: Streamable HTTP (a bare HTTP/1.1
+ * client over keep-alive connections, ./http1.mjs), WebSocket (plain JSON-RPC text frames, subprotocol `mcp`) and direct stdio
  * (the echo backend's own stdin/stdout). No SDK: the client must cost as little as possible and
  * the same for every target. Every reply is checked: its id, and that it is a result; a failure
  * of any kind rejects with a BenchError whose `kind` says what went wrong.
  */
 import { spawn } from 'node:child_process';
-import { Agent, request as httpRequest } from 'node:http';
 import WebSocket from 'ws';
+import { ConnectionPool } from './http1.mjs';
 import { track } from './procs.mjs';
 
 export const PROTOCOL_VERSION = '2025-11-25';
@@ -58,56 +58,42 @@ export function parseSse(text) {
   return messages;
 }
 
-/** An HTTP agent for `maxSockets` concurrent requests, reusing connections. */
-export function httpAgent(maxSockets) {
-  return new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+/** Up to `size` keep-alive connections to a server on 127.0.0.1, shared by its sessions. */
+export function httpPool(port, size) {
+  return new ConnectionPool({ port, size });
 }
 
 /** One Streamable HTTP session. */
 export class HttpSession {
   /**
-   * @param {{ port: number, path?: string, agent: Agent }} options
+   * @param {{ port: number, path?: string, pool: ConnectionPool }} options
    */
-  constructor({ port, path = '/mcp', agent }) {
+  constructor({ port, path = '/mcp', pool }) {
     this.port = port;
     this.path = path;
-    this.agent = agent;
+    this.pool = pool;
     this.sessionId = undefined;
-    this.headers = {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-    };
+    this.setHeaders({});
+  }
+
+  /** The request head for this session: every header but Content-Length. */
+  setHeaders(extra) {
+    let head =
+      `POST ${this.path} HTTP/1.1\r\nHost: 127.0.0.1:${this.port}\r\n` +
+      'Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n';
+    for (const [name, value] of Object.entries(extra)) head += `${name}: ${value}\r\n`;
+    this.head = head;
+    this.extraHeaders = extra;
   }
 
   /** POSTs one message; resolves with the status, headers and body text. */
-  post(message) {
-    const body = JSON.stringify(message);
-    return new Promise((resolve, reject) => {
-      const req = httpRequest(
-        {
-          host: '127.0.0.1',
-          port: this.port,
-          path: this.path,
-          method: 'POST',
-          agent: this.agent,
-          headers: { ...this.headers, 'content-length': Buffer.byteLength(body) },
-        },
-        (res) => {
-          const chunks = [];
-          res.on('data', (chunk) => chunks.push(chunk));
-          res.on('end', () =>
-            resolve({
-              status: res.statusCode,
-              headers: res.headers,
-              text: chunks.length === 1 ? chunks[0].toString() : Buffer.concat(chunks).toString(),
-            }),
-          );
-          res.on('error', (error) => reject(new BenchError('transport', error.message)));
-        },
-      );
-      req.on('error', (error) => reject(new BenchError('transport', error.message)));
-      req.end(body);
-    });
+  async post(message) {
+    try {
+      const { status, headers, body } = await this.pool.request(this.head, JSON.stringify(message));
+      return { status, headers, text: body.toString() };
+    } catch (error) {
+      throw new BenchError('transport', error.message);
+    }
   }
 
   async request(method, params) {
@@ -147,11 +133,10 @@ export class HttpSession {
     if (typeof sessionId !== 'string' || sessionId === '')
       throw new BenchError('http', 'initialize answered without an Mcp-Session-Id');
     this.sessionId = sessionId;
-    this.headers = {
-      ...this.headers,
-      'mcp-session-id': sessionId,
-      'mcp-protocol-version': result.protocolVersion ?? PROTOCOL_VERSION,
-    };
+    this.setHeaders({
+      'Mcp-Session-Id': sessionId,
+      'Mcp-Protocol-Version': result.protocolVersion ?? PROTOCOL_VERSION,
+    });
     const { status, text } = await this.post({
       jsonrpc: '2.0',
       method: 'notifications/initialized',
@@ -171,25 +156,9 @@ export class HttpSession {
   /** Ends the session with DELETE; failures do not matter here. */
   async close() {
     if (!this.sessionId) return;
-    await new Promise((resolve) => {
-      const req = httpRequest(
-        {
-          host: '127.0.0.1',
-          port: this.port,
-          path: this.path,
-          method: 'DELETE',
-          agent: this.agent,
-          headers: this.headers,
-        },
-        (res) => {
-          res.resume();
-          res.on('end', resolve);
-          res.on('error', resolve);
-        },
-      );
-      req.on('error', resolve);
-      req.end();
-    });
+    let head = `DELETE ${this.path} HTTP/1.1\r\nHost: 127.0.0.1:${this.port}\r\n`;
+    for (const [name, value] of Object.entries(this.extraHeaders)) head += `${name}: ${value}\r\n`;
+    await this.pool.request(head).catch(() => {});
     this.sessionId = undefined;
   }
 }
