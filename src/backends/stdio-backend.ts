@@ -9,6 +9,7 @@ import { LineSplitter, idOfOversizeLine } from '../core/ndjson.js';
 import type { OversizeLine } from '../core/ndjson.js';
 import { channels } from '../core/diagnostics.js';
 import { guardProcessGroup, releaseProcessGroup } from './process-reaper.js';
+import { keepRawResult } from '../core/raw-json.js';
 
 /**
  * Variables a backend inherits from the gateway when `inheritEnv` is left at its default: enough
@@ -241,6 +242,7 @@ export class StdioBackendTransport implements Transport {
       this.log.warn({ problem }, 'backend wrote a message that is not JSON-RPC; ignored');
       return;
     }
+    keepRawResult(value, line);
     this.onmessage?.(value as JSONRPCMessage);
   }
 

@@ -5,6 +5,7 @@ import type { JSONRPCMessage } from '../core/jsonrpc.js';
 import { describeInvalidMessage } from '../core/jsonrpc.js';
 import type { Logger } from '../core/logger.js';
 import { GatewayError } from '../core/errors.js';
+import { keepRawResult } from '../core/raw-json.js';
 
 export interface WebSocketBackendOptions {
   /** Backend name, for logs and errors. */
@@ -130,8 +131,9 @@ export class WebSocketBackendTransport implements Transport {
       return;
     }
     let value: unknown;
+    const text = data.toString();
     try {
-      value = JSON.parse(data.toString());
+      value = JSON.parse(text);
     } catch {
       this.log.warn('backend sent a frame that is not JSON; ignored');
       return;
@@ -141,6 +143,7 @@ export class WebSocketBackendTransport implements Transport {
       this.log.warn({ problem }, 'backend sent a message that is not JSON-RPC; ignored');
       return;
     }
+    keepRawResult(value, text);
     this.onmessage?.(value as JSONRPCMessage);
   }
 

@@ -60,8 +60,18 @@ export function sendJson(
   body: unknown,
   headers?: Record<string, string>,
 ): number {
+  return sendJsonText(res, status, JSON.stringify(body), headers);
+}
+
+/** Writes `text`, already JSON, as the whole response; returns its size in bytes. */
+export function sendJsonText(
+  res: ServerResponse,
+  status: number,
+  text: string,
+  headers?: Record<string, string>,
+): number {
   // Encoded once: the length is the buffer's, and the socket writes the buffer as it is.
-  const data = Buffer.from(JSON.stringify(body));
+  const data = Buffer.from(text);
   const length = data.length;
   res.writeHead(
     status,

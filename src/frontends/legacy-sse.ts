@@ -9,6 +9,7 @@ import type { Logger } from '../core/logger.js';
 import { peerOf } from './peer.js';
 import { SseStream, accepts, parseMessages, readBody, sendError } from './http-io.js';
 import type { FrontendOptions, SessionHandle, PeerInfo } from './types.js';
+import { encodeMessage } from '../core/raw-json.js';
 
 export interface LegacySseOptions extends FrontendOptions {
   /**
@@ -67,7 +68,7 @@ class LegacySseSessionTransport implements ClientTransport {
 
   async send(message: JSONRPCMessage): Promise<void> {
     if (this.closed) throw new GatewayError('GATEWAY_SESSION_CLOSED', 'the SSE stream has closed');
-    const json = JSON.stringify(message);
+    const json = encodeMessage(message);
     if (channels.bytes.hasSubscribers)
       channels.bytes.publish({
         transport: 'sse',

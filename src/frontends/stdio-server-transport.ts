@@ -6,6 +6,7 @@ import { GatewayError, toErrorReply } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { LineSplitter, idOfOversizeLine } from '../core/ndjson.js';
 import type { OversizeLine } from '../core/ndjson.js';
+import { encodeMessage } from '../core/raw-json.js';
 
 export interface StdioServerTransportOptions {
   /** Where the client's messages arrive, as newline-delimited JSON-RPC. */
@@ -121,7 +122,7 @@ export class StdioServerTransport implements ClientTransport {
         new GatewayError('GATEWAY_SESSION_CLOSED', 'the client connection has closed'),
       );
     }
-    if (this.output.write(JSON.stringify(message) + '\n')) return Promise.resolve();
+    if (this.output.write(encodeMessage(message) + '\n')) return Promise.resolve();
     // The client reads slower than we write. Node keeps what was written; the caller waits for
     // the drain, so whoever awaits its sends goes at the client's pace.
     return this.waitForDrain();

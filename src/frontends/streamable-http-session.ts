@@ -7,9 +7,10 @@ import type { Logger } from '../core/logger.js';
 import { ERROR_TABLE, GatewayError } from '../core/errors.js';
 import { channels } from '../core/diagnostics.js';
 import type { GatewayErrorCode } from '../core/errors.js';
-import { SseStream, sendJson } from './http-io.js';
+import { SseStream, sendJson, sendJsonText } from './http-io.js';
 import type { EventStore } from './event-store.js';
 import { eventId, parseEventId } from './event-store.js';
+import { encodeMessage, encodeMessages } from '../core/raw-json.js';
 
 /**
  * An SSE stream that can outlive the HTTP response it started on. Its events are numbered and
@@ -131,7 +132,7 @@ class Exchange {
   /** Delivers one of this exchange's replies; finishes the response after the last. */
   reply(message: JSONRPCReply & { id: RequestId }): void {
     this.take(message.id);
-    if (this.stream) this.stream.send(JSON.stringify(message));
+    if (this.stream) this.stream.send(encodeMessage(message));
     else this.replies.push(message);
     if (this.remaining === 0) this.finish();
   }
@@ -163,12 +164,8 @@ class Exchange {
       const bytes = sendJson(this.res, ERROR_TABLE[code].status, this.replies[0]);
       if (channels.bytes.hasSubscribers) countOut(bytes);
     } else {
-      const bytes = sendJson(
-        this.res,
-        200,
-        this.batch ? this.replies : this.replies[0],
-        this.headers,
-      );
+      const text = this.batch ? encodeMessages(this.replies) : encodeMessage(this.replies[0]!);
+      const bytes = sendJsonText(this.res, 200, text, this.headers);
       if (channels.bytes.hasSubscribers) countOut(bytes);
     }
   }
@@ -177,7 +174,7 @@ class Exchange {
     if (!this.stream) {
       this.stream = this.newStream();
       this.stream.open(this.res, this.headers);
-      for (const earlier of this.replies) this.stream.send(JSON.stringify(earlier));
+      for (const earlier of this.replies) this.stream.send(encodeMessage(earlier));
       this.replies.length = 0;
     }
     return this.stream;
@@ -375,7 +372,7 @@ export class StreamableHttpSessionTransport implements ClientTransport {
       if (exchange.isDone) this.retire(exchange);
       return;
     }
-    const json = JSON.stringify(message);
+    const json = encodeMessage(message);
     const related = options?.relatedRequestId;
     if (related !== undefined && this.exchanges.get(related)?.push(json)) return;
     if (this.getStream?.connected) return this.getStream.send(json);

@@ -1,5 +1,6 @@
 import type { JSONRPCErrorResponse, JSONRPCMessage, RequestId } from '../core/jsonrpc.js';
 import { describeInvalidMessage, isReply, isRequest } from '../core/jsonrpc.js';
+import { encodeMessage } from '../core/raw-json.js';
 
 /*
  * The three ways a client may talk over /ws. Plain JSON-RPC in text frames is what the MCP SDK's
@@ -99,7 +100,7 @@ function controlKind(message: JSONRPCMessage): string {
 export function encode(dialect: DialectName, message: JSONRPCMessage): string {
   switch (dialect) {
     case 'jsonrpc':
-      return JSON.stringify(message);
+      return encodeMessage(message);
     case 'envelope':
       return JSON.stringify({
         id: 'id' in message ? message.id : null,

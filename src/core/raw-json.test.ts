@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import type { JSONRPCMessage } from './jsonrpc.js';
+import { RAW_RESULT_MIN_CHARS, encodeMessage, keepRawResult, memberSpan } from './raw-json.js';
+
+/** A small seeded generator, so that a failure can be replayed. */
+function rng(seed: number): () => number {
+  return () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x7fffffff;
+  };
+}
+
+const TRICKY = ['"', '\\', '\\"', '{', '}', '[', ']', ',', ':', '\n', '\u2028', 'é', '😀', ' '];
+
+function randomString(next: () => number): string {
+  let s = '';
+  const n = Math.floor(next() * 8);
+  for (let i = 0; i < n; i++) s += next() < 0.5 ? TRICKY[Math.floor(next() * TRICKY.length)] : 'ab';
+  return s;
+}
+
+function randomValue(next: () => number, depth: number): unknown {
+  const r = next();
+  if (depth > 3 || r < 0.3) {
+    const pick = Math.floor(next() * 6);
+    return [randomString(next), Math.floor(next() * 1e6) - 5e5, next() * 1e-3, true, false, null][
+      pick
+    ];
+  }
+  if (r < 0.65)
+    return Array.from({ length: Math.floor(next() * 4) }, () => randomValue(next, depth + 1));
+  const o: Record<string, unknown> = {};
+  for (let i = Math.floor(next() * 4); i > 0; i--)
+    o[randomString(next)] = randomValue(next, depth + 1);
+  return o;
+}
+
+/** JSON text with random spacing between tokens, as some servers write. */
+function spaced(value: unknown, next: () => number): string {
+  const gap = () => [' ', '', '\t', '  '][Math.floor(next() * 4)];
+  if (Array.isArray(value))
+    return `[${gap()}${value.map((v) => spaced(v, next)).join(`${gap()},${gap()}`)}${gap()}]`;
+  if (value !== null && typeof value === 'object') {
+    const members = Object.entries(value).map(
+      ([k, v]) => `${gap()}${JSON.stringify(k)}${gap()}:${gap()}${spaced(v, next)}`,
+    );
+    return `{${members.join(',')}${gap()}}`;
+  }
+  return JSON.stringify(value);
+}
+
+describe('memberSpan', () => {
+  it('finds a member among others, after nested values that contain quotes and brackets', () => {
+    const text = '{"a":{"x":"}\\"]"},"b":[1,"[",{"c":null}],"result":{"k":"v"},"z":-1.5e3}';
+    const span = memberSpan(text, 'result')!;
+    expect(text.slice(...span)).toBe('{"k":"v"}');
+    expect(text.slice(...memberSpan(text, 'z')!)).toBe('-1.5e3');
+    expect(memberSpan(text, 'missing')).toBeUndefined();
+  });
+
+  it('takes the last of repeated keys, as JSON.parse does, and reads escaped key names', () => {
+    const text = '{"result":1, "res\\u0075lt" : {"second":true} }';
+    expect(text.slice(...memberSpan(text, 'result')!)).toBe('{"second":true}');
+  });
+
+  it('agrees with JSON.parse on 2,000 random objects with random spacing', () => {
+    const next = rng(42);
+    for (let i = 0; i < 2000; i++) {
+      const value: Record<string, unknown> = {};
+      for (let k = Math.floor(next() * 5); k > 0; k--)
+        value[randomString(next)] = randomValue(next, 0);
+      if (next() < 0.8) value.result = randomValue(next, 0);
+      const text = spaced(value, next);
+      const span = memberSpan(text, 'result');
+      if (!('result' in value)) {
+        expect(span).toBeUndefined();
+        continue;
+      }
+      expect(span, text).toBeDefined();
+      expect(JSON.parse(text.slice(...span!)), text).toEqual(JSON.parse(text).result);
+    }
+  });
+});
+
+describe('encodeMessage', () => {
+  const big = 'x'.repeat(RAW_RESULT_MIN_CHARS);
+  const line = `{"jsonrpc":"2.0", "id":7 ,"result": {"content":[{"type":"text","text":"${big}"}], "n": 1.50}}`;
+
+  it('writes a large result as it came, under the id the reply carries now', () => {
+    const message = JSON.parse(line) as JSONRPCMessage & { id: number };
+    keepRawResult(message, line);
+    const out = encodeMessage({ ...message, id: 'client-3' });
+    expect(out).toContain('"n": 1.50'); // the backend's own text, not a re-encoding
+    expect(JSON.parse(out)).toEqual({ ...JSON.parse(line), id: 'client-3' });
+  });
+
+  it('re-encodes when the result is another object or the reply has other members', () => {
+    const message = JSON.parse(line) as JSONRPCMessage & { result: object };
+    keepRawResult(message, line);
+    const replaced = { ...message, result: { ...message.result, extra: true } };
+    expect(JSON.parse(encodeMessage(replaced))).toEqual(replaced);
+    expect(encodeMessage(replaced)).not.toContain('1.50');
+    const widened = { ...message, extra: 1 } as unknown as JSONRPCMessage;
+    expect(JSON.parse(encodeMessage(widened))).toEqual(widened);
+  });
+
+  it('freezes a kept result, so that changing it in place fails instead of being lost', () => {
+    const message = JSON.parse(line) as { result: Record<string, unknown> };
+    keepRawResult(message, line);
+    expect(() => {
+      message.result.n = 2;
+    }).toThrow(TypeError);
+  });
+
+  it('keeps nothing for small results, results that are not objects, or text with a CR outside strings', () => {
+    const small = '{"jsonrpc":"2.0","id":1,"result":{"a":1}}';
+    const m1 = JSON.parse(small) as { result: object };
+    keepRawResult(m1, small);
+    expect(Object.isFrozen(m1.result)).toBe(false);
+    const cr = line.replace('"n": 1.50', '"n":\r1.50');
+    const m2 = JSON.parse(cr) as JSONRPCMessage & { result: object };
+    keepRawResult(m2, cr);
+    expect(Object.isFrozen(m2.result)).toBe(false);
+    expect(encodeMessage(m2)).not.toContain('\r');
+  });
+});
