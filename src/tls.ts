@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import type { RequestListener, Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { SecureResponse } from './auth/security-headers.js';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { GatewayConfig } from './config/schema.js';
@@ -36,7 +37,7 @@ export function createListener(
   handler: RequestListener,
   log?: Logger,
 ): Server {
-  if (!tls) return createHttpServer(handler);
+  if (!tls) return createHttpServer({ ServerResponse: SecureResponse }, handler);
   const cert = readPem(tls.cert, 'server.tls.cert');
   const key = readPem(tls.key, 'server.tls.key');
   const ca = tls.ca === undefined ? undefined : readPem(tls.ca, 'server.tls.ca');
@@ -48,6 +49,7 @@ export function createListener(
   try {
     server = createHttpsServer(
       {
+        ServerResponse: SecureResponse,
         cert,
         key,
         ca,

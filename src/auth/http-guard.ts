@@ -39,14 +39,6 @@ export function principalOf(req: IncomingMessage): Principal | undefined {
   return principals.get(req);
 }
 
-const SECURITY_HEADERS: Record<string, string> = {
-  'x-content-type-options': 'nosniff',
-  'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
-  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
-  'cross-origin-resource-policy': 'same-origin',
-};
-
 /** This gateway's origin as the client reached it: https under TLS. */
 function originOf(req: IncomingMessage): string {
   const secure = (req.socket as { encrypted?: boolean }).encrypted === true;
@@ -97,11 +89,11 @@ export class HttpGuard {
   }
 
   /**
-   * Sets security and CORS headers, answers CORS preflights, refuses foreign hosts and origins.
+   * Sets CORS headers, answers CORS preflights, refuses foreign hosts and origins (the security
+   * headers come with every response: SecureResponse).
    * False when it has answered the request itself.
    */
   admit(req: IncomingMessage, res: ServerResponse): boolean {
-    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
     const refused = this.refuseOrigin(req);
     if (refused) {
       this.count(refused.reason);
