@@ -18,12 +18,14 @@ import { cpuOfTree, killEverything, liveCount, pssOfTree } from './lib/procs.mjs
 import { cell, fixed, verdict } from './lib/report.mjs';
 import {
   COLUMNS,
+  EXTRA_COLUMNS,
   LABELS,
   ROOT,
   commandLines,
   directSession,
   packageVersion,
   startBridge,
+  startFloor,
   startMcpProxy,
   startSupergateway,
 } from './lib/targets.mjs';
@@ -44,14 +46,15 @@ const { values: flags } = parseArgs({
 });
 if (flags.help) {
   process.stdout.write(
-    'node bench/run.mjs [--only i,ii,iii,iv,v,v2,vi,i-ws,ii-ws,iii-ws] [--targets direct,bridge,supergateway,mcp-proxy]\n' +
+    'node bench/run.mjs [--only i,ii,iii,iv,v,v2,vi,i-ws,ii-ws,iii-ws] [--targets direct,bridge,supergateway,mcp-proxy,floor]\n' +
       '                   [--quick] [--cpu-prof DIR (profiles mcp-bridge)] [--json FILE]\n',
   );
   process.exit(0);
 }
 const quick = flags.quick;
 const columns = flags.targets ? flags.targets.split(',') : COLUMNS;
-for (const c of columns) if (!COLUMNS.includes(c)) throw new Error(`unknown target ${c}`);
+for (const c of columns)
+  if (!COLUMNS.includes(c) && !EXTRA_COLUMNS.includes(c)) throw new Error(`unknown target ${c}`);
 
 // ── sizes ────────────────────────────────────────────────────────────────────────────────
 const SIZE = {
@@ -114,6 +117,7 @@ async function onTarget(column, { transport = 'http', processModel = 'per-sessio
       handle = await startBridge({ processModel, cpuProfDir: flags['cpu-prof'] });
     else if (column === 'supergateway') handle = await startSupergateway({ transport });
     else if (column === 'mcp-proxy') handle = await startMcpProxy();
+    else if (column === 'floor') handle = await startFloor();
     const ctx = {
       /** Root processes whose trees are measured. */
       roots: () => (handle ? [handle.pid] : sessions.map((s) => s.pid)),
@@ -281,6 +285,7 @@ const NA = {
     'supergateway --stateful starts one backend process per session; it has no shared-process mode',
   noWs: 'mcp-proxy has no WebSocket transport',
   noDirect: 'needs a gateway: there is no connection to hold without one',
+  floor: 'the floor relay has one process per session and Streamable HTTP only',
   sgWs: 'supergateway --outputTransport ws: one backend process shared by all connections',
 };
 
@@ -323,7 +328,11 @@ const SCENARIOS = [
     key: 'v2',
     title: `(v') ${SIZE.sharedSessions.toLocaleString('en-US')} sessions, one shared process: PSS, errors`,
     spec: { processModel: 'shared' },
-    na: { direct: 'one process serves one client on stdio', supergateway: NA.noShared },
+    na: {
+      direct: 'one process serves one client on stdio',
+      supergateway: NA.noShared,
+      floor: NA.floor,
+    },
     timeoutMs: 300_000,
     run: (ctx) => manySessions(ctx, SIZE.sharedSessions, { concurrency: 100, call: true }),
   },
@@ -331,7 +340,7 @@ const SCENARIOS = [
     key: 'vi',
     title: `(vi) ${SIZE.idleSockets.toLocaleString('en-US')} idle WebSocket connections: PSS`,
     spec: { transport: 'ws' },
-    na: { direct: NA.noDirect, 'mcp-proxy': NA.noWs },
+    na: { direct: NA.noDirect, 'mcp-proxy': NA.noWs, floor: NA.floor },
     timeoutMs: 300_000,
     run: (ctx) => idleSockets(ctx, SIZE.idleSockets),
   },
@@ -340,7 +349,7 @@ const SCENARIOS = [
     title: '(i-ws) as (i), over WebSocket',
     spec: { transport: 'ws' },
     same: 'i',
-    na: { 'mcp-proxy': NA.noWs },
+    na: { 'mcp-proxy': NA.noWs, floor: NA.floor },
     run: (ctx) => latency(ctx),
   },
   {
@@ -348,7 +357,7 @@ const SCENARIOS = [
     title: '(ii-ws) as (ii), over WebSocket',
     spec: { transport: 'ws' },
     same: 'ii',
-    na: { 'mcp-proxy': NA.noWs },
+    na: { 'mcp-proxy': NA.noWs, floor: NA.floor },
     run: (ctx) => throughput(ctx, 1, 32),
   },
   {
@@ -356,7 +365,7 @@ const SCENARIOS = [
     title: '(iii-ws) as (iii), over WebSocket',
     spec: { transport: 'ws' },
     same: 'iii',
-    na: { 'mcp-proxy': NA.noWs },
+    na: { 'mcp-proxy': NA.noWs, floor: NA.floor },
     run: (ctx) => throughput(ctx, 16, 4),
   },
 ];

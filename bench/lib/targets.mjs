@@ -12,8 +12,12 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const ECHO = join(ROOT, 'bench', 'echo-server.mjs');
 const NODE = process.execPath;
 
+/** The columns of a run, unless --targets says otherwise. */
 export const COLUMNS = ['direct', 'bridge', 'supergateway', 'mcp-proxy'];
+/** Columns run only when asked for: `floor` (bench/floor-relay.mjs), a yardstick, not a peer. */
+export const EXTRA_COLUMNS = ['floor'];
 export const LABELS = {
+  floor: 'floor relay',
   direct: 'direct stdio',
   bridge: 'mcp-bridge',
   supergateway: 'supergateway',
@@ -37,6 +41,7 @@ export function commandLines(port = '<port>') {
     'bridge-shared': `node bench/gateway-process.mjs '{"server":{"host":"127.0.0.1","port":0},"log":{"level":"warn"},"backends":{"echo":{"command":"node","args":["bench/echo-server.mjs"],"processModel":"shared","serializeCalls":false}}}'`,
     supergateway: `node node_modules/supergateway/dist/index.js --stdio "node bench/echo-server.mjs" --outputTransport streamableHttp --stateful --port ${port} --logLevel none`,
     'supergateway-ws': `node node_modules/supergateway/dist/index.js --stdio "node bench/echo-server.mjs" --outputTransport ws --messagePath /ws --port ${port} --logLevel none`,
+    floor: 'node bench/floor-relay.mjs node bench/echo-server.mjs',
     'mcp-proxy': `node node_modules/mcp-proxy/dist/bin/mcp-proxy.mjs --host 127.0.0.1 --port ${port} --server stream -- node bench/echo-server.mjs`,
   };
 }
@@ -80,6 +85,20 @@ export function startBridge({ processModel = 'per-session', cpuProfDir } = {}) {
     cwd: ROOT,
     readyPort: (line) =>
       portFrom(line, (v) => (v.msg === 'gateway listening' ? v.port : undefined)),
+  });
+}
+
+/** bench/floor-relay.mjs: the least a Node HTTP → stdio relay costs (one process per session). */
+export function startFloor() {
+  return startProcess({
+    name: 'floor relay',
+    command: NODE,
+    args: [join(ROOT, 'bench', 'floor-relay.mjs'), NODE, ECHO],
+    cwd: ROOT,
+    readyPort: (line) => {
+      const match = /^floor listening (\d+)$/.exec(line.trim());
+      return match ? Number(match[1]) : undefined;
+    },
   });
 }
 
