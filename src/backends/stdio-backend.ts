@@ -167,7 +167,7 @@ export class StdioBackendTransport implements Transport {
 
       const stdout = new LineSplitter(
         maxMessageBytes,
-        (line) => this.receive(line),
+        (line, source, start, end) => this.receive(line, source, start, end),
         (line) => this.tooLarge(line, maxMessageBytes),
       );
       child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
@@ -226,7 +226,7 @@ export class StdioBackendTransport implements Transport {
     this.onmessage?.(toErrorReply(id, error));
   }
 
-  private receive(line: string): void {
+  private receive(line: string, source: Buffer, start: number, end: number): void {
     let value: unknown;
     try {
       value = JSON.parse(line);
@@ -242,7 +242,7 @@ export class StdioBackendTransport implements Transport {
       this.log.warn({ problem }, 'backend wrote a message that is not JSON-RPC; ignored');
       return;
     }
-    keepRawResult(value, line);
+    keepRawResult(value, line, source, start, end);
     this.onmessage?.(value as JSONRPCMessage);
   }
 

@@ -22,7 +22,8 @@ export class LineSplitter {
    */
   constructor(
     private readonly maxLineBytes: number,
-    private readonly onLine: (line: string) => void,
+    /** Each line, decoded; and where its bytes lie (`source[start, end)`), for who wants them. */
+    private readonly onLine: (line: string, source: Buffer, start: number, end: number) => void,
     private readonly onOversize: (line: OversizeLine) => void,
   ) {}
 
@@ -46,7 +47,7 @@ export class LineSplitter {
     }
     // Tolerate CRLF framing from servers written on Windows.
     const end = newline > start && chunk[newline - 1] === 13 ? newline - 1 : newline;
-    if (end > start) this.onLine(chunk.toString('utf8', start, end));
+    if (end > start) this.onLine(chunk.toString('utf8', start, end), chunk, start, end);
   }
 
   private hold(part: Buffer): void {
@@ -102,7 +103,7 @@ export class LineSplitter {
     // Tolerate CRLF framing from servers written on Windows.
     const end = line.length > 0 && line[line.length - 1] === 13 ? line.length - 1 : line.length;
     if (end === 0) return;
-    this.onLine(line.toString('utf8', 0, end));
+    this.onLine(line.toString('utf8', 0, end), line, 0, end);
   }
 }
 

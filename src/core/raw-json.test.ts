@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { JSONRPCMessage } from './jsonrpc.js';
-import { RAW_RESULT_MIN_CHARS, encodeMessage, keepRawResult, memberSpan } from './raw-json.js';
+import {
+  RAW_RESULT_MIN_CHARS,
+  encodeMessage,
+  encodeMessageBytes,
+  keepRawResult,
+  memberSpan,
+} from './raw-json.js';
 
 /** A small seeded generator, so that a failure can be replayed. */
 function rng(seed: number): () => number {
@@ -122,5 +128,30 @@ describe('encodeMessage', () => {
     keepRawResult(m2, cr);
     expect(Object.isFrozen(m2.result)).toBe(false);
     expect(encodeMessage(m2)).not.toContain('\r');
+  });
+
+  it('writes the bytes the backend sent, found by byte offset even with multi-byte text around', () => {
+    const text = `{"jsonrpc":"2.0","_é😀":"ü","id":"a😀","result":{"t":"${big}ł😀"},"z":"é"}`;
+    const bytes = Buffer.concat([Buffer.from('junk\n'), Buffer.from(text), Buffer.from('\nmore')]);
+    const message = JSON.parse(text) as Record<string, unknown>;
+    delete message['_é😀'];
+    delete message.z;
+    keepRawResult(message, text, bytes, 5, 5 + Buffer.byteLength(text));
+    const parts = encodeMessageBytes({ ...(message as JSONRPCMessage), id: 9 } as JSONRPCMessage)!;
+    expect(parts).toBeDefined();
+    const out = Buffer.concat(parts).toString();
+    expect(out).toBe(encodeMessage({ ...(message as JSONRPCMessage), id: 9 } as JSONRPCMessage));
+    expect(JSON.parse(out)).toEqual({ jsonrpc: '2.0', id: 9, result: { t: `${big}ł😀` } });
+  });
+
+  it('keeps no bytes when they are not valid UTF-8, so the text (with U+FFFD) is sent instead', () => {
+    const head = Buffer.from(`{"jsonrpc":"2.0","id":1,"result":{"t":"${big}`);
+    const bytes = Buffer.concat([head, Buffer.from([0xff]), Buffer.from('"}}')]);
+    const text = bytes.toString('utf8');
+    const message = JSON.parse(text) as JSONRPCMessage;
+    keepRawResult(message, text, bytes);
+    expect(encodeMessageBytes(message)).toBeUndefined();
+    expect(JSON.parse(encodeMessage(message))).toEqual(JSON.parse(text));
+    expect(encodeMessage(message)).toContain('\uFFFD');
   });
 });

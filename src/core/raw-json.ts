@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { JSONRPCMessage } from './jsonrpc.js';
 
 /**
@@ -12,7 +13,13 @@ import type { JSONRPCMessage } from './jsonrpc.js';
 /** Results whose text is at least this long are kept as text. */
 export const RAW_RESULT_MIN_CHARS = 32 * 1024;
 
-const rawResults = new WeakMap<object, string>();
+/** A kept result: its text, and its bytes when it came as bytes (what an HTTP reply writes). */
+interface Raw {
+  text: string;
+  bytes?: Buffer;
+}
+
+const rawResults = new WeakMap<object, Raw>();
 
 const WS_SPACE = 32;
 const WS_TAB = 9;
@@ -105,35 +112,66 @@ export function memberSpan(text: string, key: string): [number, number] | undefi
 
 /**
  * Keeps the text of `message`'s result, parsed from `text`, when it is large enough to be worth
- * it. The result is frozen from here on.
+ * it; and its bytes, when `text` was decoded from `source[start, end)` and those are valid UTF-8
+ * (else the text has U+FFFD where the bytes had garbage, and only the text may be sent). The
+ * result is frozen from here on.
  */
-export function keepRawResult(message: unknown, text: string): void {
+export function keepRawResult(
+  message: unknown,
+  text: string,
+  source?: Buffer,
+  start = 0,
+  end = source?.length ?? 0,
+): void {
   if (text.length < RAW_RESULT_MIN_CHARS) return;
   const result = (message as { result?: unknown }).result;
   if (typeof result !== 'object' || result === null || Array.isArray(result)) return;
   const span = memberSpan(text, 'result');
   if (!span) return;
-  const raw = text.slice(span[0], span[1]);
+  const raw: Raw = { text: text.slice(span[0], span[1]) };
   // A CR outside a string would end an SSE data line; inside one, JSON has it escaped.
-  if (raw.includes('\r')) return;
+  if (raw.text.includes('\r')) return;
+  if (source) {
+    const line = source.subarray(start, end);
+    if (isUtf8(line)) {
+      // The envelope around the result is short: its byte length is cheap to count.
+      const from = Buffer.byteLength(text.slice(0, span[0]));
+      const to = line.length - Buffer.byteLength(text.slice(span[1]));
+      raw.bytes = line.subarray(from, to);
+    }
+  }
   rawResults.set(Object.freeze(result), raw);
+}
+
+/** The kept result of a bare reply (jsonrpc, id, result), with its id; else undefined. */
+function rawReply(message: JSONRPCMessage): { raw: Raw; id: string | number } | undefined {
+  const result = (message as { result?: unknown }).result;
+  if (typeof result !== 'object' || result === null) return undefined;
+  const raw = rawResults.get(result);
+  if (raw === undefined) return undefined;
+  const id = (message as { id?: unknown }).id;
+  if (typeof id !== 'string' && typeof id !== 'number') return undefined;
+  return isBareReply(message) ? { raw, id } : undefined;
+}
+
+const CLOSE = Buffer.from('}');
+
+/**
+ * `message` as the buffers to write one after the other, when its result was kept as bytes: the
+ * result's own bytes are written as they came, without a copy. Undefined otherwise.
+ */
+export function encodeMessageBytes(message: JSONRPCMessage): Buffer[] | undefined {
+  const reply = rawReply(message);
+  if (!reply?.raw.bytes) return undefined;
+  const head = Buffer.from(`{"jsonrpc":"2.0","id":${JSON.stringify(reply.id)},"result":`);
+  return [head, reply.raw.bytes, CLOSE];
 }
 
 /** The JSON text of `message`: the kept text of its result when it has one, else JSON.stringify. */
 export function encodeMessage(message: JSONRPCMessage): string {
-  const result = (message as { result?: unknown }).result;
-  if (typeof result === 'object' && result !== null) {
-    const raw = rawResults.get(result);
-    const id = (message as { id?: unknown }).id;
-    if (
-      raw !== undefined &&
-      (typeof id === 'string' || typeof id === 'number') &&
-      isBareReply(message)
-    ) {
-      return `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":${raw}}`;
-    }
-  }
-  return JSON.stringify(message);
+  const reply = rawReply(message);
+  if (!reply) return JSON.stringify(message);
+  return `{"jsonrpc":"2.0","id":${JSON.stringify(reply.id)},"result":${reply.raw.text}}`;
 }
 
 /** A reply with `jsonrpc`, `id` and `result` and nothing else. */

@@ -63,6 +63,28 @@ export function sendJson(
   return sendJsonText(res, status, JSON.stringify(body), headers);
 }
 
+/** Writes `parts`, JSON once joined, as the whole response; returns its size in bytes. */
+export function sendJsonBytes(
+  res: ServerResponse,
+  status: number,
+  parts: readonly Buffer[],
+  headers?: Record<string, string>,
+): number {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  res.writeHead(
+    status,
+    headers === undefined
+      ? { 'content-type': 'application/json', 'content-length': length }
+      : { ...headers, 'content-type': 'application/json', 'content-length': length },
+  );
+  res.cork();
+  for (let i = 0; i < parts.length - 1; i++) res.write(parts[i]);
+  res.end(parts[parts.length - 1]);
+  res.uncork();
+  return length;
+}
+
 /** Writes `text`, already JSON, as the whole response; returns its size in bytes. */
 export function sendJsonText(
   res: ServerResponse,

@@ -7,10 +7,10 @@ import type { Logger } from '../core/logger.js';
 import { ERROR_TABLE, GatewayError } from '../core/errors.js';
 import { channels } from '../core/diagnostics.js';
 import type { GatewayErrorCode } from '../core/errors.js';
-import { SseStream, sendJson, sendJsonText } from './http-io.js';
+import { SseStream, sendJson, sendJsonBytes, sendJsonText } from './http-io.js';
 import type { EventStore } from './event-store.js';
 import { eventId, parseEventId } from './event-store.js';
-import { encodeMessage, encodeMessages } from '../core/raw-json.js';
+import { encodeMessage, encodeMessageBytes, encodeMessages } from '../core/raw-json.js';
 
 /**
  * An SSE stream that can outlive the HTTP response it started on. Its events are numbered and
@@ -164,8 +164,15 @@ class Exchange {
       const bytes = sendJson(this.res, ERROR_TABLE[code].status, this.replies[0]);
       if (channels.bytes.hasSubscribers) countOut(bytes);
     } else {
-      const text = this.batch ? encodeMessages(this.replies) : encodeMessage(this.replies[0]!);
-      const bytes = sendJsonText(this.res, 200, text, this.headers);
+      const parts = this.batch ? undefined : encodeMessageBytes(this.replies[0]!);
+      const bytes = parts
+        ? sendJsonBytes(this.res, 200, parts, this.headers)
+        : sendJsonText(
+            this.res,
+            200,
+            this.batch ? encodeMessages(this.replies) : encodeMessage(this.replies[0]!),
+            this.headers,
+          );
       if (channels.bytes.hasSubscribers) countOut(bytes);
     }
   }
