@@ -1,4 +1,6 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { addSeries, countedCounter, countedGauge, countedHistogram } from './counted-metrics.js';
+import type { DurationSeries, Series } from './counted-metrics.js';
 import { channels } from '../core/diagnostics.js';
 import type { BackendReport } from '../ops.js';
 import { version } from '../version.js';
@@ -11,6 +13,12 @@ import { methodLabel } from './mcp-names.js';
  * `mcp_gateway_*` list where one fits. Each Metrics object has a Registry of its own, so several
  * gateways in one process (tests) do not collide; the channels themselves are process-wide, so
  * each Metrics object counts the events of every gateway in its process.
+ *
+ * The events of every request (request start and end, bytes, connections) are counted here in
+ * plain numbers, one `Series` per label set found through Maps keyed by label value, and handed to
+ * prom-client only when the registry is read (its `collect()` hook): prom-client hashes and
+ * validates the labels on every `inc` and `observe`, which cost more CPU than the session core.
+ * Rare events (sessions, processes, states, refusals) still go to prom-client directly.
  */
 
 export interface MetricsOptions {
@@ -69,6 +77,29 @@ interface RequestEnd extends RequestStart {
   error?: string | number;
 }
 
+/** What the request events of one backend (as `backendOf` names it) update. */
+interface BackendRecord {
+  readonly totals: BackendTotals;
+  inFlight: Series<'backend'> | undefined;
+  /** direction → method label → series */
+  readonly durations: Map<string, Map<string, DurationSeries>>;
+}
+
+/** What the connection and byte events of one client transport update. */
+interface TransportRecord {
+  active: Series<'transport'> | undefined;
+  total: Series<'transport'> | undefined;
+  /** direction → series */
+  readonly bytes: Map<string, Series<'transport' | 'direction'>>;
+}
+
+/** A request in flight, and the next one with the same id. */
+interface PendingRequest {
+  readonly sessionId: string;
+  readonly direction: string;
+  next: PendingRequest | undefined;
+}
+
 export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
@@ -80,20 +111,19 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['version'],
     registers,
   }).set({ version }, 1);
-  const requests = new Counter({
+  const requests = countedCounter({
     name: 'mcp_gateway_requests_total',
     help: 'JSON-RPC requests that ended, by method, backend (`*`: the aggregated endpoint) and status (`ok` or the error code)',
     labelNames: ['method', 'backend', 'status', 'direction'],
     registers,
   });
-  const duration = new Histogram({
+  const durations = countedHistogram({
     name: 'mcp_gateway_request_duration_seconds',
     help: 'Time from a request entering the gateway to its reply, by method and backend',
-    labelNames: ['method', 'backend', 'direction'],
     buckets: DURATION_BUCKETS,
-    registers,
+    registry,
   });
-  const inFlight = new Gauge({
+  const inFlight = countedGauge({
     name: 'mcp_gateway_requests_in_flight',
     help: 'Requests being processed, by backend',
     labelNames: ['backend'],
@@ -111,31 +141,31 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['transport', 'backend'],
     registers,
   });
-  const connectionsActive = new Gauge({
+  const connectionsActive = countedGauge({
     name: 'mcp_gateway_connections_active',
     help: 'Open client connections (HTTP exchanges and streams, WebSockets, sockets), by transport',
     labelNames: ['transport'],
     registers,
   });
-  const connectionsTotal = new Counter({
+  const connectionsTotal = countedCounter({
     name: 'mcp_gateway_connections_total',
     help: 'Client connections opened, by transport',
     labelNames: ['transport'],
     registers,
   });
-  const bytes = new Counter({
+  const bytes = countedCounter({
     name: 'mcp_gateway_bytes_total',
     help: 'JSON-RPC payload bytes crossing the client-facing side, by transport and direction (in: from clients)',
     labelNames: ['transport', 'direction'],
     registers,
   });
-  const wsMessages = new Counter({
+  const wsMessages = countedCounter({
     name: 'mcp_gateway_websocket_messages_total',
     help: 'WebSocket text frames carrying JSON-RPC, by direction',
     labelNames: ['direction'],
     registers,
   });
-  const wsBytes = new Counter({
+  const wsBytes = countedCounter({
     name: 'mcp_gateway_websocket_bytes_total',
     help: 'WebSocket payload bytes, by direction',
     labelNames: ['direction'],
@@ -192,19 +222,70 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 
   /** sessionId → where it goes, from session:open; session:close and request events lack it. */
   const sessions = new Map<string, { transport: string; backend: string }>();
-  /** Requests started and not yet ended, so that one we saw only half of never skews the gauge. */
-  const pending = new Set<string>();
+  /**
+   * Requests started and not yet ended, so that one we saw only half of never skews the gauge:
+   * by id (most clients count from 1, so an id is often in flight in several sessions at once),
+   * then a list by session and direction. No key string to build on every event.
+   */
+  const pending = new Map<unknown, PendingRequest>();
   const pids = new Map<string, number>();
   const restartsSeen = new Map<string, number>();
-  const totals = new Map<string, BackendTotals>();
+  /** By backend name, in the order the request events met them (the snapshot keeps it). */
+  const backendRecords = new Map<string, BackendRecord>();
+  const transports = new Map<string, TransportRecord>();
+  /** direction → the two WebSocket series */
+  const websocket = new Map<
+    string,
+    { messages: Series<'direction'>; bytes: Series<'direction'> }
+  >();
   const breakers = new Map<string, string>();
   const counts = { rateLimited: 0, authFailures: 0 };
 
   const backendOf = (sessionId: string) => sessions.get(sessionId)?.backend ?? 'unknown';
-  const totalsOf = (backend: string) => {
-    let t = totals.get(backend);
-    if (!t) totals.set(backend, (t = { requests: 0, errors: 0, durationMs: 0, inFlight: 0 }));
+  const recordOf = (backend: string) => {
+    let r = backendRecords.get(backend);
+    if (!r) {
+      const totals = { requests: 0, errors: 0, durationMs: 0, inFlight: 0 };
+      backendRecords.set(backend, (r = { totals, inFlight: undefined, durations: new Map() }));
+    }
+    return r;
+  };
+  const transportOf = (transport: string) => {
+    let t = transports.get(transport);
+    if (!t) {
+      t = { active: undefined, total: undefined, bytes: new Map() };
+      transports.set(transport, t);
+    }
     return t;
+  };
+  /** Takes the request off `pending`; false if it never started as far as we saw. */
+  const endPending = (sessionId: string, direction: string, id: unknown) => {
+    let previous: PendingRequest | undefined;
+    for (let p = pending.get(id); p; previous = p, p = p.next) {
+      if (p.sessionId !== sessionId || p.direction !== direction) continue;
+      if (previous) previous.next = p.next;
+      else if (p.next) pending.set(id, p.next);
+      else pending.delete(id);
+      return true;
+    }
+    return false;
+  };
+  const durationOf = (r: BackendRecord, method: string, backend: string, direction: string) => {
+    let byMethod = r.durations.get(direction);
+    if (!byMethod) r.durations.set(direction, (byMethod = new Map()));
+    let d = byMethod.get(method);
+    if (!d) {
+      d = {
+        labels: { method, backend, direction },
+        buckets: DURATION_BUCKETS.map(() => 0),
+        sum: 0,
+        count: 0,
+        requests: new Map(),
+      };
+      byMethod.set(method, d);
+      durations.push(d);
+    }
+    return d;
   };
   const setState = (backend: string, state: string) => {
     for (const s of BACKEND_STATES) backendState.set({ backend, state: s }, s === state ? 1 : 0);
@@ -235,28 +316,43 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     [
       'requestStart',
       (event) => {
-        const e = event as RequestStart;
-        const backend = backendOf(e.sessionId);
-        pending.add(`${e.sessionId}\0${e.direction}\0${String(e.id)}`);
-        inFlight.inc({ backend });
-        totalsOf(backend).inFlight++;
+        const { sessionId, direction, id } = event as RequestStart;
+        const backend = backendOf(sessionId);
+        pending.set(id, { sessionId, direction, next: pending.get(id) });
+        const r = recordOf(backend);
+        (r.inFlight ??= addSeries(inFlight, { backend })).value++;
+        r.totals.inFlight++;
       },
     ],
     [
       'requestEnd',
       (event) => {
         const e = event as RequestEnd;
+        const { direction } = e;
         const backend = backendOf(e.sessionId);
         const method = methodLabel(e.method);
         const status = e.error === undefined ? 'ok' : String(e.error);
-        requests.inc({ method, backend, status, direction: e.direction });
-        duration.observe({ method, backend, direction: e.direction }, e.durationMs / 1000);
-        const t = totalsOf(backend);
+        const r = recordOf(backend);
+        const d = durationOf(r, method, backend, direction);
+        let count = d.requests.get(status);
+        if (!count) {
+          count = addSeries(requests, { method, backend, status, direction });
+          d.requests.set(status, count);
+        }
+        count.value++;
+        const seconds = e.durationMs / 1000;
+        // The first bucket whose bound is not below the value, as prom-client's findBound.
+        let i = 0;
+        while (i < DURATION_BUCKETS.length && !(seconds <= DURATION_BUCKETS[i]!)) i++;
+        if (i < DURATION_BUCKETS.length) d.buckets[i]!++;
+        d.sum += seconds;
+        d.count++;
+        const t = r.totals;
         t.requests++;
         t.durationMs += e.durationMs;
         if (e.error !== undefined) t.errors++;
-        if (pending.delete(`${e.sessionId}\0${e.direction}\0${String(e.id)}`)) {
-          inFlight.dec({ backend });
+        if (endPending(e.sessionId, direction, e.id)) {
+          (r.inFlight ??= addSeries(inFlight, { backend })).value--;
           t.inFlight--;
         }
       },
@@ -265,22 +361,39 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       'connectionOpen',
       (event) => {
         const { transport } = event as { transport: string };
-        connectionsActive.inc({ transport });
-        connectionsTotal.inc({ transport });
+        const t = transportOf(transport);
+        (t.active ??= addSeries(connectionsActive, { transport })).value++;
+        (t.total ??= addSeries(connectionsTotal, { transport })).value++;
       },
     ],
     [
       'connectionClose',
-      (event) => connectionsActive.dec({ transport: (event as { transport: string }).transport }),
+      (event) => {
+        const { transport } = event as { transport: string };
+        const t = transportOf(transport);
+        (t.active ??= addSeries(connectionsActive, { transport })).value--;
+      },
     ],
     [
       'bytes',
       (event) => {
         const e = event as { transport: string; direction: string; bytes: number };
-        bytes.inc({ transport: e.transport, direction: e.direction }, e.bytes);
-        if (e.transport === 'websocket') {
-          wsMessages.inc({ direction: e.direction });
-          wsBytes.inc({ direction: e.direction }, e.bytes);
+        const { transport, direction } = e;
+        const t = transportOf(transport);
+        let series = t.bytes.get(direction);
+        if (!series) t.bytes.set(direction, (series = addSeries(bytes, { transport, direction })));
+        series.value += e.bytes;
+        if (transport === 'websocket') {
+          let ws = websocket.get(direction);
+          if (!ws) {
+            ws = {
+              messages: addSeries(wsMessages, { direction }),
+              bytes: addSeries(wsBytes, { direction }),
+            };
+            websocket.set(direction, ws);
+          }
+          ws.messages.value++;
+          ws.bytes.value += e.bytes;
         }
       },
     ],
@@ -363,7 +476,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
     snapshot() {
       return {
-        backends: Object.fromEntries([...totals].map(([name, t]) => [name, { ...t }])),
+        backends: Object.fromEntries(
+          [...backendRecords].map(([name, r]) => [name, { ...r.totals }]),
+        ),
         breakers: Object.fromEntries(breakers),
         rateLimited: counts.rateLimited,
         authFailures: counts.authFailures,
