@@ -38,6 +38,7 @@ export class HttpConnection {
     this.port = port;
     this.socket = undefined;
     this.closed = false;
+    this.idleSince = 0;
     this.waiting = undefined; // { resolve, reject } of the request in flight
     this.reset();
   }
@@ -225,6 +226,13 @@ export class HttpConnection {
   }
 }
 
+/**
+ * A connection idle this long is closed rather than reused: servers close idle keep-alive
+ * connections (Node's after 5 s), and a request written as the server's FIN is on its way is
+ * reset. Clients such as browsers avoid the race the same way.
+ */
+const MAX_IDLE_MS = 4000;
+
 /** Up to `size` connections to one server, each lent to one request at a time. */
 export class ConnectionPool {
   /** @param {{ host?: string, port: number, size: number }} options */
@@ -238,8 +246,12 @@ export class ConnectionPool {
   }
 
   acquire() {
-    const idle = this.idle.pop();
-    if (idle) return idle;
+    const now = performance.now();
+    for (let idle = this.idle.pop(); idle; idle = this.idle.pop()) {
+      if (now - idle.idleSince < MAX_IDLE_MS) return idle;
+      idle.close();
+      this.all.delete(idle);
+    }
     if (this.all.size < this.size) {
       const connection = new HttpConnection({ host: this.host, port: this.port });
       this.all.add(connection);
@@ -251,7 +263,10 @@ export class ConnectionPool {
   release(connection) {
     const next = this.queue.shift();
     if (next) next(connection);
-    else this.idle.push(connection);
+    else {
+      connection.idleSince = performance.now();
+      this.idle.push(connection);
+    }
   }
 
   /** Sends one request on a free connection; see HttpConnection.request. */
