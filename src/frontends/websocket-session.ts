@@ -5,6 +5,7 @@ import type { Logger } from '../core/logger.js';
 import { channels } from '../core/diagnostics.js';
 import type { DialectName } from './websocket-dialects.js';
 import { encode, sessionCreated } from './websocket-dialects.js';
+import { coalesceWrites } from './coalesce.js';
 
 /** The longest close reason a WebSocket close frame can carry, in bytes. */
 const MAX_CLOSE_REASON_BYTES = 123;
@@ -190,6 +191,7 @@ export class WebSocketSessionTransport implements ClientTransport {
   private write(json: string): void {
     const socket = this.socket;
     if (socket?.readyState === WebSocket.OPEN) {
+      coalesceWrites(socket);
       socket.send(json);
       if (channels.bytes.hasSubscribers) {
         const bytes = Buffer.byteLength(json);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { noteTransport } from './coalesce.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -129,7 +130,10 @@ export class WebSocketFrontend {
         return;
       }
     }
-    this.server.handleUpgrade(req, socket, head, (ws) => this.accept(ws, peer));
+    this.server.handleUpgrade(req, socket, head, (ws) => {
+      noteTransport(ws, socket);
+      this.accept(ws, peer);
+    });
   }
 
   private accept(socket: WebSocket, peer: PeerInfo): void {
