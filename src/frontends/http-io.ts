@@ -77,12 +77,7 @@ export function sendJsonBytes(
 ): number {
   let length = 0;
   for (const part of parts) length += part.length;
-  res.writeHead(
-    status,
-    headers === undefined
-      ? { 'content-type': 'application/json', 'content-length': length }
-      : { ...headers, 'content-type': 'application/json', 'content-length': length },
-  );
+  writeJsonHead(res, status, length, headers);
   res.cork();
   for (let i = 0; i < parts.length - 1; i++) res.write(parts[i]);
   res.end(parts[parts.length - 1]);
@@ -99,15 +94,23 @@ export function sendJsonText(
 ): number {
   // Encoded once: the length is the buffer's, and the socket writes the buffer as it is.
   const data = Buffer.from(text);
-  const length = data.length;
+  writeJsonHead(res, status, data.length, headers);
+  res.end(data);
+  return data.length;
+}
+
+function writeJsonHead(
+  res: ServerResponse,
+  status: number,
+  length: number,
+  headers: Record<string, string> | undefined,
+): void {
   res.writeHead(
     status,
     headers === undefined
       ? { 'content-type': 'application/json', 'content-length': length }
       : { ...headers, 'content-type': 'application/json', 'content-length': length },
   );
-  res.end(data);
-  return length;
 }
 
 /**
