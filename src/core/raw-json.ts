@@ -13,11 +13,12 @@ import type { JSONRPCMessage } from './jsonrpc.js';
 /** Results whose text is at least this long are kept as text. */
 export const RAW_RESULT_MIN_CHARS = 32 * 1024;
 
-/** A kept result: its text, and its bytes when it came as bytes (what an HTTP reply writes). */
-interface Raw {
-  text: string;
-  bytes?: Buffer;
-}
+/**
+ * A kept result: its bytes when it came as valid UTF-8 bytes (what an HTTP reply writes; the text
+ * is decoded from them when a stream needs it), else its text. One of the two, not both: a kept
+ * copy stays in memory as long as the result does.
+ */
+type Raw = { text: string; bytes?: undefined } | { text?: undefined; bytes: Buffer };
 
 const rawResults = new WeakMap<object, Raw>();
 
@@ -128,16 +129,17 @@ export function keepRawResult(
   if (typeof result !== 'object' || result === null || Array.isArray(result)) return;
   const span = memberSpan(text, 'result');
   if (!span) return;
-  const raw: Raw = { text: text.slice(span[0], span[1]) };
+  const kept = text.slice(span[0], span[1]);
   // A CR outside a string would end an SSE data line; inside one, JSON has it escaped.
-  if (raw.text.includes('\r')) return;
+  if (kept.includes('\r')) return;
+  let raw: Raw = { text: kept };
   if (source) {
     const line = source.subarray(start, end);
     if (isUtf8(line)) {
       // The envelope around the result is short: its byte length is cheap to count.
       const from = Buffer.byteLength(text.slice(0, span[0]));
       const to = line.length - Buffer.byteLength(text.slice(span[1]));
-      raw.bytes = line.subarray(from, to);
+      raw = { bytes: line.subarray(from, to) };
     }
   }
   rawResults.set(Object.freeze(result), raw);
@@ -171,7 +173,8 @@ export function encodeMessageBytes(message: JSONRPCMessage): Buffer[] | undefine
 export function encodeMessage(message: JSONRPCMessage): string {
   const reply = rawReply(message);
   if (!reply) return JSON.stringify(message);
-  return `{"jsonrpc":"2.0","id":${JSON.stringify(reply.id)},"result":${reply.raw.text}}`;
+  const text = reply.raw.text ?? reply.raw.bytes.toString();
+  return `{"jsonrpc":"2.0","id":${JSON.stringify(reply.id)},"result":${text}}`;
 }
 
 /** A reply with `jsonrpc`, `id` and `result` and nothing else. */
