@@ -12,6 +12,7 @@ import type { Logger } from '../core/logger.js';
 import { GatewayError } from '../core/errors.js';
 import { version as gatewayVersion } from '../version.js';
 import { Channel } from './shared-channel.js';
+import { withId } from '../core/raw-json.js';
 
 /*
  * One backend process serving many client sessions. The gateway is the process's only MCP
@@ -341,7 +342,7 @@ export class SharedProcess {
         return;
       }
       const entry = typeof message.id === 'number' ? this.finish(message.id) : undefined;
-      entry?.channel.deliver({ ...message, id: entry.originalId });
+      entry?.channel.deliver(withId(message, entry.originalId));
       return;
     }
     if (isRequest(message)) {

@@ -9,7 +9,7 @@ import { LineSplitter, idOfOversizeLine } from '../core/ndjson.js';
 import type { OversizeLine } from '../core/ndjson.js';
 import { channels } from '../core/diagnostics.js';
 import { guardProcessGroup, releaseProcessGroup } from './process-reaper.js';
-import { keepRawResult } from '../core/raw-json.js';
+import { RAW_RESULT_MIN_CHARS, keepRawResult, lazyReply } from '../core/raw-json.js';
 
 /**
  * Variables a backend inherits from the gateway when `inheritEnv` is left at its default: enough
@@ -169,6 +169,13 @@ export class StdioBackendTransport implements Transport {
         maxMessageBytes,
         (line, source, start, end) => this.receive(line, source, start, end),
         (line) => this.tooLarge(line, maxMessageBytes),
+        (source, start, end) => {
+          // A large reply is checked as bytes and its result parsed only if read.
+          const message = lazyReply(source, start, end);
+          if (message) this.onmessage?.(message);
+          return message !== undefined;
+        },
+        RAW_RESULT_MIN_CHARS,
       );
       child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
 

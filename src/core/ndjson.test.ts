@@ -45,6 +45,28 @@ describe('LineSplitter', () => {
   });
 });
 
+describe('LineSplitter: large lines as bytes', () => {
+  it('offers lines of the threshold or more as bytes, whole or joined, and decodes what is declined', () => {
+    const offered: string[] = [];
+    const decoded: string[] = [];
+    const splitter = new LineSplitter(
+      1 << 20,
+      (line) => decoded.push(line),
+      () => {},
+      (source, start, end) => {
+        const line = source.toString('utf8', start, end);
+        offered.push(line);
+        return !line.startsWith('decline');
+      },
+      10,
+    );
+    splitter.push(Buffer.from('short\nlong line one\r\ndecline this one\nlong line '));
+    splitter.push(Buffer.from('two, in two chunks\n'));
+    expect(offered).toEqual(['long line one', 'decline this one', 'long line two, in two chunks']);
+    expect(decoded).toEqual(['short', 'decline this one']);
+  });
+});
+
 describe('idOfOversizeLine', () => {
   function oversize(line: string) {
     let found: ReturnType<typeof idOfOversizeLine> | 'none' = 'none';

@@ -25,6 +25,12 @@ export class LineSplitter {
     /** Each line, decoded; and where its bytes lie (`source[start, end)`), for who wants them. */
     private readonly onLine: (line: string, source: Buffer, start: number, end: number) => void,
     private readonly onOversize: (line: OversizeLine) => void,
+    /**
+     * Offered each line of `largeLineBytes` or more before it is decoded: true when it took the
+     * line as bytes, and `onLine` is not called.
+     */
+    private readonly takeLarge?: (source: Buffer, start: number, end: number) => boolean,
+    private readonly largeLineBytes = Infinity,
   ) {}
 
   push(chunk: Buffer): void {
@@ -47,6 +53,7 @@ export class LineSplitter {
     }
     // Tolerate CRLF framing from servers written on Windows.
     const end = newline > start && chunk[newline - 1] === 13 ? newline - 1 : newline;
+    if (end - start >= this.largeLineBytes && this.takeLarge?.(chunk, start, end)) return;
     if (end > start) this.onLine(chunk.toString('utf8', start, end), chunk, start, end);
   }
 
@@ -103,6 +110,7 @@ export class LineSplitter {
     // Tolerate CRLF framing from servers written on Windows.
     const end = line.length > 0 && line[line.length - 1] === 13 ? line.length - 1 : line.length;
     if (end === 0) return;
+    if (end >= this.largeLineBytes && this.takeLarge?.(line, 0, end)) return;
     this.onLine(line.toString('utf8', 0, end), line, 0, end);
   }
 }

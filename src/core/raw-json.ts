@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
-import type { JSONRPCMessage } from './jsonrpc.js';
+import { checkJsonObject } from './json-check.js';
+import type { JSONRPCMessage, RequestId } from './jsonrpc.js';
 
 /**
  * Large results pass through as the text they came in. A reply of a megabyte costs about 3 ms
@@ -145,14 +146,93 @@ export function keepRawResult(
   rawResults.set(Object.freeze(result), raw);
 }
 
+// ── replies whose result is parsed only when read ────────────────────────────────────────
+
+/** On a lazy reply (not enumerable, so a spread does not copy it): its result's bytes. */
+const LAZY = Symbol('unparsed result');
+type Lazy = Record<string | symbol, unknown> & { [LAZY]?: Buffer };
+
+function materialize(this: Lazy): unknown {
+  const bytes = this[LAZY]!;
+  // Checked when the reply was read: this cannot throw.
+  const value = JSON.parse(bytes.toString()) as object;
+  rawResults.set(Object.freeze(value), { bytes });
+  settle(this, value);
+  return value;
+}
+
+function settle(message: Lazy, value: unknown): void {
+  Object.defineProperty(message, 'result', {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+  delete message[LAZY];
+}
+
+function lazyMessage(id: RequestId, bytes: Buffer): JSONRPCMessage {
+  const message: Lazy = { jsonrpc: '2.0', id };
+  Object.defineProperty(message, 'result', {
+    enumerable: true,
+    configurable: true,
+    get: materialize,
+    set(this: Lazy, value: unknown) {
+      settle(this, value);
+    },
+  });
+  Object.defineProperty(message, LAZY, { value: bytes, configurable: true });
+  return message as unknown as JSONRPCMessage;
+}
+
+/**
+ * A large reply read straight from its bytes: checked (valid UTF-8, one JSON object, exactly
+ * `jsonrpc: "2.0"`, a string or number `id` and an object `result`), but its result parsed only
+ * if something reads it. The gateway itself only reads the results of lists and handshakes, so
+ * the result of a tool call, a read or a prompt usually goes out as the bytes it came in, never
+ * decoded. Undefined for anything else, which the caller parses as usual.
+ */
+export function lazyReply(source: Buffer, start: number, end: number): JSONRPCMessage | undefined {
+  if (end - start < RAW_RESULT_MIN_CHARS) return undefined;
+  const line = source.subarray(start, end);
+  if (!isUtf8(line)) return undefined;
+  const members = checkJsonObject(line, 0, line.length);
+  if (members?.length !== 3) return undefined;
+  let version: string | undefined;
+  let id: unknown;
+  let result: Buffer | undefined;
+  for (const { key, value } of members) {
+    const name = JSON.parse(line.toString('utf8', key[0], key[1])) as string;
+    if (name === 'jsonrpc') version = line.toString('utf8', value[0], value[1]);
+    else if (name === 'id') id = JSON.parse(line.toString('utf8', value[0], value[1]));
+    else if (name === 'result' && line[value[0]] === 0x7b /* { */)
+      result = line.subarray(value[0], value[1]);
+  }
+  if (version !== '"2.0"' || result === undefined) return undefined;
+  if (typeof id !== 'string' && typeof id !== 'number') return undefined;
+  return lazyMessage(id, result);
+}
+
+/**
+ * `message` answered under another id. A lazy reply stays lazy: a spread would read, and so
+ * parse, its result.
+ */
+export function withId<M extends JSONRPCMessage>(message: M, id: RequestId): M {
+  const bytes = (message as unknown as Lazy)[LAZY];
+  if (bytes !== undefined) return lazyMessage(id, bytes) as M;
+  return { ...message, id };
+}
+
 /** The kept result of a bare reply (jsonrpc, id, result), with its id; else undefined. */
 function rawReply(message: JSONRPCMessage): { raw: Raw; id: string | number } | undefined {
+  const id = (message as { id?: unknown }).id;
+  if (typeof id !== 'string' && typeof id !== 'number') return undefined;
+  const lazy = (message as unknown as Lazy)[LAZY];
+  if (lazy !== undefined) return isBareReply(message) ? { raw: { bytes: lazy }, id } : undefined;
   const result = (message as { result?: unknown }).result;
   if (typeof result !== 'object' || result === null) return undefined;
   const raw = rawResults.get(result);
   if (raw === undefined) return undefined;
-  const id = (message as { id?: unknown }).id;
-  if (typeof id !== 'string' && typeof id !== 'number') return undefined;
   return isBareReply(message) ? { raw, id } : undefined;
 }
 

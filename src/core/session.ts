@@ -12,6 +12,7 @@ import type { Direction, MessageContext, Outcome, Policy, Principal } from './po
 import { compose } from './policy.js';
 import { GatewayError, toErrorReply } from './errors.js';
 import { channels } from './diagnostics.js';
+import { withId } from './raw-json.js';
 
 /**
  * The client-facing side of a session. Beyond the SDK's Transport contract it may want to hear
@@ -73,7 +74,7 @@ class Pending {
   settle(outcome: Outcome | Error): void {
     this.forget();
     if (outcome instanceof Error) this.reject(outcome);
-    else this.resolve(outcome && { ...outcome, id: this.senderId });
+    else this.resolve(outcome && withId(outcome, this.senderId));
   }
 
   /** The message could not be sent: fails the request, unless it has already ended. */
