@@ -9,53 +9,26 @@ import {
   memberSpan,
   withId,
 } from './raw-json.js';
+import { randomObject, randomValue, rng, spaced } from '../../test/random-json.js';
 
-/** A small seeded generator, so that a failure can be replayed. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed / 0x7fffffff;
-  };
-}
-
-const TRICKY = ['"', '\\', '\\"', '{', '}', '[', ']', ',', ':', '\n', '\u2028', 'é', '😀', ' '];
-
-function randomString(next: () => number): string {
-  let s = '';
-  const n = Math.floor(next() * 8);
-  for (let i = 0; i < n; i++) s += next() < 0.5 ? TRICKY[Math.floor(next() * TRICKY.length)] : 'ab';
-  return s;
-}
-
-function randomValue(next: () => number, depth: number): unknown {
-  const r = next();
-  if (depth > 3 || r < 0.3) {
-    const pick = Math.floor(next() * 6);
-    return [randomString(next), Math.floor(next() * 1e6) - 5e5, next() * 1e-3, true, false, null][
-      pick
-    ];
-  }
-  if (r < 0.65)
-    return Array.from({ length: Math.floor(next() * 4) }, () => randomValue(next, depth + 1));
-  const o: Record<string, unknown> = {};
-  for (let i = Math.floor(next() * 4); i > 0; i--)
-    o[randomString(next)] = randomValue(next, depth + 1);
-  return o;
-}
-
-/** JSON text with random spacing between tokens, as some servers write. */
-function spaced(value: unknown, next: () => number): string {
-  const gap = () => [' ', '', '\t', '  '][Math.floor(next() * 4)];
-  if (Array.isArray(value))
-    return `[${gap()}${value.map((v) => spaced(v, next)).join(`${gap()},${gap()}`)}${gap()}]`;
-  if (value !== null && typeof value === 'object') {
-    const members = Object.entries(value).map(
-      ([k, v]) => `${gap()}${JSON.stringify(k)}${gap()}:${gap()}${spaced(v, next)}`,
-    );
-    return `{${members.join(',')}${gap()}}`;
-  }
-  return JSON.stringify(value);
-}
+const TRICKY = [
+  '"',
+  '\\',
+  '\\"',
+  '{',
+  '}',
+  '[',
+  ']',
+  ',',
+  ':',
+  '\n',
+  '\u2028',
+  'é',
+  '😀',
+  ' ',
+  'ab',
+];
+const GAPS = [' ', '', '\t', '  '];
 
 describe('memberSpan', () => {
   it('finds a member among others, after nested values that contain quotes and brackets', () => {
@@ -74,11 +47,9 @@ describe('memberSpan', () => {
   it('agrees with JSON.parse on 2,000 random objects with random spacing', () => {
     const next = rng(42);
     for (let i = 0; i < 2000; i++) {
-      const value: Record<string, unknown> = {};
-      for (let k = Math.floor(next() * 5); k > 0; k--)
-        value[randomString(next)] = randomValue(next, 0);
-      if (next() < 0.8) value.result = randomValue(next, 0);
-      const text = spaced(value, next);
+      const value = randomObject(next, TRICKY);
+      if (next() < 0.8) value.result = randomValue(next, TRICKY);
+      const text = spaced(value, next, GAPS);
       const span = memberSpan(text, 'result');
       if (!('result' in value)) {
         expect(span).toBeUndefined();
