@@ -5,7 +5,7 @@ import type { JSONRPCMessage } from '../core/jsonrpc.js';
 import { describeInvalidMessage } from '../core/jsonrpc.js';
 import type { Logger } from '../core/logger.js';
 import { GatewayError } from '../core/errors.js';
-import { keepRawResult } from '../core/raw-json.js';
+import { keepRawResult, lazyReply } from '../core/raw-json.js';
 
 export interface WebSocketBackendOptions {
   /** Backend name, for logs and errors. */
@@ -130,6 +130,13 @@ export class WebSocketBackendTransport implements Transport {
       this.log.warn('backend sent a binary frame; MCP messages travel as text; ignored');
       return;
     }
+    // A large reply is checked as bytes and its result parsed only if read.
+    const bytes = Buffer.isBuffer(data) ? data : undefined;
+    const lazy = bytes && lazyReply(bytes, 0, bytes.length);
+    if (lazy) {
+      this.onmessage?.(lazy);
+      return;
+    }
     let value: unknown;
     const text = data.toString();
     try {
@@ -143,7 +150,7 @@ export class WebSocketBackendTransport implements Transport {
       this.log.warn({ problem }, 'backend sent a message that is not JSON-RPC; ignored');
       return;
     }
-    keepRawResult(value, text);
+    keepRawResult(value, text, bytes);
     this.onmessage?.(value as JSONRPCMessage);
   }
 
