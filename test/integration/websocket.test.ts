@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { connectClient, startGateway, waitFor } from '../helpers.js';
+import { text } from '../cases.js';
 import type { RunningGateway } from '../helpers.js';
 import {
   RawClient,
@@ -20,11 +20,6 @@ import {
  * on /ws, the seed systems' two envelope dialects on the wire, bad input, the backend dying, and
  * the WebSocket backend transport (a gateway serving another gateway's /ws).
  */
-
-function text(result: unknown): string {
-  const content = (result as { content: Array<{ type: string; text?: string }> }).content;
-  return content.map((c) => c.text ?? '').join('\n');
-}
 
 const initialize = (id: number | string) => ({
   jsonrpc: '2.0',
@@ -51,60 +46,6 @@ describe('WebSocket frontend → stdio server-everything', () => {
 
   afterAll(async () => {
     await gw?.close();
-  });
-
-  describe('the official SDK client over /ws', () => {
-    let client: Client;
-    const sampled: unknown[] = [];
-
-    beforeAll(async () => {
-      client = await connectWsClient(url, { sampling: {} }, (c) =>
-        c.setRequestHandler(CreateMessageRequestSchema, async (request) => {
-          sampled.push(request.params);
-          return {
-            model: 'test-model',
-            role: 'assistant',
-            content: { type: 'text', text: 'sampled over WebSocket' },
-          };
-        }),
-      );
-    });
-
-    afterAll(async () => {
-      await client?.close();
-    });
-
-    it('lists tools', async () => {
-      const names = (await client.listTools()).tools.map((t) => t.name);
-      expect(names).toEqual(
-        expect.arrayContaining(['echo', 'get-sum', 'trigger-sampling-request']),
-      );
-    });
-
-    it('calls a tool', async () => {
-      const result = await client.callTool({ name: 'get-sum', arguments: { a: 2, b: 40 } });
-      expect(text(result)).toContain('42');
-    });
-
-    it('delivers the progress notifications of a long-running call', async () => {
-      const progress: number[] = [];
-      const result = await client.callTool(
-        { name: 'trigger-long-running-operation', arguments: { duration: 1, steps: 3 } },
-        undefined,
-        { onprogress: (p) => progress.push(p.progress) },
-      );
-      expect(text(result)).toContain('Long running operation completed');
-      expect(progress).toEqual([1, 2, 3]);
-    });
-
-    it('carries a sampling request to the client and its answer back', async () => {
-      const result = await client.callTool({
-        name: 'trigger-sampling-request',
-        arguments: { prompt: 'hello', maxTokens: 10 },
-      });
-      expect(sampled).toHaveLength(1);
-      expect(text(result)).toContain('sampled over WebSocket');
-    });
   });
 
   it('speaks the envelope dialect: replies enveloped with source "gateway", a missing mcp_payload answered with -32600', async () => {
