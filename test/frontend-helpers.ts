@@ -216,11 +216,14 @@ export function childrenOf(pid: number): number[] {
   return found;
 }
 
-/** Children of `pid` running server-everything (not the process reaper, which is a child too). */
-export function backendsOf(pid: number): number[] {
+/**
+ * Children of `pid` running one of `programs` (not the process reaper, which is a child too).
+ */
+export function backendsOf(pid: number, programs = ['server-everything']): number[] {
   return childrenOf(pid).filter((child) => {
     try {
-      return readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('server-everything');
+      const cmdline = readFileSync(`/proc/${child}/cmdline`, 'utf8');
+      return programs.some((program) => cmdline.includes(program));
     } catch {
       return false;
     }

@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { connect as connectTcp, createServer as createTcpServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
@@ -180,5 +182,51 @@ export function initializeRequest(
     id,
     method: 'initialize' as const,
     params: { protocolVersion, capabilities: {}, clientInfo: { name, version: '1' } },
+  };
+}
+
+export interface TcpRelay {
+  port: number;
+  /** Cuts every open connection, as a flaky network would. */
+  cut(): void;
+  /** Cuts every connection and refuses new ones until `heal()`, as a failing server would. */
+  break(): void;
+  heal(): void;
+  close(): Promise<void>;
+}
+
+/** A TCP relay on 127.0.0.1 in front of `target` (a port), whose connections a test can cut. */
+export async function tcpRelay(target: number): Promise<TcpRelay> {
+  let broken = false;
+  const sockets = new Set<Socket>();
+  const server = createTcpServer((client) => {
+    if (broken) return void client.destroy();
+    const upstream = connectTcp(target, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {});
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const cut = () => {
+    for (const s of sockets) s.destroy();
+  };
+  return {
+    port: (server.address() as AddressInfo).port,
+    cut,
+    break() {
+      broken = true;
+      cut();
+    },
+    heal() {
+      broken = false;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        cut();
+        server.close(() => resolve());
+      }),
   };
 }

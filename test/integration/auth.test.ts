@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, parseConfig } from '../../src/index.js';
 import type { Gateway, GatewayConfigInput } from '../../src/index.js';
 import { createLogger } from '../../src/core/logger.js';
-import { FIXTURES, initializeRequest } from '../helpers.js';
+import { FIXTURES, initializeRequest, ACCEPT_JSON_AND_SSE as ACCEPT } from '../helpers.js';
 import { startObservedGateway } from '../observability-helpers.js';
 
 /*
@@ -27,7 +27,6 @@ const KEY = 'test-api-key-0123456789';
 const SECRET = 'a-shared-secret-of-32-characters!!';
 const ISSUER = 'https://issuer.test';
 const AUDIENCE = 'http://127.0.0.1/mcp';
-const ACCEPT = 'application/json, text/event-stream';
 
 let dir: string;
 let logFile: string;

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EVERYTHING, FIXTURES, isAlive, waitFor, initializeRequest } from '../helpers.js';
+import { backendsOf } from '../frontend-helpers.js';
 
 /*
  * The built CLI as a user runs it: a real process, real signals. Needs `npm run build` first
@@ -59,32 +59,8 @@ async function initialize(port: number): Promise<Response> {
   });
 }
 
-/** Processes whose parent is `pid`, read from /proc. */
-function childrenOf(pid: number): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) found.push(Number(entry));
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return found;
-}
-
-function backendsOf(pid: number): number[] {
-  return childrenOf(pid).filter((child) => {
-    try {
-      const cmdline = readFileSync(`/proc/${child}/cmdline`, 'utf8');
-      return cmdline.includes('server-everything') || cmdline.includes('probe-server');
-    } catch {
-      return false;
-    }
-  });
-}
+/** The backends the CLI under test starts: server-everything, or the probe fixture. */
+const cliBackendsOf = (pid: number) => backendsOf(pid, ['server-everything', 'probe-server']);
 
 describe('mcp-bridge CLI', () => {
   it('prints help and version', async () => {
@@ -122,7 +98,7 @@ describe('mcp-bridge CLI', () => {
     expect(
       ((await res.json()) as { result: { serverInfo: { name: string } } }).result.serverInfo.name,
     ).toContain('everything');
-    const backends = backendsOf(cli.child.pid!);
+    const backends = cliBackendsOf(cli.child.pid!);
     expect(backends).toHaveLength(1);
 
     const exited = new Promise<number | null>((resolve) =>
@@ -137,7 +113,7 @@ describe('mcp-bridge CLI', () => {
     const cli = await startCli(['--stdio', STUBBORN, '--port', '0']);
     await (await initialize(cli.port)).text();
     await (await initialize(cli.port)).text();
-    const backends = backendsOf(cli.child.pid!);
+    const backends = cliBackendsOf(cli.child.pid!);
     expect(backends).toHaveLength(2);
     cli.child.kill('SIGKILL');
     await waitFor(

@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectClient, everythingStdio, startGateway, initializeRequest } from '../helpers.js';
+import {
+  connectClient,
+  everythingStdio,
+  startGateway,
+  initializeRequest,
+  ACCEPT_JSON_AND_SSE as ACCEPT,
+} from '../helpers.js';
 import type { RunningGateway } from '../helpers.js';
 
 /*
@@ -7,7 +13,6 @@ import type { RunningGateway } from '../helpers.js';
  * error body naming the problem, and the gateway keeps serving everyone else.
  */
 
-const ACCEPT = 'application/json, text/event-stream';
 const initialize = initializeRequest({ name: 'raw' });
 
 interface Reply {

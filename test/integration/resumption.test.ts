@@ -1,43 +1,18 @@
-import { createServer, connect } from 'node:net';
-import type { Server, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connectClient, startGateway, waitFor, initializeRequest } from '../helpers.js';
+import {
+  connectClient,
+  startGateway,
+  waitFor,
+  initializeRequest,
+  ACCEPT_JSON_AND_SSE as ACCEPT,
+  tcpRelay,
+} from '../helpers.js';
 import type { RunningGateway } from '../helpers.js';
 
 /*
  * Resumable streams: a client whose SSE stream is cut mid-response reconnects with Last-Event-ID
  * and gets exactly what it missed, nothing lost and nothing twice.
  */
-
-const ACCEPT = 'application/json, text/event-stream';
-
-/** A TCP relay in front of the gateway that can cut every connection, as a flaky network would. */
-async function cuttingProxy(
-  target: number,
-): Promise<{ port: number; cut(): void; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = connect(target, '127.0.0.1');
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => {});
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as { port: number }).port,
-    cut: () => {
-      for (const s of sockets) s.destroy();
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 interface SseEvent {
   id?: string;
@@ -180,7 +155,7 @@ describe('Streamable HTTP resumption', () => {
 
   it('lets the SDK client ride out a cut connection mid-call', async () => {
     const gw = await gateway();
-    const proxy = await cuttingProxy(Number(gw.url.port));
+    const proxy = await tcpRelay(Number(gw.url.port));
     cleanup.push(() => proxy.close());
     const client = await connectClient(new URL(`http://127.0.0.1:${proxy.port}/mcp`));
     cleanup.push(() => client.close());

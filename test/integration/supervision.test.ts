@@ -11,6 +11,7 @@ import {
   isAlive,
   waitFor,
   initializeRequest,
+  ACCEPT_JSON_AND_SSE as ACCEPT,
 } from '../helpers.js';
 import { text } from '../cases.js';
 
@@ -24,7 +25,6 @@ const probe = {
   args: [join(FIXTURES, 'probe-server.mjs')],
   killGraceMs: 300,
 };
-const ACCEPT = 'application/json, text/event-stream';
 
 let gateway: Gateway | undefined;
 const clients: Client[] = [];

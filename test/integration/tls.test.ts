@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, createGateway, parseConfig } from '../../src/index.js';
 import type { Gateway, GatewayConfigInput, Policy, Principal } from '../../src/index.js';
 import { createLogger } from '../../src/core/logger.js';
-import { FIXTURES, initializeRequest } from '../helpers.js';
+import { FIXTURES, initializeRequest, ACCEPT_JSON_AND_SSE as ACCEPT } from '../helpers.js';
 
 /*
  * HTTPS, WSS and mutual TLS with real certificates: a throwaway CA made with openssl signs the
@@ -29,7 +29,6 @@ const probe = {
   args: [join(FIXTURES, 'probe-server.mjs')],
   killGraceMs: 300,
 };
-const ACCEPT = 'application/json, text/event-stream';
 const KEY = 'tls-test-api-key-0123';
 
 type Identity = { cert: string; key: string };

@@ -1,8 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
-import type { Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +19,8 @@ import {
   startProbeHttp,
   waitFor,
   initializeRequest,
+  ACCEPT_JSON_AND_SSE as ACCEPT,
+  tcpRelay,
 } from '../helpers.js';
 import type { RunningServer } from '../helpers.js';
 import { text } from '../cases.js';
@@ -37,7 +37,6 @@ const probe = {
   args: [join(FIXTURES, 'probe-server.mjs')],
   killGraceMs: 300,
 };
-const ACCEPT = 'application/json, text/event-stream';
 
 const cleanup: Array<() => Promise<unknown> | unknown> = [];
 afterEach(async () => {
@@ -238,7 +237,7 @@ describe('circuit breaker', () => {
   it('opens on a failing backend, fails fast while open, and closes again through half-open', async () => {
     const everything = await startEverythingHttp('streamableHttp');
     cleanup.push(() => everything.close());
-    const flaky = await breakableProxy(Number(new URL(everything.url).port));
+    const flaky = await tcpRelay(Number(new URL(everything.url).port));
     cleanup.push(() => flaky.close());
     const states: string[] = [];
     const onState = (event: unknown) => states.push((event as { state: string }).state);
@@ -449,37 +448,5 @@ async function startRedis(path: string) {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
     },
-  };
-}
-
-/** A TCP relay that can refuse every connection for a while, as a failing backend would. */
-async function breakableProxy(target: number) {
-  let broken = false;
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    if (broken) return void client.destroy();
-    const upstream = connect(target, '127.0.0.1');
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => {});
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as { port: number }).port,
-    break() {
-      broken = true;
-      for (const s of sockets) s.destroy();
-    },
-    heal() {
-      broken = false;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
   };
 }
