@@ -9,7 +9,7 @@ import { LineSplitter, idOfOversizeLine } from '../core/ndjson.js';
 import type { OversizeLine } from '../core/ndjson.js';
 import { channels } from '../core/diagnostics.js';
 import { guardProcessGroup, releaseProcessGroup } from './process-reaper.js';
-import { RAW_RESULT_MIN_CHARS, keepRawResult, lazyReply } from '../core/raw-json.js';
+import { RAW_RESULT_MIN_CHARS, lazyReply } from '../core/raw-json.js';
 
 /**
  * Variables a backend inherits from the gateway when `inheritEnv` is left at its default: enough
@@ -167,7 +167,7 @@ export class StdioBackendTransport implements Transport {
 
       const stdout = new LineSplitter(
         maxMessageBytes,
-        (line, source, start, end) => this.receive(line, source, start, end),
+        (line) => this.receive(line),
         (line) => this.tooLarge(line, maxMessageBytes),
         (source, start, end) => {
           // A large reply is checked as bytes and its result parsed only if read.
@@ -233,7 +233,7 @@ export class StdioBackendTransport implements Transport {
     this.onmessage?.(toErrorReply(id, error));
   }
 
-  private receive(line: string, source: Buffer, start: number, end: number): void {
+  private receive(line: string): void {
     let value: unknown;
     try {
       value = JSON.parse(line);
@@ -249,7 +249,6 @@ export class StdioBackendTransport implements Transport {
       this.log.warn({ problem }, 'backend wrote a message that is not JSON-RPC; ignored');
       return;
     }
-    keepRawResult(value, line, source, start, end);
     this.onmessage?.(value as JSONRPCMessage);
   }
 

@@ -5,7 +5,7 @@ import type { JSONRPCMessage } from '../core/jsonrpc.js';
 import { describeInvalidMessage } from '../core/jsonrpc.js';
 import type { Logger } from '../core/logger.js';
 import { GatewayError } from '../core/errors.js';
-import { keepRawResult, lazyReply } from '../core/raw-json.js';
+import { lazyReply } from '../core/raw-json.js';
 
 export interface WebSocketBackendOptions {
   /** Backend name, for logs and errors. */
@@ -138,9 +138,8 @@ export class WebSocketBackendTransport implements Transport {
       return;
     }
     let value: unknown;
-    const text = data.toString();
     try {
-      value = JSON.parse(text);
+      value = JSON.parse(data.toString());
     } catch {
       this.log.warn('backend sent a frame that is not JSON; ignored');
       return;
@@ -150,7 +149,6 @@ export class WebSocketBackendTransport implements Transport {
       this.log.warn({ problem }, 'backend sent a message that is not JSON-RPC; ignored');
       return;
     }
-    keepRawResult(value, text, bytes);
     this.onmessage?.(value as JSONRPCMessage);
   }
 

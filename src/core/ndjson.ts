@@ -22,8 +22,7 @@ export class LineSplitter {
    */
   constructor(
     private readonly maxLineBytes: number,
-    /** Each line, decoded; and where its bytes lie (`source[start, end)`), for who wants them. */
-    private readonly onLine: (line: string, source: Buffer, start: number, end: number) => void,
+    private readonly onLine: (line: string) => void,
     private readonly onOversize: (line: OversizeLine) => void,
     /**
      * Offered each line of `largeLineBytes` or more before it is decoded: true when it took the
@@ -54,7 +53,7 @@ export class LineSplitter {
     // Tolerate CRLF framing from servers written on Windows.
     const end = newline > start && chunk[newline - 1] === 13 ? newline - 1 : newline;
     if (end - start >= this.largeLineBytes && this.takeLarge?.(chunk, start, end)) return;
-    if (end > start) this.onLine(chunk.toString('utf8', start, end), chunk, start, end);
+    if (end > start) this.onLine(chunk.toString('utf8', start, end));
   }
 
   private hold(part: Buffer): void {
@@ -111,7 +110,7 @@ export class LineSplitter {
     const end = line.length > 0 && line[line.length - 1] === 13 ? line.length - 1 : line.length;
     if (end === 0) return;
     if (end >= this.largeLineBytes && this.takeLarge?.(line, 0, end)) return;
-    this.onLine(line.toString('utf8', 0, end), line, 0, end);
+    this.onLine(line.toString('utf8', 0, end));
   }
 }
 
