@@ -23,6 +23,7 @@ import { NameTable, globMatcher } from './naming.js';
 import { templateMatcher } from './uri-template.js';
 import type { BreakerRegistry } from '../policies/circuit-breaker.js';
 import { isBackendFailure } from '../policies/circuit-breaker.js';
+import { withId } from '../core/raw-json.js';
 
 /*
  * The aggregated endpoint's server side. To the client it is one MCP server; behind it, each
@@ -194,7 +195,7 @@ export class AggregateTarget implements Transport {
       return;
     }
     void this.handle(message).then(
-      (reply) => this.emit({ ...reply, id: message.id }),
+      (reply) => this.emit(withId(reply, message.id)),
       (error: unknown) => this.emit(toErrorReply(message.id, error)),
     );
   }

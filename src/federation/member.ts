@@ -11,6 +11,7 @@ import { isReply, isRequest } from '../core/jsonrpc.js';
 import { GatewayError, toErrorReply } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Principal } from '../core/policy.js';
+import { withId } from '../core/raw-json.js';
 
 export type MemberState = 'connecting' | 'up' | 'down' | 'failed' | 'closed';
 
@@ -244,7 +245,7 @@ export class Member {
         resolve(toErrorReply(message.id, error));
       };
       const pending: Pending = {
-        resolve: (r) => resolve({ ...r, id: message.id }),
+        resolve: (r) => resolve(withId(r, message.id)),
         timer: timeoutMs > 0 ? setTimeout(expire, timeoutMs) : undefined,
         // Progress moves the deadline to timeoutMs from now, never past maxTimeoutMs from the start.
         extend: () => {
@@ -303,7 +304,7 @@ export class Member {
     if (isRequest(message)) {
       const transport = this.transport;
       void this.options.onRequest(this, message).then((reply) => {
-        transport?.send({ ...reply, id: message.id }).catch(() => {});
+        transport?.send(withId(reply, message.id)).catch(() => {});
       });
       return;
     }
