@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
+import { waitFor } from '../../test/helpers.js';
 import { coalesceWrites, noteTransport } from './coalesce.js';
 
 const http = createServer();
@@ -27,7 +28,7 @@ describe('coalesceWrites', () => {
     const received: string[] = [];
     client.on('message', (data) => received.push(String(data)));
     await new Promise((resolve) => client.once('open', resolve));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor(() => accepted.length === 1, 5000, 'the server side of the connection');
     const { ws, socket } = accepted[0]!;
 
     coalesceWrites(ws);
@@ -37,7 +38,7 @@ describe('coalesceWrites', () => {
     expect((socket as unknown as { writableCorked: number }).writableCorked).toBe(1);
     await nextTurn();
     expect((socket as unknown as { writableCorked: number }).writableCorked).toBe(0);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor(() => received.length === 2, 5000, 'both frames');
     expect(received).toEqual(['one', 'two']);
     client.terminate();
   });
