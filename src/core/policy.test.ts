@@ -1,17 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import pino from 'pino';
 import { compose } from './policy.js';
 import type { MessageContext, Policy } from './policy.js';
+import { messageContext } from '../../test/contexts.js';
 
-const ctx = (): MessageContext => ({
-  message: { jsonrpc: '2.0', id: 1, method: 'tools/call' },
-  direction: 'to-server',
-  sessionId: 's',
-  transport: 'test',
-  principal: undefined,
-  signal: new AbortController().signal,
-  log: pino({ level: 'silent' }),
-});
+const ctx = (): MessageContext => messageContext();
 
 describe('compose', () => {
   it('runs policies in order around the final step, each seeing the reply on the way out', async () => {

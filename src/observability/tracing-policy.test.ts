@@ -4,11 +4,11 @@ import {
   InMemorySpanExporter,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
-import { createLogger } from '../core/logger.js';
 import type { JSONRPCRequest } from '../core/jsonrpc.js';
 import type { MessageContext, Outcome } from '../core/policy.js';
 import { compose } from '../core/policy.js';
 import { tracingPolicy } from './tracing-policy.js';
+import { messageContext } from '../../test/contexts.js';
 
 const TRACE = '0af7651916cd43dd8448eb211c80319c';
 const PARENT = 'b7ad6b7169203331';
@@ -22,16 +22,8 @@ function setup() {
     forwarded.push((ctx.message as JSONRPCRequest).params);
     return { jsonrpc: '2.0', id: (ctx.message as JSONRPCRequest).id, result: {} };
   });
-  const ctx = (message: JSONRPCRequest, extra: object = {}): MessageContext => ({
-    message,
-    direction: 'to-server',
-    sessionId: 's1',
-    transport: 'streamable-http',
-    principal: undefined,
-    signal: new AbortController().signal,
-    log: createLogger({ level: 'silent' }),
-    ...extra,
-  });
+  const ctx = (message: JSONRPCRequest, extra: object = {}): MessageContext =>
+    messageContext({ message, sessionId: 's1', transport: 'streamable-http', ...extra });
   return { exporter, run, ctx, forwarded };
 }
 

@@ -1,24 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import pino from 'pino';
 import { compose } from '../core/policy.js';
 import type { MessageContext, Outcome } from '../core/policy.js';
 import { GatewayError, toErrorReply } from '../core/errors.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { retry } from './retry.js';
 import { timeout } from './timeout.js';
+import { messageContext } from '../../test/contexts.js';
 
 function ctx(method: string, extra: Partial<MessageContext> = {}): MessageContext {
-  return {
-    message: { jsonrpc: '2.0', id: 7, method },
-    direction: 'to-server',
-    sessionId: 's',
-    transport: 'test',
-    principal: undefined,
-    signal: new AbortController().signal,
-    log: pino({ level: 'silent' }),
-    backend: 'b',
-    ...extra,
-  };
+  return messageContext({ message: { jsonrpc: '2.0', id: 7, method }, backend: 'b', ...extra });
 }
 
 const ok: Outcome = { jsonrpc: '2.0', id: 7, result: {} };
