@@ -14,6 +14,7 @@ import type { WebSocketFrontendOptions } from './websocket.js';
 import { decode, detectDialect, encode, encodeError } from './websocket-dialects.js';
 import { closeReason } from './websocket-session.js';
 import type { WebSocketSessionTransport } from './websocket-session.js';
+import { waitFor } from '../../test/helpers.js';
 
 describe('WebSocket dialects', () => {
   const request = { jsonrpc: '2.0', id: 1, method: 'tools/list' } as const;
@@ -195,14 +196,6 @@ async function connect(url: string, options: { autoPong?: boolean; protocols?: s
   return peer;
 }
 
-async function until(predicate: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 const call = (id: number, method = 'tools/list') => JSON.stringify({ jsonrpc: '2.0', id, method });
 
 describe('WebSocketFrontend', () => {
@@ -210,7 +203,7 @@ describe('WebSocketFrontend', () => {
     const h = await harness();
     expect((await connect(h.url)).socket.protocol).toBe('mcp');
     expect((await connect(h.url, { protocols: [] })).socket.protocol).toBe('');
-    await until(() => h.frontend.connectionCount === 2, 'two connections');
+    await waitFor(() => h.frontend.connectionCount === 2, 5000, 'two connections');
   });
 
   it('queues, in order, what arrives while the session is opening', async () => {
@@ -218,9 +211,9 @@ describe('WebSocketFrontend', () => {
     const h = await harness({ gate: new Promise<void>((resolve) => (open = resolve)) });
     const peer = await connect(h.url);
     for (let id = 1; id <= 5; id++) peer.socket.send(call(id));
-    await until(() => h.opened.length === 1, 'the open to start');
+    await waitFor(() => h.opened.length === 1, 5000, 'the open to start');
     open();
-    await until(() => peer.frames.length === 5, 'five replies');
+    await waitFor(() => peer.frames.length === 5, 5000, 'five replies');
     expect(h.opened).toHaveLength(1);
     expect(h.opened[0]!.received.map((m) => (m as { id: number }).id)).toEqual([1, 2, 3, 4, 5]);
   });
@@ -253,7 +246,7 @@ describe('WebSocketFrontend', () => {
     peer.socket.send(
       JSON.stringify({ id: 1, timestamp: 't', source: 'r', auth_token: 'tok-123', mcp_payload }),
     );
-    await until(() => peer.frames.length === 1, 'the reply');
+    await waitFor(() => peer.frames.length === 1, 5000, 'the reply');
     expect(h.opened[0]!.tokenAtOpen).toBe('tok-123');
     expect(h.opened[0]!.transport.lastAuthToken).toBe('tok-123');
     expect(h.logs.join('')).not.toContain('tok-123');
@@ -264,12 +257,12 @@ describe('WebSocketFrontend', () => {
     const h = await harness({ gate: new Promise<void>((resolve) => (open = resolve)) });
     const peer = await connect(h.url);
     peer.socket.send(call(1));
-    await until(() => h.opened.length === 1, 'the open to start');
+    await waitFor(() => h.opened.length === 1, 5000, 'the open to start');
     peer.socket.close();
     await peer.closed;
-    await until(() => h.frontend.connectionCount === 0, 'the server to see the close');
+    await waitFor(() => h.frontend.connectionCount === 0, 5000, 'the server to see the close');
     open();
-    await until(() => h.opened[0]!.closedWith !== undefined, 'the session to close');
+    await waitFor(() => h.opened[0]!.closedWith !== undefined, 5000, 'the session to close');
     expect(h.opened[0]!.closedWith).toBe('client closed the connection');
   });
 
@@ -285,9 +278,9 @@ describe('WebSocketFrontend', () => {
     const h = await harness();
     const peer = await connect(h.url);
     peer.socket.send(call(1));
-    await until(() => peer.frames.length === 1, 'the reply');
+    await waitFor(() => peer.frames.length === 1, 5000, 'the reply');
     peer.socket.close(1000);
-    await until(() => h.opened[0]!.closedWith !== undefined, 'the session to close');
+    await waitFor(() => h.opened[0]!.closedWith !== undefined, 5000, 'the session to close');
     expect(h.opened[0]!.closedWith).toBe('client closed the connection');
     expect(h.frontend.connectionCount).toBe(0);
   });
@@ -296,15 +289,15 @@ describe('WebSocketFrontend', () => {
     const h = await harness({ reattachGraceMs: 100 });
     const peer = await connect(h.url);
     peer.socket.send(JSON.stringify({ type: 'create_session' }));
-    await until(() => peer.frames.length === 1, 'session_created');
+    await waitFor(() => peer.frames.length === 1, 5000, 'session_created');
     const { session_id } = peer.frames[0] as { session_id: string };
     peer.socket.close();
-    await until(() => h.opened[0]!.closedWith !== undefined, 'the grace period to end');
+    await waitFor(() => h.opened[0]!.closedWith !== undefined, 5000, 'the grace period to end');
     expect(h.opened[0]!.closedWith).toBe('no attach_session in time');
 
     const late = await connect(h.url);
     late.socket.send(JSON.stringify({ type: 'attach_session', session_id }));
-    await until(() => late.frames.length === 1, 'the answer');
+    await waitFor(() => late.frames.length === 1, 5000, 'the answer');
     expect(late.frames[0]).toMatchObject({
       type: 'error',
       error: expect.stringContaining('not found'),
@@ -315,11 +308,11 @@ describe('WebSocketFrontend', () => {
     const h = await harness();
     const first = await connect(h.url);
     first.socket.send(JSON.stringify({ type: 'create_session' }));
-    await until(() => first.frames.length === 1, 'session_created');
+    await waitFor(() => first.frames.length === 1, 5000, 'session_created');
     const { session_id } = first.frames[0] as { session_id: string };
     first.socket.close();
     await first.closed;
-    await until(() => !h.opened[0]!.transport.isAttached, 'the detach');
+    await waitFor(() => !h.opened[0]!.transport.isAttached, 5000, 'the detach');
 
     const { transport } = h.opened[0]!;
     for (let i = 1; i <= 3; i++)
@@ -327,7 +320,7 @@ describe('WebSocketFrontend', () => {
 
     const second = await connect(h.url);
     second.socket.send(JSON.stringify({ type: 'attach_session', session_id }));
-    await until(() => second.frames.length === 4, 'session_created and the backlog');
+    await waitFor(() => second.frames.length === 4, 5000, 'session_created and the backlog');
     expect(second.frames[0]).toEqual({ type: 'session_created', session_id, capabilities: {} });
     expect(
       second.frames.slice(1).map((f) => (f as { data: { params: { i: number } } }).data.params.i),
@@ -339,14 +332,14 @@ describe('WebSocketFrontend', () => {
     const h = await harness();
     const first = await connect(h.url);
     first.socket.send(JSON.stringify({ type: 'create_session' }));
-    await until(() => first.frames.length === 1, 'session_created');
+    await waitFor(() => first.frames.length === 1, 5000, 'session_created');
     const { session_id } = first.frames[0] as { session_id: string };
 
     const second = await connect(h.url);
     second.socket.send(JSON.stringify({ type: 'attach_session', session_id }));
     expect((await first.closed).code).toBe(1000);
     second.socket.send(call(9));
-    await until(() => second.frames.length === 2, 'the reply on the new connection');
+    await waitFor(() => second.frames.length === 2, 5000, 'the reply on the new connection');
     expect(second.frames[1]).toMatchObject({ type: 'response', data: { id: 9 } });
     expect(h.opened).toHaveLength(1);
     expect(h.opened[0]!.closedWith).toBeUndefined();
@@ -368,7 +361,7 @@ describe('WebSocketFrontend', () => {
     const idle = await connect(h.url);
     const busy = await connect(h.url);
     busy.socket.send(call(1));
-    await until(() => busy.frames.length === 1, 'the reply');
+    await waitFor(() => busy.frames.length === 1, 5000, 'the reply');
     await h.frontend.close();
     expect((await idle.closed).code).toBe(1001);
     expect((await busy.closed).code).toBe(1001);
