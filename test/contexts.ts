@@ -1,16 +1,22 @@
-import type { MessageContext } from '../src/core/policy.js';
+import { RequestContext } from '../src/core/context.js';
+import type { ContextInit, Route } from '../src/core/context.js';
 import { createLogger } from '../src/core/logger.js';
 
-/** A policy's view of a request, for unit tests of policies: a `tools/call` unless overridden. */
-export function messageContext(overrides: Partial<MessageContext> = {}): MessageContext {
-  return {
+/**
+ * A request as policies and targets see it, for unit tests: a `tools/call` in session `s` unless
+ * overridden; `route` as a target would have recorded it.
+ */
+export function messageContext(
+  overrides: Partial<ContextInit> & { route?: Route } = {},
+): RequestContext {
+  const { route, ...init } = overrides;
+  const ctx = new RequestContext({
     message: { jsonrpc: '2.0', id: 1, method: 'tools/call' },
-    direction: 'to-server',
-    sessionId: 's',
     transport: 'test',
-    principal: undefined,
-    signal: new AbortController().signal,
+    session: { id: 's', endpoint: 'b' },
     log: createLogger({ level: 'silent' }),
-    ...overrides,
-  };
+    ...init,
+  });
+  ctx.route = route;
+  return ctx;
 }

@@ -1,4 +1,4 @@
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { BackendTransport } from './transport.js';
 import type { BackendConfig, StdioBackendConfig } from '../config/schema.js';
 import type { Logger } from '../core/logger.js';
 import { StdioBackendTransport } from './stdio-backend.js';
@@ -12,8 +12,8 @@ import type { Principal } from '../core/policy.js';
 /** One configured backend: hands each new session a transport to it. */
 export interface Backend {
   readonly name: string;
-  /** A transport for one new session, not yet started (starting it is the session's job). */
-  connect(log: Logger, principal?: Principal): Transport;
+  /** A connection for one new session, not yet started (starting it is the caller's job). */
+  connect(log: Logger, principal?: Principal): BackendTransport;
   /** Starts what runs ahead of sessions (shared and pooled processes with `start: eager`). */
   warm(): Promise<void>;
   /** Stops shared or pooled processes that have served no session for `idleMs`. */
@@ -53,7 +53,11 @@ export function createBackend(name: string, config: BackendConfig, ctx: BackendC
   if (config.transport !== 'stdio') {
     const credentials = new BackendCredentials(name, config.credentials);
     /** A transport to `url`, with the caller's credentials when the backend wants them. */
-    const remote = (url: string, log: Logger, principal: Principal | undefined): Transport =>
+    const remote = (
+      url: string,
+      log: Logger,
+      principal: Principal | undefined,
+    ): BackendTransport =>
       credentials.needed
         ? new CredentialedTransport(credentials, principal, (extra) =>
             createRemoteTransport(

@@ -1,9 +1,7 @@
-import type {
-  Transport,
-  TransportSendOptions,
-} from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { BackendTransport } from './transport.js';
+import type { TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '../core/jsonrpc.js';
-import { GatewayError } from '../core/errors.js';
+import type { GatewayError } from '../core/errors.js';
 
 export type Balance = 'least-connections' | 'round-robin' | 'weighted';
 
@@ -69,13 +67,13 @@ export class Balancer {
   }
 
   /** Wraps a session's transport to its replica, keeping the replica's counts true. */
-  place(replica: Replica, inner: Transport): Transport {
+  place(replica: Replica, inner: BackendTransport): BackendTransport {
     replica.active++;
     return new PlacedTransport(replica, inner);
   }
 }
 
-class PlacedTransport implements Transport {
+class PlacedTransport implements BackendTransport {
   onmessage?: (message: JSONRPCMessage) => void;
   onclose?: () => void;
   onerror?: (error: Error) => void;
@@ -83,8 +81,8 @@ class PlacedTransport implements Transport {
   private connected = false;
 
   constructor(
-    readonly replica: Replica,
-    private readonly inner: Transport,
+    private readonly placement: Replica,
+    private readonly inner: BackendTransport,
   ) {
     inner.onmessage = (message) => {
       this.connected = true;
@@ -98,18 +96,22 @@ class PlacedTransport implements Transport {
   }
 
   get pid(): number | undefined {
-    return (this.inner as { pid?: number }).pid;
+    return this.inner.pid;
+  }
+
+  get replica(): string {
+    return this.placement.url;
   }
 
   private release(): void {
     if (this.released) return;
     this.released = true;
-    this.replica.active--;
+    this.placement.active--;
   }
 
   private failed(error: unknown): never {
     // Never answered anything: the replica itself is the problem.
-    if (!this.connected) this.replica.unhealthyUntil = Date.now() + COOL_DOWN_MS;
+    if (!this.connected) this.placement.unhealthyUntil = Date.now() + COOL_DOWN_MS;
     throw error;
   }
 
@@ -135,10 +137,7 @@ class PlacedTransport implements Transport {
   }
 
   unavailable(): GatewayError {
-    return (
-      (this.inner as { unavailable?: () => GatewayError }).unavailable?.() ??
-      new GatewayError('GATEWAY_BACKEND_UNAVAILABLE', `replica ${this.replica.url} closed`)
-    );
+    return this.inner.unavailable();
   }
 
   async close(): Promise<void> {

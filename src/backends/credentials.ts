@@ -1,8 +1,6 @@
+import type { BackendTransport } from './transport.js';
 import { createHash } from 'node:crypto';
-import type {
-  Transport,
-  TransportSendOptions,
-} from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '../core/jsonrpc.js';
 import type { Principal } from '../core/policy.js';
 import { GatewayError } from '../core/errors.js';
@@ -121,16 +119,16 @@ export class BackendCredentials {
  * A backend transport made once the session's credentials are known: exchanging a token is
  * asynchronous, and the HTTP transports take their headers when they are made.
  */
-export class CredentialedTransport implements Transport {
+export class CredentialedTransport implements BackendTransport {
   onmessage?: (message: JSONRPCMessage) => void;
   onclose?: () => void;
   onerror?: (error: Error) => void;
-  private inner: Transport | undefined;
+  private inner: BackendTransport | undefined;
 
   constructor(
     private readonly credentials: BackendCredentials,
     private readonly principal: Principal | undefined,
-    private readonly make: (headers: Record<string, string>) => Transport,
+    private readonly make: (headers: Record<string, string>) => BackendTransport,
   ) {}
 
   async start(): Promise<void> {
@@ -155,7 +153,7 @@ export class CredentialedTransport implements Transport {
 
   unavailable(): GatewayError {
     return (
-      (this.inner as { unavailable?: () => GatewayError } | undefined)?.unavailable?.() ??
+      this.inner?.unavailable() ??
       new GatewayError('GATEWAY_BACKEND_UNAVAILABLE', 'the backend connection closed')
     );
   }

@@ -1,3 +1,4 @@
+import type { BackendTransport } from './transport.js';
 import type {
   Transport,
   TransportSendOptions,
@@ -21,7 +22,7 @@ import { WebSocketBackendTransport } from './websocket-backend.js';
  */
 
 /** Relays a wrapped transport's callbacks to the wrapper's, whatever the wrapped one is now. */
-abstract class RelayTransport implements Transport {
+abstract class RelayTransport implements BackendTransport {
   onmessage?: (message: JSONRPCMessage) => void;
   onclose?: () => void;
   onerror?: (error: Error) => void;
@@ -206,7 +207,7 @@ export function createRemoteTransport(
   config: RemoteBackendConfig,
   log: Logger,
   maxMessageBytes: number,
-): Transport {
+): BackendTransport {
   switch (config.transport) {
     case 'streamable-http':
       return new StreamableHttpBackendTransport(name, config.url, config.headers, log);

@@ -1,4 +1,4 @@
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { BackendTransport } from './transport.js';
 import type { JSONRPCMessage, RequestId } from '../core/jsonrpc.js';
 import { isReply, isRequest } from '../core/jsonrpc.js';
 import type { Logger } from '../core/logger.js';
@@ -6,7 +6,7 @@ import { GatewayError } from '../core/errors.js';
 import type { SharedProcess } from './shared-process.js';
 
 /** One session's view of a shared process, as a Transport of its own. */
-export class Channel implements Transport {
+export class Channel implements BackendTransport {
   onmessage?: (message: JSONRPCMessage) => void;
   onclose?: () => void;
   onerror?: (error: Error) => void;

@@ -1,4 +1,4 @@
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { BackendTransport } from './transport.js';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import type {
   JSONRPCMessage,
@@ -74,11 +74,11 @@ export interface SharedProcessOptions {
   log: Logger;
   serializeCalls: boolean;
   /** Creates the process's transport (not started). Called again after the process ends. */
-  spawn: () => Transport;
+  spawn: () => BackendTransport;
 }
 
 export class SharedProcess {
-  private transport: Transport | undefined;
+  private transport: BackendTransport | undefined;
   private ready: Promise<Record<string, unknown>> | undefined;
   private nextId = 1;
   private readonly inFlight = new Map<number, InFlight>();
@@ -111,7 +111,7 @@ export class SharedProcess {
 
   /** Process id while running, for stdio transports. */
   get pid(): number | undefined {
-    return (this.transport as { pid?: number } | undefined)?.pid;
+    return this.transport?.pid;
   }
 
   channel(log: Logger): Channel {
@@ -172,13 +172,11 @@ export class SharedProcess {
     return reply.result as Record<string, unknown>;
   }
 
-  private processEnded(transport: Transport): void {
+  private processEnded(transport: BackendTransport): void {
     if (this.transport !== transport) return;
     this.transport = undefined;
     this.ready = undefined;
-    const error =
-      (transport as { unavailable?: () => GatewayError }).unavailable?.() ??
-      new GatewayError('GATEWAY_BACKEND_EXITED', `${this.options.name} ended`);
+    const error = transport.unavailable();
     if (this.initializing) this.initializing(errorReply(null, error.rpcCode, error.message));
     this.inFlight.clear();
     this.serverRequests.clear();

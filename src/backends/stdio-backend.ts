@@ -1,6 +1,6 @@
+import type { BackendTransport } from './transport.js';
 import { spawn as nodeSpawn } from 'node:child_process';
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { Logger } from '../core/logger.js';
 import type { JSONRPCMessage } from '../core/jsonrpc.js';
 import { describeInvalidMessage } from '../core/jsonrpc.js';
@@ -83,7 +83,7 @@ function buildEnv(options: StdioBackendOptions): NodeJS.ProcessEnv {
  * A backend MCP server run as a child process, spoken to over newline-delimited JSON on its
  * stdin/stdout (the SDK's Transport contract, client side). Its stderr goes to our log.
  */
-export class StdioBackendTransport implements Transport {
+export class StdioBackendTransport implements BackendTransport {
   onmessage?: (message: JSONRPCMessage) => void;
   onclose?: () => void;
   onerror?: (error: Error) => void;

@@ -1,6 +1,6 @@
+import type { BackendTransport } from './transport.js';
 import { WebSocket } from 'ws';
 import type { RawData } from 'ws';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '../core/jsonrpc.js';
 import { describeInvalidMessage } from '../core/jsonrpc.js';
 import type { Logger } from '../core/logger.js';
@@ -34,7 +34,7 @@ const CLOSE_WAIT_MS = 2000;
  * A backend MCP server spoken to over WebSocket (subprotocol `mcp`, one JSON-RPC message per text
  * frame), as the SDK's client Transport. One connection per session.
  */
-export class WebSocketBackendTransport implements Transport {
+export class WebSocketBackendTransport implements BackendTransport {
   onmessage?: (message: JSONRPCMessage) => void;
   onclose?: () => void;
   onerror?: (error: Error) => void;

@@ -300,6 +300,14 @@ export const configSchema = z
         enabled: z.boolean().default(true),
         /** Between a backend's prefix and a tool or prompt name. */
         separator: z.string().min(1).max(8).default('__'),
+        /**
+         * When tool and prompt names get their backend's prefix: `always`; `on-collision`, only
+         * names that two backends share; `never`, bare names, and a list that would offer one
+         * name twice fails with GATEWAY_NAME_COLLISION.
+         */
+        prefix: z.enum(['always', 'on-collision', 'never']).default('always'),
+        /** How long lists and calls wait for backends that are still starting. */
+        startWaitMs: ms(30_000),
       })
       .strict()
       .prefault({}),

@@ -1,4 +1,52 @@
 import diagnostics from 'node:diagnostics_channel';
+import type { Route } from './context.js';
+import type { RequestId } from './jsonrpc.js';
+
+/** A diagnostics channel that says what it carries. */
+export interface Topic<T> {
+  readonly hasSubscribers: boolean;
+  publish(event: T): void;
+  subscribe(listener: (event: T) => void): void;
+  unsubscribe(listener: (event: T) => void): void;
+}
+
+function topic<T>(name: string): Topic<T> {
+  // Node's channels carry `unknown`; every publisher goes through this typed face, so what a
+  // subscriber receives is what the type says.
+  return diagnostics.channel(name) as unknown as Topic<T>;
+}
+
+export interface SessionOpenEvent {
+  sessionId: string;
+  transport: string;
+  /** What the session is bound to: a backend's name, or `*` for the aggregated endpoint. */
+  backend: string;
+}
+export interface SessionCloseEvent {
+  sessionId: string;
+  transport: string;
+  reason: string;
+}
+export interface RequestStartEvent {
+  sessionId: string;
+  direction: 'to-server' | 'to-client';
+  method: string;
+  id: RequestId;
+  /** The backend as known when the request starts: the session's, or `*` before routing. */
+  backend: string;
+}
+export interface RequestEndEvent extends RequestStartEvent {
+  /** Where the request went, when a target routed it. */
+  route: Route | undefined;
+  durationMs: number;
+  /** The gateway's error code, or the JSON-RPC code of a backend's error. */
+  error: string | number | undefined;
+}
+export interface BackendState {
+  backend: string;
+  state: 'unknown' | 'up' | 'down' | 'failed';
+  restarts: number;
+}
 
 /**
  * Every event the core publishes, in one place. Metrics, audit, tracing and the dashboard
@@ -6,32 +54,33 @@ import diagnostics from 'node:diagnostics_channel';
  * so an event nobody listens to costs one property read.
  */
 export const channels = {
-  /** `{ sessionId, transport, backend }` (backend: its name, or `*` for the aggregated endpoint) */
-  sessionOpen: diagnostics.channel('mcp-bridge:session:open'),
-  /** `{ sessionId, transport, reason }` */
-  sessionClose: diagnostics.channel('mcp-bridge:session:close'),
-  /** `{ sessionId, direction, method, id }` */
-  requestStart: diagnostics.channel('mcp-bridge:request:start'),
-  /** `{ sessionId, direction, method, id, durationMs, error?: code }` */
-  requestEnd: diagnostics.channel('mcp-bridge:request:end'),
-  /** `{ backend, pid }` */
-  backendSpawn: diagnostics.channel('mcp-bridge:backend:spawn'),
-  /** `{ backend, pid, code, signal }` */
-  backendExit: diagnostics.channel('mcp-bridge:backend:exit'),
-  /** `{ backend, state: 'unknown'|'up'|'down'|'failed', restarts }` */
-  backendState: diagnostics.channel('mcp-bridge:backend:state'),
-  /** `{ backend, state: 'closed'|'open'|'half-open' }` */
-  breakerState: diagnostics.channel('mcp-bridge:breaker:state'),
-  /** `{ scope: 'ip'|'principal'|'key'|'backend'|'tool'|'connection', key, sessionId? }` (the key never holds a secret) */
-  rateLimited: diagnostics.channel('mcp-bridge:ratelimit:reject'),
-  /** `{ reason, transport }` */
-  authFailure: diagnostics.channel('mcp-bridge:auth:failure'),
-  /** `{ principal, via: 'api-key'|'jwt'|'certificate', transport }`: a caller was let in */
-  authSuccess: diagnostics.channel('mcp-bridge:auth:success'),
-  /** `{ transport }`: a client connection (HTTP request stream, WebSocket, socket) opened */
-  connectionOpen: diagnostics.channel('mcp-bridge:connection:open'),
-  /** `{ transport }` */
-  connectionClose: diagnostics.channel('mcp-bridge:connection:close'),
-  /** `{ transport, direction: 'in'|'out', bytes }`: JSON-RPC payload bytes crossing a frontend */
-  bytes: diagnostics.channel('mcp-bridge:bytes'),
+  sessionOpen: topic<SessionOpenEvent>('mcp-bridge:session:open'),
+  sessionClose: topic<SessionCloseEvent>('mcp-bridge:session:close'),
+  requestStart: topic<RequestStartEvent>('mcp-bridge:request:start'),
+  requestEnd: topic<RequestEndEvent>('mcp-bridge:request:end'),
+  backendSpawn: topic<{ backend: string; pid: number | undefined }>('mcp-bridge:backend:spawn'),
+  backendExit: topic<{
+    backend: string;
+    pid: number | undefined;
+    code: number | null;
+    signal: string | null;
+  }>('mcp-bridge:backend:exit'),
+  backendState: topic<BackendState>('mcp-bridge:backend:state'),
+  breakerState: topic<{ backend: string; state: 'closed' | 'open' | 'half-open' }>(
+    'mcp-bridge:breaker:state',
+  ),
+  /** The key never holds a secret. */
+  rateLimited: topic<{ scope: string; key: string | undefined; sessionId?: string }>(
+    'mcp-bridge:ratelimit:reject',
+  ),
+  authFailure: topic<{ reason: string; transport: string }>('mcp-bridge:auth:failure'),
+  /** A caller was let in. */
+  authSuccess: topic<{ principal: string; via: string; transport: string }>(
+    'mcp-bridge:auth:success',
+  ),
+  /** A client connection (HTTP request stream, WebSocket, socket) opened. */
+  connectionOpen: topic<{ transport: string }>('mcp-bridge:connection:open'),
+  connectionClose: topic<{ transport: string }>('mcp-bridge:connection:close'),
+  /** JSON-RPC payload bytes crossing a frontend. */
+  bytes: topic<{ transport: string; direction: 'in' | 'out'; bytes: number }>('mcp-bridge:bytes'),
 } as const;

@@ -34,6 +34,7 @@ export const ERROR_TABLE = {
   GATEWAY_RATE_LIMITED: { status: 429, rpc: -32029, text: 'Rate limit exceeded' },
   GATEWAY_CIRCUIT_OPEN: { status: 503, rpc: -32017, text: 'Backend circuit open' },
   GATEWAY_TIMEOUT: { status: 504, rpc: -32018, text: 'Backend timed out' },
+  GATEWAY_NAME_COLLISION: { status: 500, rpc: -32019, text: 'Name offered by two backends' },
   GATEWAY_INTERNAL: { status: 500, rpc: -32603, text: 'Internal error' },
 } as const satisfies Record<string, { status: number; rpc: number; text: string }>;
 

@@ -90,3 +90,26 @@ export function errorReply(
   // The SDK's type says id is required; JSON-RPC allows null when the request id is unknown.
   return { jsonrpc: '2.0', id: id as RequestId, error };
 }
+
+export type ProgressToken = string | number;
+
+/** The progress token a request asks its progress to be reported under, if any. */
+export function progressTokenOf(message: JSONRPCRequest): ProgressToken | undefined {
+  const meta = message.params?._meta;
+  const token = meta === undefined ? undefined : meta.progressToken;
+  return typeof token === 'string' || typeof token === 'number' ? token : undefined;
+}
+
+/** The gateway's own error code (`GATEWAY_…`) an error reply carries in `data.code`, if any. */
+export function gatewayCodeOf(reply: JSONRPCReply | undefined): string | undefined {
+  if (reply === undefined || !('error' in reply)) return undefined;
+  const data: unknown = reply.error.data;
+  if (typeof data !== 'object' || data === null || !('code' in data)) return undefined;
+  return typeof data.code === 'string' ? data.code : undefined;
+}
+
+/** What a reply reports for metrics and events: the gateway's code, the JSON-RPC code, or nothing. */
+export function errorLabelOf(reply: JSONRPCReply | undefined): string | number | undefined {
+  if (reply === undefined || !('error' in reply)) return undefined;
+  return gatewayCodeOf(reply) ?? reply.error.code;
+}

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { compose } from './policy.js';
-import type { MessageContext, Policy } from './policy.js';
+import type { Policy, RequestContext } from './policy.js';
 import { messageContext } from '../../test/contexts.js';
 
-const ctx = (): MessageContext => messageContext();
+const ctx = (): RequestContext => messageContext();
 
 describe('compose', () => {
   it('runs policies in order around the final step, each seeing the reply on the way out', async () => {

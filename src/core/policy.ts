@@ -1,63 +1,33 @@
-import type { Logger } from 'pino';
-import type { JSONRPCNotification, JSONRPCReply, JSONRPCRequest, RequestId } from './jsonrpc.js';
+import type { JSONRPCReply } from './jsonrpc.js';
+import type { RequestContext } from './context.js';
 
-/**
- * Which way a message travels. Requests and notifications go either way: a client calls tools,
- * a server asks the client for sampling, elicitation or roots.
- */
-export type Direction = 'to-server' | 'to-client';
+export type { Principal, Route, SessionRef } from './context.js';
+export { RequestContext } from './context.js';
 
-/** Who is calling. Filled in by authentication; anonymous until then. */
-export interface Principal {
-  readonly id: string;
-  readonly scopes: readonly string[];
-  readonly claims?: Readonly<Record<string, unknown>>;
-}
-
-/** The one object every policy sees for one message. */
-export interface MessageContext {
-  readonly message: JSONRPCRequest | JSONRPCNotification;
-  readonly direction: Direction;
-  readonly sessionId: string;
-  /** The client-facing transport the session came in on (`streamable-http`, …). */
-  readonly transport: string;
-  principal: Principal | undefined;
-  /** Aborted when the session ends while the request is in flight. */
-  readonly signal: AbortSignal;
-  readonly log: Logger;
-  /**
-   * For a notification: the request it belongs to, where the core can tell (a progress
-   * notification names its request through its progress token).
-   */
-  readonly relatedRequestId?: RequestId;
-  /** The backend the session is bound to: its name, or `*` for the aggregated endpoint. */
-  readonly backend?: string;
-  /** The client's IP address, when the transport has one. */
-  readonly remoteAddress?: string;
-}
-
-/** What a step returns: the reply to a request, or `undefined` for a notification. */
+/** What a step returns: the reply, or `undefined` when the request ended without one (cancelled). */
 export type Outcome = JSONRPCReply | undefined;
 
 export type Next = () => Promise<Outcome>;
 
 /**
- * One step of the chain. It may act before `await next()`, after it, or instead of it (returning a
- * reply of its own, or throwing a GatewayError, stops the message there).
+ * One step of a request's chain. It may act before `await next()`, after it, or instead of it
+ * (returning a reply of its own, or throwing a GatewayError, stops the request there). A chain
+ * carries requests of one direction only: client→server requests run the gateway-wide chain and
+ * then their backend's; a server's requests to the client run a chain of their own.
  */
-export type Policy = (ctx: MessageContext, next: Next) => Promise<Outcome>;
+export type Policy = (ctx: RequestContext, next: Next) => Promise<Outcome>;
 
 /**
  * Folds an ordered list of policies around the final step. The list is read once, here, so the
- * per-message cost is one closure call per policy. A policy may call `next()` again once the
+ * per-request cost is one closure call per policy. A policy may call `next()` again once the
  * previous call has settled (a retry runs the rest of the chain anew), never twice at once.
  */
 export function compose(
   policies: readonly Policy[],
-  final: (ctx: MessageContext) => Promise<Outcome>,
-) {
+  final: (ctx: RequestContext) => Promise<Outcome>,
+): (ctx: RequestContext) => Promise<Outcome> {
   if (policies.length === 0) return final;
-  return function run(ctx: MessageContext): Promise<Outcome> {
+  return function run(ctx: RequestContext): Promise<Outcome> {
     const dispatch = (i: number): Promise<Outcome> => {
       const policy = policies[i];
       if (policy === undefined) return final(ctx);

@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { JSONRPCMessage } from '../core/jsonrpc.js';
-import type { ClientTransport } from '../core/session.js';
+import type { ClientTransport } from '../session/session.js';
 import { createLogger } from '../core/logger.js';
 import { LegacySseHandler } from './legacy-sse.js';
 import type { OpenSession } from './types.js';
@@ -59,7 +59,7 @@ async function readUntil(res: Response, until: (text: string) => boolean): Promi
   return text;
 }
 
-const handle = { id: 's', inFlight: 0, close: async () => {} };
+const handle = { id: 's', inFlight: 0, principal: undefined, close: async () => {} };
 
 describe('LegacySseHandler', () => {
   it('sends the endpoint first, then what the session said while the stream was starting', async () => {

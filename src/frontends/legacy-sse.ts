@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ClientTransport } from '../core/session.js';
+import type { ClientTransport } from '../session/session.js';
 import type { JSONRPCMessage } from '../core/jsonrpc.js';
 
 import { GatewayError } from '../core/errors.js';
 import { channels } from '../core/diagnostics.js';
 import type { Logger } from '../core/logger.js';
 import { peerOf } from './peer.js';
+import { claimSession } from '../session/ownership.js';
 import { SseStream, accepts, parseMessages, readBody, sendError } from './http-io.js';
 import type { FrontendOptions, SessionHandle, PeerInfo } from './types.js';
 import { encodeMessage } from '../core/raw-json.js';
@@ -174,6 +175,7 @@ export class LegacySseHandler {
     if (channels.connectionOpen.hasSubscribers) countConnection(res);
     try {
       const entry = this.lookup(req.url);
+      claimSession(entry.handle, peerOf(req).principal, 'sse');
       const type = req.headers['content-type'];
       if (!type || type.split(';', 1)[0]!.trim().toLowerCase() !== 'application/json') {
         throw new GatewayError(

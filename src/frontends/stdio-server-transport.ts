@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import type { ClientTransport } from '../core/session.js';
+import type { ClientTransport } from '../session/session.js';
 import type { JSONRPCMessage, RequestId } from '../core/jsonrpc.js';
 import { describeInvalidMessage, isRequest } from '../core/jsonrpc.js';
 import { GatewayError, toErrorReply } from '../core/errors.js';

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { ClientTransport } from '../core/session.js';
+import type { ClientTransport } from '../session/session.js';
 import type { JSONRPCMessage, JSONRPCReply, RequestId } from '../core/jsonrpc.js';
 import { isReply } from '../core/jsonrpc.js';
 import type { Logger } from '../core/logger.js';

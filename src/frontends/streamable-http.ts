@@ -7,6 +7,7 @@ import { GatewayError } from '../core/errors.js';
 import { channels } from '../core/diagnostics.js';
 import type { Logger } from '../core/logger.js';
 import { peerOf } from './peer.js';
+import { claimSession } from '../session/ownership.js';
 import { accepts, parseMessages, readBody, sendError } from './http-io.js';
 import { StreamableHttpSessionTransport } from './streamable-http-session.js';
 import type { FrontendOptions, SessionHandle } from './types.js';
@@ -237,6 +238,7 @@ export class StreamableHttpHandler {
         'GATEWAY_SESSION_NOT_FOUND',
         'it has ended or never existed; initialize a new session',
       );
+    claimSession(entry.handle, peerOf(req).principal, 'streamable-http');
     const version = req.headers[VERSION_HEADER];
     if (version !== undefined && (Array.isArray(version) || !SUPPORTED_VERSIONS.has(version))) {
       throw new GatewayError(

@@ -1,4 +1,4 @@
-import type { ClientTransport } from '../core/session.js';
+import type { ClientTransport } from '../session/session.js';
 import type { Logger } from '../core/logger.js';
 import type { Principal } from '../core/policy.js';
 
@@ -8,6 +8,8 @@ export type FrontendKind = 'streamable-http' | 'sse' | 'websocket' | 'stdio' | '
 /** What a frontend holds of a session the gateway opened for it. */
 export interface SessionHandle {
   readonly id: string;
+  /** Who opened it: only they may use it (`claimSession`). */
+  readonly principal: Principal | undefined;
   /** Requests in flight in either direction; an idle sweep leaves busy sessions alone. */
   readonly inFlight: number;
   close(reason: string): Promise<void>;

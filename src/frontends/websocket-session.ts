@@ -1,5 +1,5 @@
 import { WebSocket } from 'ws';
-import type { ClientTransport } from '../core/session.js';
+import type { ClientTransport } from '../session/session.js';
 import type { JSONRPCMessage } from '../core/jsonrpc.js';
 import type { Logger } from '../core/logger.js';
 import { channels } from '../core/diagnostics.js';

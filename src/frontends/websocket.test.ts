@@ -7,7 +7,7 @@ import { WebSocket } from 'ws';
 import type { JSONRPCMessage } from '../core/jsonrpc.js';
 import { isRequest } from '../core/jsonrpc.js';
 import { GatewayError } from '../core/errors.js';
-import type { ClientTransport } from '../core/session.js';
+import type { ClientTransport } from '../session/session.js';
 import type { OpenSession } from './types.js';
 import { WebSocketFrontend } from './websocket.js';
 import type { WebSocketFrontendOptions } from './websocket.js';
@@ -142,6 +142,7 @@ async function harness(
     return {
       id: transport.sessionId,
       inFlight: 0,
+      principal: undefined,
       close: async (reason) => {
         record.closedWith ??= reason;
         await client.close();

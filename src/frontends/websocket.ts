@@ -14,6 +14,7 @@ import { controlError, decode, detectDialect, encode, encodeError } from './webs
 import { WebSocketSessionTransport, closeReason } from './websocket-session.js';
 import type { FrontendOptions, PeerInfo, SessionHandle } from './types.js';
 import { peerOf } from './peer.js';
+import { claimSession } from '../session/ownership.js';
 import type { Principal } from '../core/policy.js';
 
 export interface WebSocketFrontendOptions extends FrontendOptions {
@@ -48,6 +49,8 @@ export interface WebSocketFrontendOptions extends FrontendOptions {
 interface Entry {
   readonly transport: WebSocketSessionTransport;
   handle: SessionHandle | undefined;
+  /** Who opened it, known before the session is: `attach_session` checks it. */
+  readonly principal: Principal | undefined;
 }
 
 interface Connection {
@@ -266,7 +269,7 @@ export class WebSocketFrontend {
   }
 
   private open(conn: Connection, transport: WebSocketSessionTransport): void {
-    const entry: Entry = { transport, handle: undefined };
+    const entry: Entry = { transport, handle: undefined, principal: conn.peer.principal };
     conn.entry = entry;
     this.options.openSession(transport, 'websocket', conn.peer).then(
       (handle) => this.opened(entry, handle),
@@ -318,6 +321,11 @@ export class WebSocketFrontend {
           ? 'attach_session needs a session_id'
           : 'session not found: it has ended or never existed; send create_session';
       return this.send(conn, controlError(why));
+    }
+    try {
+      claimSession(entry, conn.peer.principal, 'websocket');
+    } catch (error) {
+      return this.send(conn, controlError((error as Error).message, -32031));
     }
     conn.entry = entry;
     const previous = entry.transport.attach(conn.socket);

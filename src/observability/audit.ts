@@ -1,7 +1,9 @@
 import pino from 'pino';
 import { channels } from '../core/diagnostics.js';
 import type { JSONRPCRequest } from '../core/jsonrpc.js';
-import type { MessageContext, Policy } from '../core/policy.js';
+import { errorLabelOf } from '../core/jsonrpc.js';
+import { GatewayError } from '../core/errors.js';
+import type { Policy } from '../core/policy.js';
 import { targetOf } from './mcp-names.js';
 
 /*
@@ -17,8 +19,6 @@ export interface AuditOptions {
   destination?: string;
   /** Put call arguments in the records; they may hold personal data. @default false */
   includeArguments?: boolean;
-  /** The backend a request goes to. @default `unknown` */
-  backendFor?: (ctx: MessageContext) => string;
 }
 
 /** One line of the audit log. */
@@ -29,6 +29,8 @@ export interface AuditRecord {
   method?: string;
   /** Tool or prompt name, as the client named it. */
   name?: string;
+  /** The name its backend knows it by, when that differs (a prefix, a rename, a shortened name). */
+  backendName?: string;
   uri?: string;
   principal?: string | null;
   session?: string;
@@ -56,7 +58,7 @@ export interface Audit {
 const AUDITED = new Set(['tools/call', 'resources/read', 'prompts/get']);
 
 function traceIdOf(message: JSONRPCRequest): string | undefined {
-  const traceparent = (message.params?._meta as { traceparent?: unknown } | undefined)?.traceparent;
+  const traceparent = message.params?._meta?.traceparent;
   if (typeof traceparent !== 'string') return undefined;
   const match = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(traceparent);
   return match?.[1];
@@ -74,59 +76,58 @@ export function createAudit(options: AuditOptions = {}): Audit {
     stream.write(`${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`);
 
   const policy: Policy = async function audit(ctx, next) {
-    if (ctx.direction !== 'to-server' || !AUDITED.has(ctx.message.method) || !('id' in ctx.message))
-      return next();
+    if (!AUDITED.has(ctx.message.method)) return next();
     const message = ctx.message;
-    const params = message.params as { arguments?: unknown } | undefined;
+    const params = message.params;
     const started = performance.now();
     const record: AuditRecord = {
       event: 'call',
       method: message.method,
       ...targetOf(message),
-      session: ctx.sessionId,
+      ...(ctx.session && { session: ctx.session.id }),
       transport: ctx.transport,
-      backend: options.backendFor?.(ctx) ?? 'unknown',
     };
     if (options.includeArguments && params?.arguments !== undefined)
       record.arguments = params.arguments;
     const finish = (outcome: AuditRecord['outcome'], error?: string | number) => {
+      // The route is known once the target has run: where the call went, under which name.
+      record.backend = ctx.backend ?? 'unknown';
+      if (ctx.route?.name !== undefined && ctx.route.name !== record.name)
+        record.backendName = ctx.route.name;
       record.principal = ctx.principal?.id ?? null;
       record.outcome = outcome;
       if (error !== undefined) record.error = error;
       record.durationMs = Math.round((performance.now() - started) * 1000) / 1000;
       // Read after next(): a tracing policy ahead of this one has put its context there by then.
-      const traceId = traceIdOf(message);
+      const traceId = traceIdOf(ctx.message);
       if (traceId) record.traceId = traceId;
       write(record);
     };
     try {
       const outcome = await next();
       if (outcome === undefined) finish('cancelled');
-      else if ('error' in outcome)
-        finish(
-          'error',
-          (outcome.error.data as { code?: string } | undefined)?.code ?? outcome.error.code,
-        );
-      else if ((outcome.result as { isError?: unknown }).isError === true)
-        finish('error', 'tool_error');
+      else if ('error' in outcome) finish('error', errorLabelOf(outcome));
+      else if (outcome.result.isError === true) finish('error', 'tool_error');
       else finish('ok');
       return outcome;
     } catch (error) {
-      finish('error', (error as { code?: string }).code ?? 'error');
+      finish('error', error instanceof GatewayError ? error.code : 'error');
       throw error;
     }
   };
 
-  const onAuthFailure = (event: unknown) => {
-    const { reason, transport } = event as { reason: string; transport: string };
+  const onAuthFailure = ({ reason, transport }: { reason: string; transport: string }) => {
     write({ event: 'auth.failure', reason, transport, outcome: 'error' });
   };
-  const onAuthSuccess = (event: unknown) => {
-    const { principal, via, transport } = event as {
-      principal: string;
-      via: string;
-      transport: string;
-    };
+  const onAuthSuccess = ({
+    principal,
+    via,
+    transport,
+  }: {
+    principal: string;
+    via: string;
+    transport: string;
+  }) => {
     write({ event: 'auth.success', principal, reason: via, transport, outcome: 'ok' });
   };
 

@@ -1,5 +1,3 @@
-import type { GatewayConfig } from '../config/schema.js';
-import { channels } from '../core/diagnostics.js';
 import type { JSONRPCNotification, JSONRPCRequest } from '../core/jsonrpc.js';
 
 /*
@@ -39,7 +37,7 @@ export function methodLabel(method: string): string {
 export function targetOf(
   message: JSONRPCRequest | JSONRPCNotification,
 ): { name?: string; uri?: string } | undefined {
-  const params = message.params as { name?: unknown; uri?: unknown } | undefined;
+  const params = message.params;
   switch (message.method) {
     case 'tools/call':
     case 'prompts/get':
@@ -50,62 +48,5 @@ export function targetOf(
       return { uri: typeof params?.uri === 'string' ? params.uri : undefined };
     default:
       return undefined;
-  }
-}
-
-/**
- * Which backend each session goes to (from `session:open`), and, on the aggregated endpoint,
- * which backend a tool or prompt name belongs to (by its prefix). Resources on the aggregated
- * endpoint are routed by URI inside the federation layer, which publishes no event for it: they
- * are reported as `*`.
- */
-export class RouteBook {
-  private readonly sessions = new Map<string, string>();
-  private readonly prefixes: Array<[string, string]>;
-  private readonly only: string | undefined;
-
-  constructor(config: Readonly<GatewayConfig>) {
-    const enabled = Object.entries(config.backends).filter(([, b]) => b.enabled);
-    this.only = enabled.length === 1 ? enabled[0]![0] : undefined;
-    const separator = config.aggregate.separator;
-    // Longest prefix first, so that `git` never claims `github__…`.
-    this.prefixes = enabled
-      .map(([name, b]): [string, string] => [`${b.prefix ?? name}${separator}`, name])
-      .sort((a, b) => b[0].length - a[0].length);
-  }
-
-  private readonly onOpen = (event: unknown) => {
-    const { sessionId, backend } = event as { sessionId: string; backend?: string };
-    if (backend !== undefined) this.sessions.set(sessionId, backend);
-  };
-
-  private readonly onClose = (event: unknown) => {
-    this.sessions.delete((event as { sessionId: string }).sessionId);
-  };
-
-  subscribe(): void {
-    channels.sessionOpen.subscribe(this.onOpen);
-    channels.sessionClose.subscribe(this.onClose);
-  }
-
-  unsubscribe(): void {
-    channels.sessionOpen.unsubscribe(this.onOpen);
-    channels.sessionClose.unsubscribe(this.onClose);
-  }
-
-  /** The session's backend: a name, `*` for the aggregated endpoint, or `unknown` before it has opened. */
-  sessionBackend(sessionId: string): string {
-    return this.sessions.get(sessionId) ?? this.only ?? 'unknown';
-  }
-
-  /** The backend a request goes to, as far as can be told from outside the federation layer. */
-  backendFor(sessionId: string, message: JSONRPCRequest | JSONRPCNotification): string {
-    const backend = this.sessionBackend(sessionId);
-    if (backend !== '*') return backend;
-    const name = targetOf(message)?.name;
-    if (name !== undefined) {
-      for (const [prefix, owner] of this.prefixes) if (name.startsWith(prefix)) return owner;
-    }
-    return backend;
   }
 }

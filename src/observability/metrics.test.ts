@@ -25,16 +25,40 @@ async function samples(metrics: Metrics, name: string): Promise<string[]> {
   return text.split('\n').filter((line) => /^[a-z_]+/.exec(line)?.[0].startsWith(name));
 }
 
-const start = (sessionId: string, method: string, id: unknown, direction = 'to-server') =>
-  channels.requestStart.publish({ sessionId, direction, method, id });
+type Direction = 'to-server' | 'to-client';
+/** Sessions' backends, as the tests open them (`session:open` is what sessions publish first). */
+const backendOf = new Map<string, string>();
+const start = (
+  sessionId: string,
+  method: string,
+  id: number | string,
+  direction: Direction = 'to-server',
+) =>
+  channels.requestStart.publish({
+    sessionId,
+    direction,
+    method,
+    id,
+    backend: backendOf.get(sessionId) ?? 'unknown',
+  });
 const end = (
   sessionId: string,
   method: string,
-  id: unknown,
+  id: number | string,
   durationMs: number,
   error?: string | number,
-  direction = 'to-server',
-) => channels.requestEnd.publish({ sessionId, direction, method, id, durationMs, error });
+  direction: Direction = 'to-server',
+) =>
+  channels.requestEnd.publish({
+    sessionId,
+    direction,
+    method,
+    id,
+    durationMs,
+    error,
+    backend: backendOf.get(sessionId) ?? 'unknown',
+    route: undefined,
+  });
 
 const BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
@@ -56,6 +80,7 @@ describe('createMetrics', () => {
         transport: 'streamable-http',
         backend: 'everything',
       });
+      backendOf.set('s1', 'everything');
       start('s1', 'tools/call', 1);
       start('s1', 'ping', 2);
       start('s2', 'tools/list', 1); // a session that has not opened: backend `unknown`
@@ -127,6 +152,35 @@ describe('createMetrics', () => {
       expect(await samples(metrics, 'mcp_gateway_requests_in_flight')).toEqual([
         'mcp_gateway_requests_in_flight{backend="unknown"} 0',
       ]);
+    });
+  });
+
+  // The dashboard showed -3 in flight: requests were counted in under `unknown` (before the
+  // session had opened) and out under the backend's name.
+  it('keeps the in-flight gauge from going negative when a request is routed after it started', async () => {
+    await withMetrics(async (metrics) => {
+      channels.requestStart.publish({
+        sessionId: 'agg',
+        direction: 'to-server',
+        method: 'tools/call',
+        id: 1,
+        backend: '*',
+      });
+      channels.requestEnd.publish({
+        sessionId: 'agg',
+        direction: 'to-server',
+        method: 'tools/call',
+        id: 1,
+        backend: 'files',
+        route: { backend: 'files', name: 'read' },
+        durationMs: 1,
+        error: undefined,
+      });
+      expect(await samples(metrics, 'mcp_gateway_requests_in_flight')).toEqual([
+        'mcp_gateway_requests_in_flight{backend="*"} 0',
+      ]);
+      expect(metrics.snapshot().backends['*']?.inFlight).toBe(0);
+      expect(metrics.snapshot().backends.files?.requests).toBe(1);
     });
   });
 

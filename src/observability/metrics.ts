@@ -2,6 +2,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { addSeries, countedCounter, countedGauge, countedHistogram } from './counted-metrics.js';
 import type { DurationSeries, Series } from './counted-metrics.js';
 import { channels } from '../core/diagnostics.js';
+import type { Topic } from '../core/diagnostics.js';
 import type { BackendReport } from '../ops.js';
 import { version } from '../version.js';
 import { methodLabel } from './mcp-names.js';
@@ -61,22 +62,6 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 const BACKEND_STATES = ['unknown', 'up', 'down', 'failed'] as const;
 const BREAKER_VALUE: Readonly<Record<string, number>> = { closed: 0, open: 1, 'half-open': 2 };
 
-interface SessionOpen {
-  sessionId: string;
-  transport: string;
-  backend?: string;
-}
-interface RequestStart {
-  sessionId: string;
-  direction: string;
-  method: string;
-  id: unknown;
-}
-interface RequestEnd extends RequestStart {
-  durationMs: number;
-  error?: string | number;
-}
-
 /** What the request events of one backend (as `backendOf` names it) update. */
 interface BackendRecord {
   readonly totals: BackendTotals;
@@ -97,7 +82,17 @@ interface TransportRecord {
 interface PendingRequest {
   readonly sessionId: string;
   readonly direction: string;
+  /** Where it was counted in flight. */
+  readonly record: BackendRecord;
   next: PendingRequest | undefined;
+}
+
+/** A subscription to one channel, made now and switched on and off together with the rest. */
+function on<T>(topic: Topic<T>, handler: (event: T) => void) {
+  return {
+    subscribe: () => topic.subscribe(handler),
+    unsubscribe: () => topic.unsubscribe(handler),
+  };
 }
 
 export function createMetrics(options: MetricsOptions = {}): Metrics {
@@ -241,7 +236,6 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const breakers = new Map<string, string>();
   const counts = { rateLimited: 0, authFailures: 0 };
 
-  const backendOf = (sessionId: string) => sessions.get(sessionId)?.backend ?? 'unknown';
   const recordOf = (backend: string) => {
     let r = backendRecords.get(backend);
     if (!r) {
@@ -258,7 +252,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     }
     return t;
   };
-  /** Takes the request off `pending`; false if it never started as far as we saw. */
+  /** Takes the request off `pending`: the record it was counted in under, if we saw it start. */
   const endPending = (sessionId: string, direction: string, id: unknown) => {
     let previous: PendingRequest | undefined;
     for (let p = pending.get(id); p; previous = p, p = p.next) {
@@ -266,9 +260,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       if (previous) previous.next = p.next;
       else if (p.next) pending.set(id, p.next);
       else pending.delete(id);
-      return true;
+      return p.record;
     }
-    return false;
+    return undefined;
   };
   const durationOf = (r: BackendRecord, method: string, backend: string, direction: string) => {
     let byMethod = r.durations.get(direction);
@@ -291,165 +285,121 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     for (const s of BACKEND_STATES) backendState.set({ backend, state: s }, s === state ? 1 : 0);
   };
 
-  const handlers: Array<[keyof typeof channels, (event: unknown) => void]> = [
-    [
-      'sessionOpen',
-      (event) => {
-        const e = event as SessionOpen;
-        const labels = { transport: e.transport, backend: e.backend ?? 'unknown' };
-        sessions.set(e.sessionId, labels);
-        sessionsActive.inc(labels);
-        sessionsTotal.inc(labels);
-      },
-    ],
-    [
-      'sessionClose',
-      (event) => {
-        const { sessionId } = event as { sessionId: string };
-        const labels = sessions.get(sessionId);
-        // A session that failed to start closes without having opened.
-        if (!labels) return;
-        sessions.delete(sessionId);
-        sessionsActive.dec(labels);
-      },
-    ],
-    [
-      'requestStart',
-      (event) => {
-        const { sessionId, direction, id } = event as RequestStart;
-        const backend = backendOf(sessionId);
-        pending.set(id, { sessionId, direction, next: pending.get(id) });
-        const r = recordOf(backend);
-        (r.inFlight ??= addSeries(inFlight, { backend })).value++;
-        r.totals.inFlight++;
-      },
-    ],
-    [
-      'requestEnd',
-      (event) => {
-        const e = event as RequestEnd;
-        const { direction } = e;
-        const backend = backendOf(e.sessionId);
-        const method = methodLabel(e.method);
-        const status = e.error === undefined ? 'ok' : String(e.error);
-        const r = recordOf(backend);
-        const d = durationOf(r, method, backend, direction);
-        let count = d.requests.get(status);
-        if (!count) {
-          count = addSeries(requests, { method, backend, status, direction });
-          d.requests.set(status, count);
+  const subscriptions = [
+    on(channels.sessionOpen, (e) => {
+      const labels = { transport: e.transport, backend: e.backend };
+      sessions.set(e.sessionId, labels);
+      sessionsActive.inc(labels);
+      sessionsTotal.inc(labels);
+    }),
+    on(channels.sessionClose, ({ sessionId }) => {
+      const labels = sessions.get(sessionId);
+      // A session that failed to start closes without having opened.
+      if (!labels) return;
+      sessions.delete(sessionId);
+      sessionsActive.dec(labels);
+    }),
+    on(channels.requestStart, ({ sessionId, direction, id, backend }) => {
+      // Counted in and out under the backend known at the start (an aggregated request is
+      // routed later), so the gauge never goes below zero.
+      const r = recordOf(backend);
+      pending.set(id, { sessionId, direction, record: r, next: pending.get(id) });
+      (r.inFlight ??= addSeries(inFlight, { backend })).value++;
+      r.totals.inFlight++;
+    }),
+    on(channels.requestEnd, (e) => {
+      const { direction, backend } = e;
+      const method = methodLabel(e.method);
+      const status = e.error === undefined ? 'ok' : String(e.error);
+      const r = recordOf(backend);
+      const d = durationOf(r, method, backend, direction);
+      let count = d.requests.get(status);
+      if (!count) {
+        count = addSeries(requests, { method, backend, status, direction });
+        d.requests.set(status, count);
+      }
+      count.value++;
+      const seconds = e.durationMs / 1000;
+      // The first bucket whose bound is not below the value, as prom-client's findBound.
+      let i = 0;
+      while (i < DURATION_BUCKETS.length && !(seconds <= DURATION_BUCKETS[i]!)) i++;
+      if (i < DURATION_BUCKETS.length) d.buckets[i]!++;
+      d.sum += seconds;
+      d.count++;
+      const t = r.totals;
+      t.requests++;
+      t.durationMs += e.durationMs;
+      if (e.error !== undefined) t.errors++;
+      const started = endPending(e.sessionId, direction, e.id);
+      if (started) {
+        started.inFlight!.value--;
+        started.totals.inFlight--;
+      }
+    }),
+    on(channels.connectionOpen, ({ transport }) => {
+      const t = transportOf(transport);
+      (t.active ??= addSeries(connectionsActive, { transport })).value++;
+      (t.total ??= addSeries(connectionsTotal, { transport })).value++;
+    }),
+    on(channels.connectionClose, ({ transport }) => {
+      const t = transportOf(transport);
+      (t.active ??= addSeries(connectionsActive, { transport })).value--;
+    }),
+    on(channels.bytes, (event) => {
+      const e = event as { transport: string; direction: string; bytes: number };
+      const { transport, direction } = e;
+      const t = transportOf(transport);
+      let series = t.bytes.get(direction);
+      if (!series) t.bytes.set(direction, (series = addSeries(bytes, { transport, direction })));
+      series.value += e.bytes;
+      if (transport === 'websocket') {
+        let ws = websocket.get(direction);
+        if (!ws) {
+          ws = {
+            messages: addSeries(wsMessages, { direction }),
+            bytes: addSeries(wsBytes, { direction }),
+          };
+          websocket.set(direction, ws);
         }
-        count.value++;
-        const seconds = e.durationMs / 1000;
-        // The first bucket whose bound is not below the value, as prom-client's findBound.
-        let i = 0;
-        while (i < DURATION_BUCKETS.length && !(seconds <= DURATION_BUCKETS[i]!)) i++;
-        if (i < DURATION_BUCKETS.length) d.buckets[i]!++;
-        d.sum += seconds;
-        d.count++;
-        const t = r.totals;
-        t.requests++;
-        t.durationMs += e.durationMs;
-        if (e.error !== undefined) t.errors++;
-        if (endPending(e.sessionId, direction, e.id)) {
-          (r.inFlight ??= addSeries(inFlight, { backend })).value--;
-          t.inFlight--;
-        }
-      },
-    ],
-    [
-      'connectionOpen',
-      (event) => {
-        const { transport } = event as { transport: string };
-        const t = transportOf(transport);
-        (t.active ??= addSeries(connectionsActive, { transport })).value++;
-        (t.total ??= addSeries(connectionsTotal, { transport })).value++;
-      },
-    ],
-    [
-      'connectionClose',
-      (event) => {
-        const { transport } = event as { transport: string };
-        const t = transportOf(transport);
-        (t.active ??= addSeries(connectionsActive, { transport })).value--;
-      },
-    ],
-    [
-      'bytes',
-      (event) => {
-        const e = event as { transport: string; direction: string; bytes: number };
-        const { transport, direction } = e;
-        const t = transportOf(transport);
-        let series = t.bytes.get(direction);
-        if (!series) t.bytes.set(direction, (series = addSeries(bytes, { transport, direction })));
-        series.value += e.bytes;
-        if (transport === 'websocket') {
-          let ws = websocket.get(direction);
-          if (!ws) {
-            ws = {
-              messages: addSeries(wsMessages, { direction }),
-              bytes: addSeries(wsBytes, { direction }),
-            };
-            websocket.set(direction, ws);
-          }
-          ws.messages.value++;
-          ws.bytes.value += e.bytes;
-        }
-      },
-    ],
-    [
-      'backendSpawn',
-      (event) => {
-        const { backend, pid } = event as { backend: string; pid: number };
-        pids.set(`${backend}\0${pid}`, pid);
-        processesStarted.inc({ backend });
-        processesRunning.inc({ backend });
-      },
-    ],
-    [
-      'backendExit',
-      (event) => {
-        const e = event as { backend: string; pid: number; code: number | null; signal: string };
-        const how = e.signal ? 'signal' : e.code === 0 ? 'clean' : 'error';
-        processesExited.inc({ backend: e.backend, how });
-        if (pids.delete(`${e.backend}\0${e.pid}`)) processesRunning.dec({ backend: e.backend });
-      },
-    ],
-    [
-      'backendState',
-      (event) => {
-        const e = event as { backend: string; state: string; restarts: number };
-        setState(e.backend, e.state);
-        const seen = restartsSeen.get(e.backend) ?? 0;
-        if (e.restarts > seen) backendRestarts.inc({ backend: e.backend }, e.restarts - seen);
-        restartsSeen.set(e.backend, Math.max(seen, e.restarts));
-      },
-    ],
-    [
-      'breakerState',
-      (event) => {
-        const e = event as { backend: string; state: string };
-        const value = BREAKER_VALUE[e.state];
-        if (value === undefined) return;
-        breakers.set(e.backend, e.state);
-        breakerState.set({ backend: e.backend }, value);
-      },
-    ],
-    [
-      'rateLimited',
-      (event) => {
-        counts.rateLimited++;
-        rateLimited.inc({ scope: (event as { scope: string }).scope });
-      },
-    ],
-    [
-      'authFailure',
-      (event) => {
-        const e = event as { reason: string; transport: string };
-        counts.authFailures++;
-        authFailures.inc({ reason: e.reason, transport: e.transport ?? 'unknown' });
-      },
-    ],
+        ws.messages.value++;
+        ws.bytes.value += e.bytes;
+      }
+    }),
+    on(channels.backendSpawn, (event) => {
+      const { backend, pid } = event as { backend: string; pid: number };
+      pids.set(`${backend}\0${pid}`, pid);
+      processesStarted.inc({ backend });
+      processesRunning.inc({ backend });
+    }),
+    on(channels.backendExit, (event) => {
+      const e = event as { backend: string; pid: number; code: number | null; signal: string };
+      const how = e.signal ? 'signal' : e.code === 0 ? 'clean' : 'error';
+      processesExited.inc({ backend: e.backend, how });
+      if (pids.delete(`${e.backend}\0${e.pid}`)) processesRunning.dec({ backend: e.backend });
+    }),
+    on(channels.backendState, (event) => {
+      const e = event as { backend: string; state: string; restarts: number };
+      setState(e.backend, e.state);
+      const seen = restartsSeen.get(e.backend) ?? 0;
+      if (e.restarts > seen) backendRestarts.inc({ backend: e.backend }, e.restarts - seen);
+      restartsSeen.set(e.backend, Math.max(seen, e.restarts));
+    }),
+    on(channels.breakerState, (event) => {
+      const e = event as { backend: string; state: string };
+      const value = BREAKER_VALUE[e.state];
+      if (value === undefined) return;
+      breakers.set(e.backend, e.state);
+      breakerState.set({ backend: e.backend }, value);
+    }),
+    on(channels.rateLimited, (event) => {
+      counts.rateLimited++;
+      rateLimited.inc({ scope: event.scope });
+    }),
+    on(channels.authFailure, (event) => {
+      const e = event as { reason: string; transport: string };
+      counts.authFailures++;
+      authFailures.inc({ reason: e.reason, transport: e.transport ?? 'unknown' });
+    }),
   ];
 
   let subscribed = false;
@@ -458,12 +408,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     subscribe() {
       if (subscribed) return;
       subscribed = true;
-      for (const [name, handler] of handlers) channels[name].subscribe(handler);
+      for (const subscription of subscriptions) subscription.subscribe();
     },
     unsubscribe() {
       if (!subscribed) return;
       subscribed = false;
-      for (const [name, handler] of handlers) channels[name].unsubscribe(handler);
+      for (const subscription of subscriptions) subscription.unsubscribe();
     },
     seedBackends(backends) {
       for (const b of backends) {

@@ -9,7 +9,6 @@ import type { AdminServer } from './admin-server.js';
 import { createAudit } from './audit.js';
 import type { Audit } from './audit.js';
 import { reachable } from './gateway-proxy.js';
-import { RouteBook } from './mcp-names.js';
 import { createMetrics } from './metrics.js';
 import type { Metrics } from './metrics.js';
 import { createTracing } from './tracing.js';
@@ -59,12 +58,6 @@ export interface Observability {
 
 export function createObservability(options: ObservabilityOptions): Observability {
   const { config, log } = options;
-  const routes = new RouteBook(config);
-  routes.subscribe();
-  const backendFor = (ctx: {
-    sessionId: string;
-    message: Parameters<RouteBook['backendFor']>[1];
-  }) => routes.backendFor(ctx.sessionId, ctx.message);
 
   const metrics = config.admin.enabled
     ? createMetrics({ processMetrics: options.processMetrics })
@@ -85,13 +78,12 @@ export function createObservability(options: ObservabilityOptions): Observabilit
     audit = createAudit({
       destination: config.audit.destination,
       includeArguments: config.audit.includeArguments,
-      backendFor,
     });
     audit.subscribe();
   }
 
   const policies: Policy[] = [];
-  if (tracing) policies.push(tracingPolicy({ tracer: tracing.tracer, backendFor }));
+  if (tracing) policies.push(tracingPolicy({ tracer: tracing.tracer }));
   if (audit) policies.push(audit.policy);
 
   let admin: AdminServer | undefined;
@@ -123,7 +115,6 @@ export function createObservability(options: ObservabilityOptions): Observabilit
       closed = true;
       await admin?.close();
       metrics?.unsubscribe();
-      routes.unsubscribe();
       await Promise.allSettled([
         audit?.close(),
         tracing?.shutdown().catch((error: unknown) => {

@@ -5,7 +5,7 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import type { JSONRPCRequest } from '../core/jsonrpc.js';
-import type { MessageContext, Outcome } from '../core/policy.js';
+import type { Outcome, RequestContext } from '../core/policy.js';
 import { compose } from '../core/policy.js';
 import { tracingPolicy } from './tracing-policy.js';
 import { messageContext } from '../../test/contexts.js';
@@ -16,59 +16,46 @@ const PARENT = 'b7ad6b7169203331';
 function setup() {
   const exporter = new InMemorySpanExporter();
   const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-  const policy = tracingPolicy({ tracer: provider.getTracer('test'), backendFor: () => 'b' });
+  const policy = tracingPolicy({ tracer: provider.getTracer('test') });
   const forwarded: Array<JSONRPCRequest['params']> = [];
   const run = compose([policy], async (ctx): Promise<Outcome> => {
-    forwarded.push((ctx.message as JSONRPCRequest).params);
-    return { jsonrpc: '2.0', id: (ctx.message as JSONRPCRequest).id, result: {} };
+    // What a federated target does: record where the request went.
+    ctx.route = { backend: 'files', name: 'read' };
+    forwarded.push(ctx.message.params);
+    return { jsonrpc: '2.0', id: ctx.message.id, result: {} };
   });
-  const ctx = (message: JSONRPCRequest, extra: object = {}): MessageContext =>
-    messageContext({ message, sessionId: 's1', transport: 'streamable-http', ...extra });
+  const ctx = (message: JSONRPCRequest): RequestContext =>
+    messageContext({ message, session: { id: 's1', endpoint: '*' }, transport: 'streamable-http' });
   return { exporter, run, ctx, forwarded };
 }
 
 describe('tracingPolicy', () => {
-  it('takes the parent from HTTP headers when the core passes them (requestInfo)', async () => {
+  it("continues the client's trace from _meta and hands the backend the forward span", async () => {
     const { exporter, run, ctx, forwarded } = setup();
     await run(
-      ctx(
-        { jsonrpc: '2.0', id: 1, method: 'ping' },
-        { requestInfo: { headers: { traceparent: `00-${TRACE}-${PARENT}-01` } } },
-      ),
+      ctx({
+        jsonrpc: '2.0',
+        id: 2,
+        method: 'tools/call',
+        params: { name: 't', _meta: { progressToken: 7, traceparent: `00-${TRACE}-${PARENT}-01` } },
+      }),
     );
     const [forward, request] = exporter.getFinishedSpans();
     expect(request!.spanContext().traceId).toBe(TRACE);
     expect(request!.parentSpanContext?.spanId).toBe(PARENT);
     const meta = (forwarded[0] as { _meta: { traceparent: string } })._meta;
     expect(meta.traceparent).toBe(`00-${TRACE}-${forward!.spanContext().spanId}-01`);
-  });
-
-  it("keeps the request's own _meta fields, and prefers _meta over headers", async () => {
-    const { exporter, run, ctx, forwarded } = setup();
-    const other = '11111111111111111111111111111111';
-    await run(
-      ctx(
-        {
-          jsonrpc: '2.0',
-          id: 2,
-          method: 'tools/call',
-          params: {
-            name: 't',
-            _meta: { progressToken: 7, traceparent: `00-${TRACE}-${PARENT}-01` },
-          },
-        },
-        { requestInfo: { headers: { traceparent: `00-${other}-${PARENT}-01` } } },
-      ),
-    );
-    expect(exporter.getFinishedSpans()[1]!.spanContext().traceId).toBe(TRACE);
     expect(forwarded[0]).toMatchObject({ name: 't', _meta: { progressToken: 7 } });
   });
 
-  it('leaves server-to-client requests and notifications alone', async () => {
-    const { exporter, run, ctx, forwarded } = setup();
-    await run({ ...ctx({ jsonrpc: '2.0', id: 3, method: 'roots/list' }), direction: 'to-client' });
-    expect(exporter.getFinishedSpans()).toEqual([]);
-    expect(forwarded[0]).toBeUndefined();
+  it('names the backend from the route the target recorded, not from the name', async () => {
+    const { exporter, run, ctx } = setup();
+    await run(ctx({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'fs__read' } }));
+    const [forward, request] = exporter.getFinishedSpans();
+    expect(forward!.name).toBe('forward tools/call to files');
+    expect(request!.attributes['mcp_bridge.backend']).toBe('files');
+    expect(request!.attributes['mcp_bridge.backend_name']).toBe('read');
+    expect(request!.attributes['gen_ai.tool.name']).toBe('fs__read');
   });
 
   it('marks a reply that is an error', async () => {

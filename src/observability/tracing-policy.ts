@@ -3,24 +3,28 @@ import type { Attributes, TextMapGetter, Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { ATTR_ERROR_TYPE } from '@opentelemetry/semantic-conventions';
 import type { JSONRPCRequest } from '../core/jsonrpc.js';
-import type { MessageContext, Policy } from '../core/policy.js';
+import { errorLabelOf } from '../core/jsonrpc.js';
+import { GatewayError } from '../core/errors.js';
+import type { Policy, RequestContext } from '../core/policy.js';
 import { targetOf } from './mcp-names.js';
 
 export interface TracingPolicyOptions {
   tracer: Tracer;
-  /** The backend a request goes to, for the spans' `mcp_bridge.backend`. @default `unknown` */
-  backendFor?: (ctx: MessageContext) => string;
 }
 
-/** Where W3C trace context may come from: `params._meta`, then (when the core passes them on) the HTTP request's headers. */
-type Carrier = { meta?: Record<string, unknown>; headers?: Record<string, unknown> };
+/** The backend the request went to: the route a target recorded, else what the session is bound to. */
+function backendOf(ctx: RequestContext): string {
+  return ctx.backend ?? 'unknown';
+}
+
+/** Where W3C trace context comes from: the request's `params._meta`. */
+type Carrier = { meta?: Record<string, unknown> };
 
 const getter: TextMapGetter<Carrier> = {
-  keys: (carrier) => [...Object.keys(carrier.meta ?? {}), ...Object.keys(carrier.headers ?? {})],
+  keys: (carrier) => Object.keys(carrier.meta ?? {}),
   get: (carrier, key) => {
-    const value = carrier.meta?.[key] ?? carrier.headers?.[key];
-    if (typeof value === 'string') return value;
-    return Array.isArray(value) && typeof value[0] === 'string' ? value[0] : undefined;
+    const value = carrier.meta?.[key];
+    return typeof value === 'string' ? value : undefined;
   },
 };
 
@@ -30,35 +34,29 @@ const propagator = new W3CTraceContextPropagator();
  * A span for every request a client sends (kind SERVER, named `<method> [<tool, prompt or URI>]`),
  * and a child span for its forward to the backend (kind CLIENT), whose context the backend
  * receives as `params._meta.traceparent` (and `tracestate`), as MCP's trace context convention
- * has it. A `traceparent` the client put in `params._meta`, or in the HTTP request's headers, is
- * the parent, so the client's trace id is kept.
+ * has it. A `traceparent` the client put in `params._meta` is the parent, so the client's trace id is kept.
  *
  * Attribute names follow OpenTelemetry's MCP semantic conventions (`mcp.method.name`,
  * `mcp.session.id`, `jsonrpc.request.id`, `gen_ai.tool.name`, …), written out rather than imported
  * from the conventions' incubating entry point, whose names may still change.
  *
- * The forwarded request's `params._meta` is replaced by a copy holding our context; the message
- * object belongs to this one request, and the policy chain has no other way to change what is
- * forwarded.
+ * The request on the context is replaced by a copy whose `params._meta` holds our context, so
+ * what is forwarded carries it. The backend attributes and the forward span's name are set once
+ * the request has been routed: they come from the route the target recorded, never a name.
  */
 export function tracingPolicy(options: TracingPolicyOptions): Policy {
   const { tracer } = options;
   return async function tracing(ctx, next) {
-    if (ctx.direction !== 'to-server' || !('id' in ctx.message)) return next();
-    const message = ctx.message as JSONRPCRequest;
-    const params = message.params as Record<string, unknown> | undefined;
-    const meta = params?._meta as Record<string, unknown> | undefined;
-    const headers = (ctx as { requestInfo?: { headers?: Record<string, unknown> } }).requestInfo
-      ?.headers;
-    const parent = propagator.extract(ROOT_CONTEXT, { meta, headers }, getter);
-    const backend = options.backendFor?.(ctx) ?? 'unknown';
+    const message: JSONRPCRequest = ctx.message;
+    const params = message.params;
+    const meta = params?._meta;
+    const parent = propagator.extract(ROOT_CONTEXT, { meta }, getter);
     const target = targetOf(message);
     const attributes: Attributes = {
       'mcp.method.name': message.method,
-      'mcp.session.id': ctx.sessionId,
+      ...(ctx.session && { 'mcp.session.id': ctx.session.id }),
       'jsonrpc.request.id': String(message.id),
       'network.transport': ctx.transport,
-      'mcp_bridge.backend': backend,
     };
     if (ctx.principal) attributes['enduser.id'] = ctx.principal.id;
     if (target?.uri !== undefined) attributes['mcp.resource.uri'] = target.uri;
@@ -72,31 +70,32 @@ export function tracingPolicy(options: TracingPolicyOptions): Policy {
       { kind: SpanKind.SERVER, attributes },
       parent,
     );
+    // Named once the route is known (after next()): the backend is the target's to choose.
     const forward = tracer.startSpan(
-      `forward ${message.method} to ${backend}`,
-      {
-        kind: SpanKind.CLIENT,
-        attributes: { 'mcp.method.name': message.method, 'mcp_bridge.backend': backend },
-      },
+      `forward ${message.method}`,
+      { kind: SpanKind.CLIENT, attributes: { 'mcp.method.name': message.method } },
       trace.setSpan(parent, span),
     );
-    if (params === undefined || (typeof params === 'object' && !Array.isArray(params))) {
-      const context: Record<string, string> = {};
-      propagator.inject(trace.setSpan(ROOT_CONTEXT, forward), context, {
-        set: (carrier, key, value) => (carrier[key] = value),
-      });
-      (message as { params?: Record<string, unknown> }).params = {
-        ...params,
-        _meta: { ...meta, ...context },
-      };
-    }
+    const context: Record<string, string> = {};
+    propagator.inject(trace.setSpan(ROOT_CONTEXT, forward), context, {
+      set: (carrier, key, value) => (carrier[key] = value),
+    });
+    ctx.message = { ...message, params: { ...params, _meta: { ...meta, ...context } } };
     const traceId = span.spanContext().traceId;
     const started = performance.now();
     let code: string | number | undefined;
+    const routed = () => {
+      const backend = backendOf(ctx);
+      for (const s of [forward, span]) s.setAttribute('mcp_bridge.backend', backend);
+      if (ctx.route?.name !== undefined && ctx.route.name !== target?.name)
+        span.setAttribute('mcp_bridge.backend_name', ctx.route.name);
+      forward.updateName(`forward ${message.method} to ${backend}`);
+    };
     try {
       const outcome = await next();
+      routed();
       if (outcome && 'error' in outcome) {
-        code = (outcome.error.data as { code?: string } | undefined)?.code ?? outcome.error.code;
+        code = errorLabelOf(outcome);
         for (const s of [forward, span]) {
           s.setAttribute('rpc.jsonrpc.error_code', outcome.error.code);
           s.setAttribute(ATTR_ERROR_TYPE, String(code));
@@ -105,7 +104,8 @@ export function tracingPolicy(options: TracingPolicyOptions): Policy {
       }
       return outcome;
     } catch (error) {
-      code = (error as { code?: string }).code ?? 'error';
+      routed();
+      code = error instanceof GatewayError ? error.code : 'error';
       for (const s of [forward, span]) {
         s.recordException(error as Error);
         s.setAttribute(ATTR_ERROR_TYPE, String(code));
@@ -119,7 +119,7 @@ export function tracingPolicy(options: TracingPolicyOptions): Policy {
         {
           request: message.id,
           method: message.method,
-          backend,
+          backend: backendOf(ctx),
           trace_id: traceId,
           span_id: span.spanContext().spanId,
           durationMs: Math.round(performance.now() - started),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import pino from 'pino';
-import type { MessageContext, Principal } from '../core/policy.js';
+import type { Principal, RequestContext } from '../core/policy.js';
+import { messageContext } from '../../test/contexts.js';
 import { createAuthorizer } from './authorization.js';
 
 const alice: Principal = { id: 'alice', scopes: ['tools:read'], claims: { team: 'infra' } };
@@ -10,17 +10,12 @@ function ctx(
   method: string,
   params: Record<string, unknown>,
   principal?: Principal,
-): MessageContext {
-  return {
+): RequestContext {
+  return messageContext({
     message: { jsonrpc: '2.0', id: 1, method, params },
-    direction: 'to-server',
-    sessionId: 's',
-    transport: 'test',
     principal,
-    signal: new AbortController().signal,
-    log: pino({ level: 'silent' }),
-    backend: 'github',
-  };
+    route: { backend: 'github' },
+  });
 }
 
 describe('authorization', () => {

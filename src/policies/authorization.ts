@@ -1,6 +1,6 @@
 import { GatewayError } from '../core/errors.js';
-import type { MessageContext, Outcome, Policy, Principal } from '../core/policy.js';
-import { globMatcher } from '../federation/naming.js';
+import type { Outcome, Policy, Principal, RequestContext } from '../core/policy.js';
+import { globMatcher } from '../core/glob.js';
 
 /*
  * Who may use what. Rules are checked in order and the first that matches decides; a request no
@@ -105,7 +105,7 @@ export function createAuthorizer(options: {
     return options.default === 'allow';
   }
 
-  const refuse = (ctx: MessageContext, kind: Kind, name: string): never => {
+  const refuse = (ctx: RequestContext, kind: Kind, name: string): never => {
     const who = ctx.principal ? `"${ctx.principal.id}"` : 'an anonymous caller';
     throw new GatewayError(
       'GATEWAY_FORBIDDEN',
@@ -117,7 +117,7 @@ export function createAuthorizer(options: {
   };
 
   const filter = (
-    ctx: MessageContext,
+    ctx: RequestContext,
     outcome: Outcome,
     kind: Kind,
     key: string,
@@ -136,7 +136,6 @@ export function createAuthorizer(options: {
   };
 
   const policy: Policy = async (ctx, next) => {
-    if (ctx.direction !== 'to-server' || !('id' in ctx.message)) return next();
     const params = (ctx.message.params ?? {}) as Record<string, unknown>;
     switch (ctx.message.method) {
       case 'tools/call':

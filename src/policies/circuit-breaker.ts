@@ -1,6 +1,7 @@
 import { channels } from '../core/diagnostics.js';
 import { GatewayError } from '../core/errors.js';
-import type { Policy } from '../core/policy.js';
+import type { Outcome, Policy } from '../core/policy.js';
+import { gatewayCodeOf } from '../core/jsonrpc.js';
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
@@ -137,29 +138,25 @@ const BACKEND_FAILURES = new Set([
   'GATEWAY_TIMEOUT',
 ]);
 
-export function isBackendFailure(reply: unknown): boolean {
-  const code = (
-    (reply as { error?: { data?: { code?: unknown } } } | undefined)?.error?.data as
-      { code?: unknown } | undefined
-  )?.code;
-  return typeof code === 'string' && BACKEND_FAILURES.has(code);
+export function isBackendFailure(reply: Outcome): boolean {
+  const code = gatewayCodeOf(reply);
+  return code !== undefined && BACKEND_FAILURES.has(code);
 }
 
 /**
- * The breaker on the path of a session bound to one backend. (Aggregated sessions check each
- * backend's breaker where they route a call.)
+ * The breaker nearest one backend, in that backend's chain: direct and aggregated sessions go
+ * through the same one. The registry is asked on every request, so a reload that reconfigures
+ * it applies at once.
  */
-export function circuitBreaker(registry: BreakerRegistry): Policy {
+export function circuitBreaker(
+  registry: BreakerRegistry,
+  backend: string,
+  enabled: () => boolean = () => true,
+): Policy {
   return async (ctx, next) => {
-    if (
-      ctx.direction !== 'to-server' ||
-      !ctx.backend ||
-      ctx.backend === '*' ||
-      !('id' in ctx.message)
-    )
-      return next();
-    if (ctx.message.method === 'initialize' || ctx.message.method === 'ping') return next();
-    const breaker = registry.get(ctx.backend);
+    const { method } = ctx.message;
+    if (method === 'initialize' || method === 'ping' || !enabled()) return next();
+    const breaker = registry.get(backend);
     if (!breaker.admit()) throw breaker.refusal();
     try {
       const reply = await next();

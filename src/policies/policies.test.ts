@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { compose } from '../core/policy.js';
-import type { MessageContext, Outcome } from '../core/policy.js';
+import type { Outcome, RequestContext } from '../core/policy.js';
 import { GatewayError, toErrorReply } from '../core/errors.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { retry } from './retry.js';
 import { timeout } from './timeout.js';
 import { messageContext } from '../../test/contexts.js';
 
-function ctx(method: string, extra: Partial<MessageContext> = {}): MessageContext {
-  return messageContext({ message: { jsonrpc: '2.0', id: 7, method }, backend: 'b', ...extra });
+function ctx(method: string): RequestContext {
+  return messageContext({ message: { jsonrpc: '2.0', id: 7, method }, route: { backend: 'b' } });
 }
 
 const ok: Outcome = { jsonrpc: '2.0', id: 7, result: {} };
@@ -58,7 +58,7 @@ describe('CircuitBreaker', () => {
 describe('retry', () => {
   it('retries a safe method after a backend failure', async () => {
     let calls = 0;
-    const run = compose([retry({ attempts: 2, backoffMs: 1 })], async () =>
+    const run = compose([retry(() => ({ attempts: 2, backoffMs: 1 }))], async () =>
       ++calls < 3 ? down() : ok,
     );
     expect(await run(ctx('tools/list'))).toEqual(ok);
@@ -67,7 +67,7 @@ describe('retry', () => {
 
   it('never retries tools/call', async () => {
     let calls = 0;
-    const run = compose([retry({ attempts: 2, backoffMs: 1 })], async () => {
+    const run = compose([retry(() => ({ attempts: 2, backoffMs: 1 }))], async () => {
       calls++;
       return down();
     });
@@ -77,7 +77,7 @@ describe('retry', () => {
 
   it('does not retry errors of the application', async () => {
     let calls = 0;
-    const run = compose([retry({ attempts: 2, backoffMs: 1 })], async () => {
+    const run = compose([retry(() => ({ attempts: 2, backoffMs: 1 }))], async () => {
       calls++;
       return { jsonrpc: '2.0', id: 7, error: { code: -32602, message: 'bad arguments' } };
     });
@@ -97,22 +97,14 @@ describe('timeout', () => {
 
   it('lets progress extend the deadline up to the maximum', async () => {
     const policy = timeout({ baseFor: () => 40, maxFor: () => 120 });
-    const progress = () =>
-      policy(
-        {
-          ...ctx('notifications/progress'),
-          direction: 'to-client',
-          message: { jsonrpc: '2.0', method: 'notifications/progress' },
-          relatedRequestId: 7,
-        },
-        async () => undefined,
-      );
+    const call = ctx('tools/call');
     const started = Date.now();
     const pending = compose(
       [policy],
       () => new Promise(() => {}),
-    )(ctx('tools/call')).catch((e: GatewayError) => e);
-    const ticker = setInterval(() => void progress(), 20);
+    )(call).catch((e: GatewayError) => e);
+    // What a link does when the backend reports progress on the request.
+    const ticker = setInterval(() => call.onProgress?.(), 20);
     const error = await pending;
     clearInterval(ticker);
     expect((error as GatewayError).code).toBe('GATEWAY_TIMEOUT');

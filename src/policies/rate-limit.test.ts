@@ -1,28 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import pino from 'pino';
-import type { MessageContext } from '../core/policy.js';
+import type { Policy, RequestContext } from '../core/policy.js';
 import { createRateLimiter } from './rate-limit.js';
+import { messageContext } from '../../test/contexts.js';
 
 const log = pino({ level: 'silent' });
 
-function ctx(extra: Partial<MessageContext>): MessageContext {
-  return {
+function ctx(extra: Parameters<typeof messageContext>[0]): RequestContext {
+  return messageContext({
     message: { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'search' } },
-    direction: 'to-server',
-    sessionId: 's',
-    transport: 'test',
-    principal: undefined,
-    signal: new AbortController().signal,
-    log,
     ...extra,
-  };
+  });
 }
 
-async function admitted(
-  policy: ReturnType<typeof createRateLimiter>['policy'],
-  c: MessageContext,
-  n: number,
-) {
+async function admitted(policy: Policy, c: RequestContext, n: number) {
   let ok = 0;
   for (let i = 0; i < n; i++) {
     try {
@@ -48,9 +39,9 @@ describe('rate limits in memory', () => {
         claims: { rate_limit: { requests_per_minute: 3, burst: 2 } },
       },
     });
-    expect(await admitted(limiter.policy, alice, 8)).toBe(5);
+    expect(await admitted(limiter.callerPolicy, alice, 8)).toBe(5);
     const bob = ctx({ principal: { id: 'bob', scopes: [] } });
-    expect(await admitted(limiter.policy, bob, 8)).toBe(8);
+    expect(await admitted(limiter.callerPolicy, bob, 8)).toBe(8);
     await limiter.close();
   });
 
@@ -59,11 +50,14 @@ describe('rate limits in memory', () => {
       rules: [{ scope: 'tool', match: 'sea*', requests: 2, periodMs: 60_000 }],
       log,
     });
-    expect(await admitted(limiter.policy, ctx({}), 4)).toBe(2);
+    // A tool's limit is counted where the call meets its backend.
+    expect(limiter.backendPolicy).toBeDefined();
+    expect(await admitted(limiter.backendPolicy!, ctx({}), 4)).toBe(2);
+    expect(await admitted(limiter.callerPolicy, ctx({}), 4)).toBe(4);
     const other = ctx({
       message: { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'fetch' } },
     });
-    expect(await admitted(limiter.policy, other, 4)).toBe(4);
+    expect(await admitted(limiter.backendPolicy!, other, 4)).toBe(4);
     await limiter.close();
   });
 
@@ -73,8 +67,8 @@ describe('rate limits in memory', () => {
       log,
     });
     const c = ctx({ remoteAddress: '10.1.2.3' });
-    await limiter.policy(c, async () => undefined);
-    await expect(limiter.policy(c, async () => undefined)).rejects.toMatchObject({
+    await limiter.callerPolicy(c, async () => undefined);
+    await expect(limiter.callerPolicy(c, async () => undefined)).rejects.toMatchObject({
       code: 'GATEWAY_RATE_LIMITED',
       data: { retryAfter: expect.any(Number) },
     });

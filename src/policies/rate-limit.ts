@@ -4,9 +4,9 @@ import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { channels } from '../core/diagnostics.js';
 import { GatewayError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { MessageContext, Policy } from '../core/policy.js';
+import type { Policy, RequestContext } from '../core/policy.js';
 import { CircuitBreaker } from './circuit-breaker.js';
-import { globMatcher } from '../federation/naming.js';
+import { globMatcher } from '../core/glob.js';
 
 /*
  * Rate limits as a sliding window: the count of the current fixed window plus the previous
@@ -89,8 +89,8 @@ class Counter {
 
 function keyFor(
   rule: LimitRule,
-  ctx: MessageContext,
-  toolOf: (ctx: MessageContext) => string | undefined,
+  ctx: RequestContext,
+  toolOf: (ctx: RequestContext) => string | undefined,
 ): string | undefined {
   switch (rule.scope) {
     case 'ip':
@@ -107,7 +107,7 @@ function keyFor(
 }
 
 /** A principal's own limit, from its token's `rate_limit` claim. */
-function claimedLimit(ctx: MessageContext): LimitRule | undefined {
+function claimedLimit(ctx: RequestContext): LimitRule | undefined {
   const claim = ctx.principal?.claims?.rate_limit as
     { requests_per_minute?: unknown; burst?: unknown } | undefined;
   const rpm = Number(claim?.requests_per_minute);
@@ -120,8 +120,14 @@ function claimedLimit(ctx: MessageContext): LimitRule | undefined {
   };
 }
 
+/** Scopes counted where a request meets its backend (in the backend's chain), not per caller. */
+const BACKEND_SCOPES: ReadonlySet<LimitScope> = new Set(['backend', 'tool']);
+
 export interface RateLimiter {
-  policy: Policy;
+  /** Limits by caller (address, principal, key): once per client request, in the gateway-wide chain. */
+  callerPolicy: Policy;
+  /** Limits by backend and tool, in each backend's chain; undefined when no rule has those scopes. */
+  backendPolicy: Policy | undefined;
   /** Whether Redis is being used right now (false: counting in memory). */
   readonly sharedNow: boolean;
   close(): Promise<void>;
@@ -158,10 +164,8 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
     rule,
     matcher: globMatcher(rule.match ? [rule.match] : undefined),
   }));
-  const toolOf = (ctx: MessageContext) =>
-    ctx.message.method === 'tools/call'
-      ? String((ctx.message.params as { name?: unknown } | undefined)?.name ?? '')
-      : undefined;
+  const toolOf = (ctx: RequestContext) =>
+    ctx.message.method === 'tools/call' ? String(ctx.message.params?.name ?? '') : undefined;
 
   async function check(rule: LimitRule, key: string): Promise<void> {
     const now = Date.now();
@@ -189,22 +193,39 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
     );
   }
 
-  const policy: Policy = async (ctx, next) => {
-    if (ctx.direction !== 'to-server' || !('id' in ctx.message)) return next();
-    const own = claimedLimit(ctx);
-    const applicable = own
-      ? [{ rule: own, matcher: undefined }, ...rules.filter((r) => r.rule.scope !== 'principal')]
-      : rules;
+  const perCaller = rules.filter((r) => !BACKEND_SCOPES.has(r.rule.scope));
+  const perBackend = rules.filter((r) => BACKEND_SCOPES.has(r.rule.scope));
+
+  async function apply(ctx: RequestContext, applicable: typeof rules): Promise<void> {
     for (const { rule, matcher } of applicable) {
       const key = keyFor(rule, ctx, toolOf);
       if (key === undefined || key === '' || (matcher && !matcher.test(key))) continue;
       await check(rule, key);
     }
+  }
+
+  const callerPolicy: Policy = async (ctx, next) => {
+    const own = claimedLimit(ctx);
+    await apply(
+      ctx,
+      own
+        ? [
+            { rule: own, matcher: undefined },
+            ...perCaller.filter((r) => r.rule.scope !== 'principal'),
+          ]
+        : perCaller,
+    );
+    return next();
+  };
+
+  const backendPolicy: Policy = async (ctx, next) => {
+    await apply(ctx, perBackend);
     return next();
   };
 
   return {
-    policy,
+    callerPolicy,
+    backendPolicy: perBackend.length > 0 ? backendPolicy : undefined,
     get sharedNow() {
       return client?.status === 'ready' && breaker.state !== 'open';
     },

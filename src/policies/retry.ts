@@ -25,12 +25,10 @@ export interface RetryOptions {
  * Retries safe methods when the backend failed (unavailable, exited, timed out), with backoff;
  * an error of the application, or a call that may have had effects, is never retried.
  */
-export function retry(options: RetryOptions = {}): Policy {
-  const attempts = options.attempts ?? 2;
-  const backoffMs = options.backoffMs ?? 100;
+export function retry(settings: () => RetryOptions = () => ({})): Policy {
   return async (ctx, next) => {
-    if (ctx.direction !== 'to-server' || !('id' in ctx.message) || !SAFE.has(ctx.message.method))
-      return next();
+    const { attempts = 2, backoffMs = 100 } = settings();
+    if (attempts <= 0 || !SAFE.has(ctx.message.method)) return next();
     for (let attempt = 0; ; attempt++) {
       const last = attempt >= attempts || ctx.signal.aborted;
       try {

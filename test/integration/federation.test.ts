@@ -12,7 +12,7 @@ import type { Gateway, GatewayConfigInput } from '../../src/index.js';
 import { createLogger } from '../../src/core/logger.js';
 import { EVERYTHING, FIXTURES, connectClient, isAlive, waitFor } from '../helpers.js';
 import { text } from '../cases.js';
-import { shorten } from '../../src/federation/naming.js';
+import { shorten } from '../../src/targets/naming.js';
 import { Client as SdkClient } from '@modelcontextprotocol/sdk/client/index.js';
 
 /*

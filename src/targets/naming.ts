@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { GatewayError } from '../core/errors.js';
 
 /*
  * Names on the aggregated endpoint. A backend's tool or prompt `name` is offered as
@@ -18,18 +19,6 @@ export function shorten(name: string, max = MAX_NAME): string {
   if (name.length <= max) return name;
   const hash = createHash('sha256').update(name).digest('hex').slice(0, HASH_DIGITS);
   return `${name.slice(0, max - HASH_DIGITS - 1)}_${hash}`;
-}
-
-/** Turns `*` and `?` globs into one anchored regular expression; undefined for an empty list. */
-export function globMatcher(patterns: readonly string[] | undefined): RegExp | undefined {
-  if (!patterns || patterns.length === 0) return undefined;
-  const parts = patterns.map((p) =>
-    p
-      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-      .replace(/\*/g, '.*')
-      .replace(/\?/g, '.'),
-  );
-  return new RegExp(`^(?:${parts.join('|')})$`);
 }
 
 /** Where an offered name leads. */
@@ -72,4 +61,50 @@ export class NameTable {
   resolve(offered: string): Route | undefined {
     return this.byOffered.get(offered);
   }
+}
+
+/**
+ * When a name gets its backend's prefix: always; only where two backends offer the same name
+ * (every one of those is prefixed, so none of them wins by configuration order); or never.
+ */
+export type PrefixMode = 'always' | 'on-collision' | 'never';
+
+export interface OfferedBy {
+  backend: string;
+  /** `<prefix><separator>`, put before a name that is prefixed. */
+  prefix: string;
+  /** The names the backend offers, as it offers them. */
+  names: readonly string[];
+}
+
+/**
+ * The names wanted for every backend's items under `mode`, for NameTable.rebuild. With `never`,
+ * a name two backends share cannot be offered: the error names it and both backends.
+ */
+export function wantedNames(
+  offers: readonly OfferedBy[],
+  mode: PrefixMode,
+): Array<{ backend: string; items: Array<{ wanted: string; name: string }> }> {
+  const owners = new Map<string, string[]>();
+  if (mode !== 'always') {
+    for (const { backend, names } of offers) {
+      for (const name of new Set(names)) owners.set(name, [...(owners.get(name) ?? []), backend]);
+    }
+  }
+  if (mode === 'never') {
+    for (const [name, backends] of owners) {
+      if (backends.length > 1)
+        throw new GatewayError(
+          'GATEWAY_NAME_COLLISION',
+          `"${name}" is offered by ${backends.join(' and ')}; set aggregate.prefix to on-collision or always, or rename it in backends.<name>.tools.overrides`,
+        );
+    }
+  }
+  return offers.map(({ backend, prefix, names }) => ({
+    backend,
+    items: names.map((name) => ({
+      wanted: mode === 'always' || (owners.get(name)?.length ?? 0) > 1 ? prefix + name : name,
+      name,
+    })),
+  }));
 }

@@ -5,12 +5,20 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import type { JSONRPCMessage } from './jsonrpc.js';
+import type { JSONRPCMessage } from '../core/jsonrpc.js';
+import type { Policy } from '../core/policy.js';
+import { GatewayError } from '../core/errors.js';
+import type { Backend } from '../backends/backend.js';
+import type { BackendTransport } from '../backends/transport.js';
+import { BackendTarget } from '../targets/backend-target.js';
+import { parseConfig } from '../config/schema.js';
 import { Session } from './session.js';
-import type { Policy } from './policy.js';
 
-/** SDK client ⇄ Session ⇄ SDK server, all in memory; `seen` records what crossed to the server. */
-async function wire(policies: Policy[] = []) {
+/**
+ * SDK client ⇄ Session ⇄ backend target ⇄ SDK server, all in memory; `seen` records what crossed
+ * to the server. `policies` run gateway-wide, `toClient` on the server's requests.
+ */
+async function wire(policies: Policy[] = [], toClient: Policy[] = []) {
   const [clientEnd, sessionClientSide] = InMemoryTransport.createLinkedPair();
   const [sessionTargetSide, serverEnd] = InMemoryTransport.createLinkedPair();
   const seen: JSONRPCMessage[] = [];
@@ -45,13 +53,28 @@ async function wire(policies: Policy[] = []) {
   });
   await server.connect(serverEnd);
 
+  const connection: BackendTransport = Object.assign(sessionTargetSide, {
+    unavailable: () => new GatewayError('GATEWAY_BACKEND_EXITED', 'the in-memory server closed'),
+  });
+  const backend: Backend = {
+    name: 'unit',
+    connect: () => connection,
+    warm: async () => {},
+    reapIdle: () => {},
+    close: async () => {},
+  };
+  const config = parseConfig({ backends: { unit: { command: 'x' } } }).backends.unit!;
+  const target = new BackendTarget('unit', config, backend, []);
+  const log = pino({ level: 'silent' });
   const session = new Session({
     id: 'unit',
     transport: 'memory',
+    endpoint: 'unit',
     client: sessionClientSide,
-    target: sessionTargetSide,
+    target: (upstream) => target.bind(upstream, log, undefined),
     policies,
-    log: pino({ level: 'silent' }),
+    toClientPolicies: toClient,
+    log,
   });
   await session.start();
   const client = new Client({ name: 'c', version: '1' }, { capabilities: { sampling: {} } });
@@ -116,21 +139,21 @@ describe('Session', () => {
     expect(session.isClosed).toBe(true);
   });
 
-  it('runs policies on requests in both directions', async () => {
+  it("runs each direction's requests through that direction's own chain", async () => {
     const methods: string[] = [];
-    const record: Policy = async (ctx, next) => {
-      methods.push(`${ctx.direction} ${ctx.message.method}`);
-      return next();
-    };
-    const { client, session } = await wire([record]);
+    const record =
+      (direction: string): Policy =>
+      async (ctx, next) => {
+        methods.push(`${direction} ${ctx.message.method} via ${ctx.route?.backend ?? '-'}`);
+        return next();
+      };
+    const { client, session } = await wire([record('to-server')], [record('to-client')]);
     await client.callTool({ name: 'ask', arguments: {} });
-    expect(methods).toEqual(
-      expect.arrayContaining([
-        'to-server initialize',
-        'to-server tools/call',
-        'to-client sampling/createMessage',
-      ]),
-    );
+    expect(methods).toEqual([
+      'to-server initialize via -',
+      'to-server tools/call via -',
+      'to-client sampling/createMessage via unit',
+    ]);
     await session.close('done');
   });
 });

@@ -1,0 +1,152 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../core/logger.js';
+import type { Policy, Principal } from '../core/policy.js';
+import { GatewayError } from '../core/errors.js';
+import { Session } from '../session/session.js';
+import type { ClientTransport } from '../session/session.js';
+import type { Upstream } from '../targets/link.js';
+import type { SessionTarget } from '../targets/target.js';
+import type { FrontendKind, PeerInfo } from '../frontends/types.js';
+
+/** What a running session looks like from outside (tests, /stats, the dashboard). */
+export interface SessionSummary {
+  id: string;
+  transport: FrontendKind;
+  /** The backend's name, or `*` for the aggregated endpoint. */
+  backend: string;
+  /** Process id of the backend process serving the session, for stdio backends. */
+  pid: number | undefined;
+  /** For aggregated sessions: each backend's process id. */
+  pids?: Record<string, number | undefined>;
+  /** For a backend with replicas: the one the session was placed on. */
+  replica?: string;
+  inFlight: number;
+}
+
+interface Live {
+  session: Session;
+  kind: FrontendKind;
+  peer: PeerInfo | undefined;
+}
+
+export interface OpenRequest {
+  /** A backend's name, or `*` for the aggregated endpoint. */
+  endpoint: string;
+  target: (upstream: Upstream, log: Logger, principal: Principal | undefined) => SessionTarget;
+  client: ClientTransport;
+  kind: FrontendKind;
+  peer?: PeerInfo;
+}
+
+export interface SessionRegistryOptions {
+  log: Logger;
+  /** The gateway-wide chain. */
+  policies: readonly Policy[];
+  toClientPolicies: readonly Policy[];
+  /** Sessions one address may hold (0: no cap); read at every open. */
+  maxPerClient: () => number;
+}
+
+/** The gateway's live sessions: opening them under the caps, finding, sweeping and ending them. */
+export class SessionRegistry {
+  readonly counters = { sessionsOpened: 0, sessionsRejected: 0, requests: 0, errors: 0 };
+  private readonly live = new Map<string, Live>();
+
+  constructor(private readonly options: SessionRegistryOptions) {}
+
+  get size(): number {
+    return this.live.size;
+  }
+
+  async open(request: OpenRequest): Promise<Session> {
+    const { endpoint, client, kind, peer } = request;
+    const cap = this.options.maxPerClient();
+    if (cap > 0 && peer?.remoteAddress) {
+      let held = 0;
+      for (const s of this.live.values()) if (s.peer?.remoteAddress === peer.remoteAddress) held++;
+      if (held >= cap) {
+        this.counters.sessionsRejected++;
+        throw new GatewayError(
+          'GATEWAY_TOO_MANY_SESSIONS',
+          `${peer.remoteAddress} already holds ${held} sessions (sessions.maxPerClient)`,
+        );
+      }
+    }
+    const id = client.sessionId ?? randomUUID();
+    const log = this.options.log.child({ session: id, transport: kind, endpoint });
+    const session = new Session({
+      id,
+      transport: kind,
+      endpoint,
+      client,
+      target: (upstream) => request.target(upstream, log, peer?.principal),
+      policies: this.options.policies,
+      toClientPolicies: this.options.toClientPolicies,
+      log,
+      remoteAddress: peer?.remoteAddress,
+      principal: peer?.principal,
+      counters: this.counters,
+    });
+    session.onclose = (reason) => {
+      this.live.delete(id);
+      log.info({ reason }, 'session ended');
+    };
+    await session.start();
+    this.counters.sessionsOpened++;
+    this.live.set(id, { session, kind, peer });
+    log.info({ pid: session.target.describe().pid }, 'session opened');
+    return session;
+  }
+
+  get(id: string): Session | undefined {
+    return this.live.get(id)?.session;
+  }
+
+  all(): Session[] {
+    return [...this.live.values()].map((l) => l.session);
+  }
+
+  /** Sessions bound to `endpoint` (a backend's name, or `*`). */
+  boundTo(endpoint: string): Session[] {
+    return this.all().filter((s) => s.endpoint === endpoint);
+  }
+
+  byTransport(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const s of this.live.values()) counts[s.kind] = (counts[s.kind] ?? 0) + 1;
+    return counts;
+  }
+
+  summaries(): SessionSummary[] {
+    return [...this.live.values()].map(({ session, kind }) => {
+      const { pid, pids, replica } = session.target.describe();
+      return {
+        id: session.id,
+        transport: kind,
+        backend: session.endpoint,
+        pid,
+        ...(pids && { pids }),
+        ...(replica !== undefined && { replica }),
+        inFlight: session.inFlight,
+      };
+    });
+  }
+
+  /** Ends sessions idle for longer than `idleMs` with nothing in flight. */
+  sweep(idleMs: number): void {
+    const now = Date.now();
+    for (const session of this.all()) {
+      if (now - session.lastActivity > idleMs && session.inFlight === 0) {
+        this.options.log.info({ session: session.id }, 'closing idle session');
+        void session.close('idle timeout');
+      }
+    }
+  }
+
+  /** Waits until `sessions` have nothing in flight, or until `deadline` (ms since the epoch). */
+  static async settle(sessions: () => Session[], deadline: number): Promise<void> {
+    while (sessions().some((s) => s.inFlight > 0) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
