@@ -7,7 +7,14 @@ import type {
   JSONRPCRequest,
   RequestId,
 } from '../core/jsonrpc.js';
-import { errorReply, isNotification, isReply, isRequest } from '../core/jsonrpc.js';
+import {
+  errorReply,
+  isNotification,
+  isReply,
+  isRequest,
+  progressTokenOf,
+} from '../core/jsonrpc.js';
+import { RequestTracker } from '../core/request-tracker.js';
 import type { Logger } from '../core/logger.js';
 import { GatewayError } from '../core/errors.js';
 import { version as gatewayVersion } from '../version.js';
@@ -80,8 +87,11 @@ export interface SharedProcessOptions {
 export class SharedProcess {
   private transport: BackendTransport | undefined;
   private ready: Promise<Record<string, unknown>> | undefined;
-  private nextId = 1;
-  private readonly inFlight = new Map<number, InFlight>();
+  /** The sessions' requests in flight, under the ids the process sees. */
+  private readonly inFlight = new RequestTracker<InFlight>();
+  /** Ids of the gateway's own requests (initialize, subscriptions), apart from the sessions'. */
+  private ownId = 1;
+  private nextToken = 1;
   private readonly serverRequests = new Map<RequestId, Channel>();
   private readonly channels = new Set<Channel>();
   private readonly subscriptions = new Map<string, Set<Channel>>();
@@ -136,7 +146,7 @@ export class SharedProcess {
     transport.onerror = (error) =>
       this.options.log.warn({ err: error }, 'shared backend transport error');
     await transport.start();
-    const id = this.nextId++;
+    const id = `mcp-bridge-own-${this.ownId++}`;
     const reply = await new Promise<JSONRPCReply>((resolve, reject) => {
       this.initializing = resolve;
       transport
@@ -178,7 +188,7 @@ export class SharedProcess {
     this.ready = undefined;
     const error = transport.unavailable();
     if (this.initializing) this.initializing(errorReply(null, error.rpcCode, error.message));
-    this.inFlight.clear();
+    this.inFlight.takeAll();
     this.serverRequests.clear();
     this.subscriptions.clear();
     this.gateBusy = false;
@@ -203,17 +213,16 @@ export class SharedProcess {
       if (gated) this.release();
       throw new GatewayError('GATEWAY_BACKEND_UNAVAILABLE', `${this.options.name} is not running`);
     }
-    const id = this.nextId++;
     const entry: InFlight = { channel, originalId: message.id, gated };
     let params = message.params;
-    const meta = params?._meta as { progressToken?: ProgressToken } | undefined;
-    if (meta?.progressToken !== undefined) {
+    const original = progressTokenOf(message);
+    if (original !== undefined) {
       // Two sessions may pick the same token; the process must see distinct ones.
-      const rewritten = `mcp-bridge-${id}`;
-      entry.token = { rewritten, original: meta.progressToken };
-      params = { ...params, _meta: { ...meta, progressToken: rewritten } };
+      const rewritten = `mcp-bridge-${this.nextToken++}`;
+      entry.token = { rewritten, original };
+      params = { ...params, _meta: { ...params!._meta, progressToken: rewritten } };
     }
-    this.inFlight.set(id, entry);
+    const id = this.inFlight.open(entry, entry.token?.rewritten);
     await transport.send({ ...message, id, params }).catch((error: unknown) => {
       this.finish(id);
       throw error;
@@ -222,7 +231,7 @@ export class SharedProcess {
 
   notify(channel: Channel, message: JSONRPCNotification): Promise<void> {
     if (message.method === 'notifications/cancelled') {
-      const requestId = (message.params as { requestId?: RequestId } | undefined)?.requestId;
+      const requestId = message.params?.requestId as RequestId | undefined;
       for (const [id, entry] of this.inFlight) {
         if (entry.channel === channel && entry.originalId === requestId) {
           this.finish(id);
@@ -287,7 +296,7 @@ export class SharedProcess {
       if (this.subscribe(channel, uri, false)) {
         void this.forward({
           jsonrpc: '2.0',
-          id: this.nextId++,
+          id: `mcp-bridge-own-${this.ownId++}`,
           method: 'resources/unsubscribe',
           params: { uri },
         }).catch(() => {});
@@ -297,7 +306,7 @@ export class SharedProcess {
 
   /** Sends a request of the gateway's own (subscribe, setLevel) whose reply nobody awaits. */
   sendOwn(method: string, params: Record<string, unknown>): Promise<void> {
-    return this.forward({ jsonrpc: '2.0', id: this.nextId++, method, params });
+    return this.forward({ jsonrpc: '2.0', id: `mcp-bridge-own-${this.ownId++}`, method, params });
   }
 
   private forward(message: JSONRPCMessage): Promise<void> {
@@ -324,9 +333,8 @@ export class SharedProcess {
   }
 
   private finish(id: number): InFlight | undefined {
-    const entry = this.inFlight.get(id);
+    const entry = this.inFlight.take(id);
     if (!entry) return undefined;
-    this.inFlight.delete(id);
     if (entry.gated) this.release();
     return entry;
   }
@@ -352,7 +360,7 @@ export class SharedProcess {
 
   private routeServerRequest(message: JSONRPCRequest): void {
     const owners = new Set<Channel>();
-    for (const entry of this.inFlight.values()) owners.add(entry.channel);
+    for (const [, entry] of this.inFlight) owners.add(entry.channel);
     if (owners.size === 1) {
       const [owner] = owners;
       this.serverRequests.set(message.id, owner!);
@@ -376,12 +384,17 @@ export class SharedProcess {
     const params = message.params as Record<string, unknown> | undefined;
     switch (message.method) {
       case 'notifications/progress': {
-        for (const { token, channel } of this.inFlight.values()) {
-          if (token && token.rewritten === params?.progressToken) {
-            channel.deliver({ ...message, params: { ...params, progressToken: token.original } });
-            return;
-          }
-        }
+        const token = params?.progressToken;
+        const id =
+          typeof token === 'string' || typeof token === 'number'
+            ? this.inFlight.idOfToken(token)
+            : undefined;
+        const entry = id === undefined ? undefined : this.inFlight.get(id);
+        if (entry?.token)
+          entry.channel.deliver({
+            ...message,
+            params: { ...params, progressToken: entry.token.original },
+          });
         return;
       }
       case 'notifications/cancelled': {

@@ -335,24 +335,33 @@ export class FederatedTarget implements SessionTarget, Upstream {
       await this.catalog(ctx);
       route = table.resolve(asked);
     }
-    const member = route && this.members.find((m) => m.name === route.backend);
-    if (!route || !member) {
+    let member = route && this.members.find((m) => m.name === route.backend);
+    let name = route?.name;
+    if (!member) {
+      // Not offered: its backend may be down, or it may be left out of the caller's lists. A
+      // prefixed name still says whose it is, and that backend's chain gives the real answer
+      // (unavailable, forbidden, or its own "unknown tool").
       const owner = this.ownerByPrefix(asked);
-      if (owner && !owner.isUp) throw owner.unavailable();
-      return errorReply(message.id, -32602, `Unknown ${kind}: ${asked}`);
+      if (!owner) return errorReply(message.id, -32602, `Unknown ${kind}: ${asked}`);
+      if (!owner.isUp) throw owner.unavailable();
+      member = owner.member;
+      name = asked.slice(owner.prefix.length);
     }
-    ctx.message = { ...message, params: { ...params, name: route.name } };
-    ctx.route = { backend: member.name, name: route.name, offered: asked };
+    ctx.message = { ...message, params: { ...params, name } };
+    ctx.route = { backend: member.name, name, offered: asked };
     return member.dispatch(ctx);
   }
 
-  /** Whose prefix a name carries: a name of a backend that is down still says where it went. */
-  private ownerByPrefix(name: string): Member | undefined {
+  /** Whose prefix a name carries, when names are prefixed. */
+  private ownerByPrefix(name: string) {
     if (this.options.prefixMode === 'never') return undefined;
     const { separator } = this.options;
-    return this.members.find((m) =>
-      name.startsWith(`${m.target.config.prefix ?? m.name}${separator}`),
-    );
+    for (const member of this.members) {
+      const prefix = `${member.target.config.prefix ?? member.name}${separator}`;
+      if (name.startsWith(prefix) && name.length > prefix.length)
+        return { member, prefix, isUp: member.isUp, unavailable: () => member.unavailable() };
+    }
+    return undefined;
   }
 
   private async resourceLists(ctx: RequestContext, method: string, key: string) {
