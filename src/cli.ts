@@ -428,8 +428,7 @@ async function serveStdio(
   process.stdin.once('end', () => (inputEnded = true));
   // Subscribed before the session opens, so that a session that ends at once is seen too.
   const ended = new Promise<string>((resolve) => {
-    const onSessionClose = (event: unknown) => {
-      const { transport, reason } = event as { transport: string; reason: string };
+    const onSessionClose = ({ transport, reason }: { transport: string; reason: string }) => {
       if (transport !== 'stdio') return;
       channels.sessionClose.unsubscribe(onSessionClose);
       resolve(reason);

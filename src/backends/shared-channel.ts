@@ -3,7 +3,22 @@ import type { JSONRPCMessage, RequestId } from '../core/jsonrpc.js';
 import { isReply, isRequest } from '../core/jsonrpc.js';
 import type { Logger } from '../core/logger.js';
 import { GatewayError } from '../core/errors.js';
-import type { SharedProcess } from './shared-process.js';
+import type { JSONRPCNotification, JSONRPCReply, JSONRPCRequest } from '../core/jsonrpc.js';
+
+/** What a channel needs of the process it shares (SharedProcess is the one). */
+export interface ChannelHost {
+  readonly pid: number | undefined;
+  ensureReady(): Promise<Record<string, unknown>>;
+  attach(channel: Channel): void;
+  detach(channel: Channel): void;
+  request(channel: Channel, message: JSONRPCRequest): Promise<void>;
+  notify(channel: Channel, message: JSONRPCNotification): Promise<void>;
+  answer(channel: Channel, reply: JSONRPCReply): Promise<void>;
+  /** Whether the process must hear of it: the first subscriber in, or the last out. */
+  subscribe(channel: Channel, uri: string, on: boolean): boolean;
+  sendOwn(method: string, params: Record<string, unknown>): Promise<void>;
+  lowestLogLevel(): string | undefined;
+}
 
 /** One session's view of a shared process, as a Transport of its own. */
 export class Channel implements BackendTransport {
@@ -16,7 +31,7 @@ export class Channel implements BackendTransport {
   private closed = false;
 
   constructor(
-    private readonly shared: SharedProcess,
+    private readonly shared: ChannelHost,
     private readonly log: Logger,
     private readonly released: () => void,
   ) {}

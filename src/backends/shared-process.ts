@@ -19,6 +19,7 @@ import type { Logger } from '../core/logger.js';
 import { GatewayError } from '../core/errors.js';
 import { version as gatewayVersion } from '../version.js';
 import { Channel } from './shared-channel.js';
+import type { ChannelHost } from './shared-channel.js';
 import { withId } from '../core/raw-json.js';
 
 /*
@@ -84,7 +85,7 @@ export interface SharedProcessOptions {
   spawn: () => BackendTransport;
 }
 
-export class SharedProcess {
+export class SharedProcess implements ChannelHost {
   private transport: BackendTransport | undefined;
   private ready: Promise<Record<string, unknown>> | undefined;
   /** The sessions' requests in flight, under the ids the process sees. */

@@ -97,11 +97,12 @@ export function withId<M extends JSONRPCMessage>(message: M, id: RequestId): M {
 
 /** The bytes of a bare reply's result (jsonrpc, id, result), with its id; else undefined. */
 function rawReply(message: JSONRPCMessage): { bytes: Buffer; id: string | number } | undefined {
-  const id = (message as { id?: unknown }).id;
+  if (!('id' in message) || 'method' in message) return undefined;
+  const id = message.id;
   if (typeof id !== 'string' && typeof id !== 'number') return undefined;
   let bytes = (message as unknown as Lazy)[LAZY];
   if (bytes === undefined) {
-    const result = (message as { result?: unknown }).result;
+    const result: unknown = 'result' in message ? message.result : undefined;
     if (typeof result !== 'object' || result === null) return undefined;
     bytes = rawResults.get(result);
     if (bytes === undefined) return undefined;

@@ -171,8 +171,8 @@ export class StdioServerTransport implements ClientTransport {
 
 /** The id of a message that could not be taken, when it has a usable one. */
 function idOf(value: unknown): RequestId | null {
-  if (typeof value !== 'object' || value === null) return null;
-  const id = (value as { id?: unknown }).id;
+  if (typeof value !== 'object' || value === null || !('id' in value)) return null;
+  const id = value.id;
   return typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) ? id : null;
 }
 
@@ -222,8 +222,8 @@ function firstRequestId(input: Readable, maxBytes: number, ms: number): Promise<
         } catch {
           return;
         }
-        if (describeInvalidMessage(value) === undefined && isRequest(value as JSONRPCMessage))
-          finish((value as { id: RequestId }).id);
+        const message = value as JSONRPCMessage;
+        if (describeInvalidMessage(value) === undefined && isRequest(message)) finish(message.id);
       },
       () => {},
     );

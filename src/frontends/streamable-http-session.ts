@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { ClientTransport } from '../session/session.js';
 import type { JSONRPCMessage, JSONRPCReply, RequestId } from '../core/jsonrpc.js';
-import { isReply } from '../core/jsonrpc.js';
+import { gatewayCodeOf, isReply } from '../core/jsonrpc.js';
 import type { Logger } from '../core/logger.js';
 import { ERROR_TABLE, GatewayError } from '../core/errors.js';
 import { channels } from '../core/diagnostics.js';
@@ -155,8 +155,11 @@ class Exchange {
       this.res.writeHead(202, this.headers).end();
     } else if (!this.batch && gatewayErrorOf(this.replies[0]!) === 'GATEWAY_RATE_LIMITED') {
       // Said in HTTP too, so that clients and proxies that know 429 back off.
-      const reply = this.replies[0] as { error: { data?: { retryAfter?: number } } };
-      const retryAfter = String(reply.error.data?.retryAfter ?? 1);
+      const reply = this.replies[0]!;
+      const data: unknown = 'error' in reply ? reply.error.data : undefined;
+      const after =
+        typeof data === 'object' && data !== null && 'retryAfter' in data ? data.retryAfter : 1;
+      const retryAfter = String(after);
       sendJson(this.res, 429, this.replies[0], { ...this.headers, 'retry-after': retryAfter });
     } else if (this.opensSession && gatewayErrorOf(this.replies[0]!)) {
       // The backend failed before it answered initialize: there is no session to name.
@@ -205,9 +208,10 @@ function exchangeResponseClosed(this: ExchangeResponse): void {
 }
 
 function gatewayErrorOf(reply: JSONRPCReply): GatewayErrorCode | undefined {
-  if (!('error' in reply)) return undefined;
-  const code = (reply.error.data as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' && code in ERROR_TABLE ? (code as GatewayErrorCode) : undefined;
+  const code = gatewayCodeOf(reply);
+  return code !== undefined && Object.hasOwn(ERROR_TABLE, code)
+    ? (code as GatewayErrorCode)
+    : undefined;
 }
 
 /** Undelivered messages kept for a client that has never opened a stream. */

@@ -1,6 +1,7 @@
 import { WebSocket } from 'ws';
 import type { ClientTransport } from '../session/session.js';
-import type { JSONRPCMessage } from '../core/jsonrpc.js';
+import type { JSONRPCErrorResponse, JSONRPCMessage } from '../core/jsonrpc.js';
+import { gatewayCodeOf } from '../core/jsonrpc.js';
 import type { Logger } from '../core/logger.js';
 import { channels } from '../core/diagnostics.js';
 import type { DialectName } from './websocket-dialects.js';
@@ -145,7 +146,7 @@ export class WebSocketSessionTransport implements ClientTransport {
 
   async send(message: JSONRPCMessage): Promise<void> {
     if (this.closed) return;
-    if ('error' in message) this.noteFailure(message.error);
+    if ('error' in message) this.noteFailure(message);
     this.write(encode(this.dialect, message));
   }
 
@@ -183,9 +184,9 @@ export class WebSocketSessionTransport implements ClientTransport {
     this.onclose?.();
   }
 
-  private noteFailure(error: { message: string; data?: unknown }): void {
-    const code = (error.data as { code?: unknown } | undefined)?.code;
-    if (typeof code === 'string' && BACKEND_FAILURES.has(code)) this.failure = error.message;
+  private noteFailure(reply: JSONRPCErrorResponse): void {
+    const code = gatewayCodeOf(reply);
+    if (code !== undefined && BACKEND_FAILURES.has(code)) this.failure = reply.error.message;
   }
 
   private write(json: string): void {

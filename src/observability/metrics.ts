@@ -223,7 +223,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
    * then a list by session and direction. No key string to build on every event.
    */
   const pending = new Map<unknown, PendingRequest>();
-  const pids = new Map<string, number>();
+  const pids = new Map<string, number | undefined>();
   const restartsSeen = new Map<string, number>();
   /** By backend name, in the order the request events met them (the snapshot keeps it). */
   const backendRecords = new Map<string, BackendRecord>();
@@ -345,8 +345,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       const t = transportOf(transport);
       (t.active ??= addSeries(connectionsActive, { transport })).value--;
     }),
-    on(channels.bytes, (event) => {
-      const e = event as { transport: string; direction: string; bytes: number };
+    on(channels.bytes, (e) => {
       const { transport, direction } = e;
       const t = transportOf(transport);
       let series = t.bytes.get(direction);
@@ -365,27 +364,23 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         ws.bytes.value += e.bytes;
       }
     }),
-    on(channels.backendSpawn, (event) => {
-      const { backend, pid } = event as { backend: string; pid: number };
+    on(channels.backendSpawn, ({ backend, pid }) => {
       pids.set(`${backend}\0${pid}`, pid);
       processesStarted.inc({ backend });
       processesRunning.inc({ backend });
     }),
-    on(channels.backendExit, (event) => {
-      const e = event as { backend: string; pid: number; code: number | null; signal: string };
+    on(channels.backendExit, (e) => {
       const how = e.signal ? 'signal' : e.code === 0 ? 'clean' : 'error';
       processesExited.inc({ backend: e.backend, how });
       if (pids.delete(`${e.backend}\0${e.pid}`)) processesRunning.dec({ backend: e.backend });
     }),
-    on(channels.backendState, (event) => {
-      const e = event as { backend: string; state: string; restarts: number };
+    on(channels.backendState, (e) => {
       setState(e.backend, e.state);
       const seen = restartsSeen.get(e.backend) ?? 0;
       if (e.restarts > seen) backendRestarts.inc({ backend: e.backend }, e.restarts - seen);
       restartsSeen.set(e.backend, Math.max(seen, e.restarts));
     }),
-    on(channels.breakerState, (event) => {
-      const e = event as { backend: string; state: string };
+    on(channels.breakerState, (e) => {
       const value = BREAKER_VALUE[e.state];
       if (value === undefined) return;
       breakers.set(e.backend, e.state);
@@ -395,8 +390,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       counts.rateLimited++;
       rateLimited.inc({ scope: event.scope });
     }),
-    on(channels.authFailure, (event) => {
-      const e = event as { reason: string; transport: string };
+    on(channels.authFailure, (e) => {
       counts.authFailures++;
       authFailures.inc({ reason: e.reason, transport: e.transport ?? 'unknown' });
     }),
