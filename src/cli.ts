@@ -5,7 +5,8 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from './config/schema.js';
 import type { GatewayConfig } from './config/schema.js';
 import { FlagError, quickModeConfig } from './config/quick-mode.js';
-import { ConfigLoadError, loadConfig, watchConfig } from './config/load.js';
+import { ConfigLoadError, loadConfig } from './config/load.js';
+import { reloadOnChange } from './config/reload-watch.js';
 import type { ConfigOverrides } from './config/load.js';
 import { configJsonSchema } from './config/json-schema.js';
 import { createGateway } from './gateway.js';
@@ -347,62 +348,6 @@ function openLog(config: Readonly<GatewayConfig>): Logger {
     }
   }
   return createLogger({ level: config.log.level, destination });
-}
-
-/**
- * Reloads the file on SIGHUP and when it (or the .env beside it) changes. An invalid file is
- * logged, problem by problem, and the running configuration kept. Reloads run one at a time;
- * triggers during one lead to one more. Returns the function that stops watching.
- */
-function reloadOnChange(
-  file: string,
-  flags: ConfigOverrides,
-  gateway: Gateway,
-  log: Logger,
-): () => void {
-  let running = false;
-  let pending: string | undefined;
-  const reload = async (trigger: string): Promise<void> => {
-    if (running) {
-      pending = trigger;
-      return;
-    }
-    running = true;
-    try {
-      let next: Readonly<GatewayConfig> | undefined;
-      try {
-        next = loadConfig({ file, flags });
-      } catch (error) {
-        if (!(error instanceof ConfigError)) throw error;
-        for (const problem of error.problems)
-          log.error({ trigger, problem }, 'invalid configuration');
-        log.error({ trigger, file }, 'configuration not reloaded; the running one is kept');
-      }
-      if (next) {
-        log.info({ trigger, file }, 'reloading the configuration');
-        const result = await gateway.reload(next);
-        log.info({ trigger, ...result }, 'configuration reloaded');
-      }
-    } catch (error) {
-      log.error({ err: error, trigger }, 'reload failed; the running configuration is kept');
-    } finally {
-      running = false;
-    }
-    if (pending !== undefined) {
-      const again = pending;
-      pending = undefined;
-      await reload(again);
-    }
-  };
-  const onHangup = () => void reload('SIGHUP');
-  process.on('SIGHUP', onHangup);
-  const watcher = watchConfig(file, () => void reload('file change'), {
-    onError: (error) => log.warn({ err: error, file }, 'cannot watch the configuration file'),
-  });
-  return () => {
-    process.off('SIGHUP', onHangup);
-    watcher.close();
-  };
 }
 
 async function serveHttp(gateway: Gateway): Promise<AddressInfo> {

@@ -10,7 +10,7 @@ export interface ReloadResult {
   ignored: string[];
 }
 
-/** Listener settings: the listener is made once. */
+/** Listener settings: the listener and its guard are made once. */
 const SERVER_KEYS = [
   'host',
   'port',
@@ -20,6 +20,9 @@ const SERVER_KEYS = [
   'sse',
   'websocket',
   'tls',
+  'allowedHosts',
+  'allowedOrigins',
+  'securityContact',
 ] as const;
 
 /**
@@ -39,7 +42,7 @@ const RESTART_SECTIONS = [
 ] as const;
 
 /*
- * Everything else applies: `log.level`, `processes.*` (the process cap at once, the rest to
+ * Everything else applies: `log.level`, `server.shutdownTimeoutMs`, `processes.*` (the process cap at once, the rest to
  * processes started from now on), `sessions.*`, `aggregate.*` (for sessions opened from now on),
  * `retries` and `breakers` (read by every request), and the backends, as the diff below says.
  */
