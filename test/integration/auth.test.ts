@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, parseConfig } from '../../src/index.js';
 import type { Gateway, GatewayConfigInput } from '../../src/index.js';
 import { createLogger } from '../../src/core/logger.js';
-import { FIXTURES, initializeRequest, ACCEPT_JSON_AND_SSE as ACCEPT } from '../helpers.js';
+import { FIXTURES, initializeRequest, waitFor, ACCEPT_JSON_AND_SSE as ACCEPT } from '../helpers.js';
 import { startObservedGateway } from '../observability-helpers.js';
 
 /*
@@ -210,6 +210,42 @@ describe('authentication matrix (Streamable HTTP, SSE, WebSocket)', () => {
       body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'ping' }),
     });
     expect(hijack.status).toBe(403);
+  });
+
+  // attach_session took any session whose id it was given; only Mcp-Session-Id was checked.
+  it("refuses a WebSocket attach_session onto another caller's session", async () => {
+    const other = 'third-api-key-77777777';
+    secrets.push(other);
+    const { port } = await start({ required: true, apiKeys: [KEY, other] });
+    const frames = (socket: WebSocket) => {
+      const got: Array<Record<string, unknown>> = [];
+      socket.on('message', (data) => got.push(JSON.parse(String(data))));
+      return got;
+    };
+    const connect = async (key: string) => {
+      const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { 'x-api-key': key } });
+      cleanup.push(() => socket.close());
+      const got = frames(socket);
+      await new Promise((resolve) => socket.once('open', resolve));
+      return { socket, got };
+    };
+    const owner = await connect(KEY);
+    owner.socket.send(JSON.stringify({ type: 'create_session', client_id: 'owner' }));
+    await waitFor(() => owner.got.length > 0, 5000, 'session_created');
+    const sessionId = owner.got[0]!.session_id as string;
+    expect(typeof sessionId).toBe('string');
+
+    const thief = await connect(other);
+    thief.socket.send(JSON.stringify({ type: 'attach_session', session_id: sessionId }));
+    await waitFor(() => thief.got.length > 0, 5000, 'an answer to attach_session');
+    expect(thief.got[0]).toMatchObject({
+      type: 'error',
+      error: expect.stringContaining('belongs to another caller'),
+    });
+    const same = await connect(KEY);
+    same.socket.send(JSON.stringify({ type: 'attach_session', session_id: sessionId }));
+    await waitFor(() => same.got.length > 0, 5000, 'an answer to attach_session');
+    expect(same.got[0]).toMatchObject({ type: 'session_created', session_id: sessionId });
   });
 
   it('checks the auth_token of each WebSocket envelope message', async () => {
