@@ -91,6 +91,7 @@ export function createGateway(
     policies: [...(options.policies ?? []), ...policies.gatewayWide],
     toClientPolicies: options.toClientPolicies ?? [],
     maxPerClient: () => config.sessions.maxPerClient,
+    handshakeTimeoutMs: () => config.sessions.handshakeTimeoutMs,
   });
   let closing = false;
   let listening = false;
@@ -297,7 +298,7 @@ export function createGateway(
       for (const entry of entries.values())
         entry.target.backend.reapIdle(config.processes.idleTimeoutMs);
     }
-    sessions.sweep(config.sessions.idleTimeoutMs);
+    sessions.sweep(config.sessions.idleTimeoutMs, config.sessions.idleWithoutStreamMs);
   }
 
   let sweepTimer: NodeJS.Timeout | undefined;

@@ -57,6 +57,8 @@ export function startBridge({ processModel = 'per-session', cpuProfDir } = {}) {
     const config = {
       server: { host: '127.0.0.1', port: 0 },
       log: { level: 'warn' },
+      // One load generator is one caller: the per-caller cap would stop the 10k-session scenario.
+      sessions: { maxPerClient: 0 },
       backends: {
         echo: { command: NODE, args: [ECHO], processModel: 'shared', serializeCalls: false },
       },

@@ -266,17 +266,29 @@ export const configSchema = z
       .object({
         /** A session with no client activity for this long is closed (BRIDGE_SESSION_TIMEOUT). */
         idleTimeoutMs: z.number().int().min(1000).default(3_600_000),
+        /**
+         * A session whose client holds no stream open (a Streamable HTTP client with no GET
+         * stream and no request in flight) is closed after this long idle: clients that never
+         * send DELETE must not pin a backend process for the full idle timeout.
+         */
+        idleWithoutStreamMs: z.number().int().min(1000).default(300_000),
+        /** A session whose `initialize` has not succeeded this long after it opened is ended. */
+        handshakeTimeoutMs: z.number().int().min(100).default(10_000),
         /** How often idle sessions are looked for (BRIDGE_SESSION_CLEANUP_INTERVAL). */
         cleanupIntervalMs: z.number().int().min(100).default(60_000),
-        /** Sessions one client address may hold at once; 0: no limit (BRIDGE_MAX_SESSIONS_PER_CLIENT). */
-        maxPerClient: z.number().int().min(0).default(0),
+        /**
+         * Sessions one caller may hold at once (its principal when authenticated, else its
+         * address); 0: no limit (BRIDGE_MAX_SESSIONS_PER_CLIENT). Behind a proxy without
+         * authentication every client has the proxy's address: raise it or set 0 there.
+         */
+        maxPerClient: z.number().int().min(0).default(500),
       })
       .strict()
       .prefault({}),
     processes: z
       .object({
         /** Most stdio backend processes at once, all backends together; 0: no limit (BRIDGE_MAX_PROCESSES). */
-        max: z.number().int().min(0).default(0),
+        max: z.number().int().min(0).default(256),
         /** A shared or pooled process with no session for this long is stopped (BRIDGE_PROCESS_IDLE_TIMEOUT); 0: never. */
         idleTimeoutMs: ms(600_000),
         /** How often a shared or pooled process, or a supervised connection, is pinged (BRIDGE_HEALTH_CHECK_INTERVAL); 0: never. */

@@ -161,10 +161,11 @@ class Exchange {
         typeof data === 'object' && data !== null && 'retryAfter' in data ? data.retryAfter : 1;
       const retryAfter = String(after);
       sendJson(this.res, 429, this.replies[0], { ...this.headers, 'retry-after': retryAfter });
-    } else if (this.opensSession && gatewayErrorOf(this.replies[0]!)) {
-      // The backend failed before it answered initialize: there is no session to name.
-      const code = gatewayErrorOf(this.replies[0]!)!;
-      const bytes = sendJson(this.res, ERROR_TABLE[code].status, this.replies[0]);
+    } else if (this.opensSession && 'error' in this.replies[0]!) {
+      // initialize failed (the gateway could not reach the backend, or the backend refused it):
+      // the session ends with it, so there is no session to name.
+      const code = gatewayErrorOf(this.replies[0]!);
+      const bytes = sendJson(this.res, code ? ERROR_TABLE[code].status : 200, this.replies[0]);
       if (channels.bytes.hasSubscribers) countOut(bytes);
     } else {
       const parts = this.batch ? undefined : encodeMessageBytes(this.replies[0]!);
@@ -269,6 +270,11 @@ export class StreamableHttpSessionTransport implements ClientTransport {
 
   get hasGetStream(): boolean {
     return this.getStream?.connected === true;
+  }
+
+  /** A GET stream, or a POST whose replies are still coming. */
+  get streamOpen(): boolean {
+    return this.hasGetStream || this.exchanges.size > 0;
   }
 
   async start(): Promise<void> {}

@@ -43,8 +43,15 @@ export interface SessionRegistryOptions {
   /** The gateway-wide chain. */
   policies: readonly Policy[];
   toClientPolicies: readonly Policy[];
-  /** Sessions one address may hold (0: no cap); read at every open. */
+  /** Sessions one caller may hold (0: no cap); read at every open. */
   maxPerClient: () => number;
+  /** How long a session may go without a completed initialize; read at every open. */
+  handshakeTimeoutMs: () => number;
+}
+
+/** Who a session is counted against: its principal when there is one, else its address. */
+function callerOf(peer: PeerInfo | undefined): string | undefined {
+  return peer?.principal ? `principal:${peer.principal.id}` : peer?.remoteAddress;
 }
 
 /** The gateway's live sessions: opening them under the caps, finding, sweeping and ending them. */
@@ -61,14 +68,16 @@ export class SessionRegistry {
   async open(request: OpenRequest): Promise<Session> {
     const { endpoint, client, kind, peer } = request;
     const cap = this.options.maxPerClient();
-    if (cap > 0 && peer?.remoteAddress) {
+    const caller = callerOf(peer);
+    if (cap > 0 && caller !== undefined) {
       let held = 0;
-      for (const s of this.live.values()) if (s.peer?.remoteAddress === peer.remoteAddress) held++;
+      for (const s of this.live.values()) if (callerOf(s.peer) === caller) held++;
       if (held >= cap) {
         this.counters.sessionsRejected++;
+        const who = peer?.principal ? `"${peer.principal.id}"` : caller;
         throw new GatewayError(
           'GATEWAY_TOO_MANY_SESSIONS',
-          `${peer.remoteAddress} already holds ${held} sessions (sessions.maxPerClient)`,
+          `${who} already holds ${held} sessions (sessions.maxPerClient)`,
         );
       }
     }
@@ -86,6 +95,7 @@ export class SessionRegistry {
       remoteAddress: peer?.remoteAddress,
       principal: peer?.principal,
       counters: this.counters,
+      handshakeTimeoutMs: this.options.handshakeTimeoutMs(),
     });
     session.onclose = (reason) => {
       this.live.delete(id);
@@ -132,13 +142,22 @@ export class SessionRegistry {
     });
   }
 
-  /** Ends sessions idle for longer than `idleMs` with nothing in flight. */
-  sweep(idleMs: number): void {
+  /**
+   * Ends sessions idle for longer than `idleMs` with nothing in flight, and sooner (`unheldMs`)
+   * those whose client holds no stream open: a client that left without DELETE.
+   */
+  sweep(idleMs: number, unheldMs: number): void {
     const now = Date.now();
     for (const session of this.all()) {
-      if (now - session.lastActivity > idleMs && session.inFlight === 0) {
-        this.options.log.info({ session: session.id }, 'closing idle session');
-        void session.close('idle timeout');
+      if (session.inFlight > 0) continue;
+      const idle = now - session.lastActivity;
+      const bound = session.clientConnected ? idleMs : Math.min(idleMs, unheldMs);
+      if (idle > bound) {
+        this.options.log.info(
+          { session: session.id, idleMs: idle, streamOpen: session.clientConnected },
+          'closing idle session',
+        );
+        void session.close(session.clientConnected ? 'idle timeout' : 'idle with no stream open');
       }
     }
   }

@@ -38,6 +38,11 @@ export interface ClientTransport extends Transport {
    * backend went away, as opposed to an orderly end.
    */
   ending?(end: { reason: string; backendFailed: boolean }): void;
+  /**
+   * Whether the client holds a stream open now. A transport that can be idle with nothing open
+   * (Streamable HTTP between requests) says so; a connection transport is open while it lives.
+   */
+  readonly streamOpen?: boolean;
 }
 
 export interface SessionOptions {
@@ -59,6 +64,12 @@ export interface SessionOptions {
   remoteAddress?: string;
   /** Counts requests that ended and how many ended in an error; shared by a gateway's sessions. */
   counters?: { requests: number; errors: number };
+  /**
+   * How long the session may go without a successful `initialize` before it is ended (0: no
+   * bound). A session exists for a client that completed its handshake; one that never does
+   * must not hold a backend process. @default 0
+   */
+  handshakeTimeoutMs?: number;
 }
 
 /** A server's request waiting for the client's answer. */
@@ -103,6 +114,10 @@ export class Session implements Upstream {
   private dispatching = 0;
   private idle: { promise: Promise<void>; resolve: () => void } | undefined;
   private closed = false;
+  /** Whether `initialize` has succeeded; until then a timer bounds the session's life. */
+  private initialized = false;
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  private readonly handshakeTimeoutMs: number;
 
   constructor(options: SessionOptions) {
     this.id = options.id;
@@ -114,6 +129,7 @@ export class Session implements Upstream {
     this.log = options.log;
     this.principal = options.principal;
     this.ref = { id: this.id, endpoint: this.endpoint };
+    this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? 0;
     this.target = options.target(this);
     this.toServer = compose(options.policies ?? [], (ctx) => this.target.dispatch(ctx));
     this.toClient = compose(options.toClientPolicies ?? [], (ctx) => this.askClient(ctx));
@@ -121,6 +137,16 @@ export class Session implements Upstream {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** Whether the client holds a stream open (true for connection transports). */
+  get clientConnected(): boolean {
+    return this.client.streamOpen ?? true;
+  }
+
+  /** Whether the client has completed its handshake (`initialize` succeeded). */
+  get isInitialized(): boolean {
+    return this.initialized;
   }
 
   /** Number of requests in flight in either direction. */
@@ -140,6 +166,16 @@ export class Session implements Upstream {
     } catch (error) {
       await this.close('start failed');
       throw error;
+    }
+    if (this.handshakeTimeoutMs > 0 && !this.initialized) {
+      this.handshakeTimer = setTimeout(() => {
+        this.log.info(
+          { ms: this.handshakeTimeoutMs },
+          'no completed initialize; ending the session',
+        );
+        void this.close('handshake not completed');
+      }, this.handshakeTimeoutMs);
+      this.handshakeTimer.unref();
     }
     if (channels.sessionOpen.hasSubscribers) {
       channels.sessionOpen.publish({
@@ -175,6 +211,8 @@ export class Session implements Upstream {
       const outcome = await this.run(ctx, 'to-server', this.toServer);
       if (this.inflight.get(message.id) === ctx) this.inflight.delete(message.id);
       if (message.method === 'initialize' && outcome && 'result' in outcome) {
+        this.initialized = true;
+        clearTimeout(this.handshakeTimer);
         const version = outcome.result.protocolVersion;
         if (typeof version === 'string') {
           this.client.setProtocolVersion?.(version);
@@ -188,9 +226,13 @@ export class Session implements Upstream {
           .catch((error: unknown) => {
             this.log.debug({ err: error }, 'could not deliver a reply to the client');
           });
-      // A session whose backend could not even answer initialize has nothing to serve.
-      if (message.method === 'initialize' && gatewayCodeOf(outcome)?.startsWith('GATEWAY_BACKEND_'))
-        void this.close('initialize failed', true);
+      // A session whose initialize failed has nothing to serve: it never was one. (The backend
+      // may have refused it, or could not even answer.)
+      if (message.method === 'initialize' && !this.initialized && outcome && 'error' in outcome)
+        void this.close(
+          'initialize failed',
+          gatewayCodeOf(outcome)?.startsWith('GATEWAY_BACKEND_') === true,
+        );
     } finally {
       this.dispatched();
     }
@@ -344,6 +386,7 @@ export class Session implements Upstream {
   async close(reason: string, backendFailed = false): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.handshakeTimer);
     this.client.ending?.({ reason, backendFailed });
     const error = new GatewayError('GATEWAY_SESSION_CLOSED', reason);
     for (const ctx of this.inflight.values()) ctx.cancel(reason, error);

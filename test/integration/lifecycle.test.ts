@@ -1,0 +1,99 @@
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  ACCEPT_JSON_AND_SSE,
+  FIXTURES,
+  initializeRequest,
+  isAlive,
+  startGateway,
+  waitFor,
+} from '../helpers.js';
+import type { RunningGateway } from '../helpers.js';
+
+/*
+ * A session exists once its initialize has succeeded, and one that ends or never gets there
+ * gives its backend process back within seconds (issue 13, item 12).
+ */
+
+const stdio = (script: string, ...args: string[]) => ({
+  transport: 'stdio' as const,
+  command: process.execPath,
+  args: [join(FIXTURES, script), ...args],
+  killGraceMs: 300,
+});
+
+const cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step().catch(() => {});
+});
+
+async function gateway(
+  backend: Parameters<typeof startGateway>[0],
+  sessions: Record<string, number>,
+): Promise<RunningGateway> {
+  const gw = await startGateway(backend, { sessions: { cleanupIntervalMs: 100, ...sessions } });
+  cleanup.push(() => gw.close());
+  return gw;
+}
+
+const post = (gw: RunningGateway, body: unknown, headers: Record<string, string> = {}) =>
+  fetch(gw.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: ACCEPT_JSON_AND_SSE, ...headers },
+    body: JSON.stringify(body),
+  });
+
+describe('session lifecycle', () => {
+  // The gateway returned an Mcp-Session-Id for a refused initialize, and the session lived on.
+  it('names no session and keeps no process when the backend refuses initialize', async () => {
+    const gw = await gateway(stdio('refusing-server.mjs'), {});
+    const res = await post(gw, initializeRequest());
+    const body = (await res.json()) as { error?: { message: string } };
+    expect(body.error?.message).toContain('refusing-server');
+    expect(res.headers.get('mcp-session-id')).toBeNull();
+    await waitFor(() => gw.gateway.sessions().length === 0, 5000, 'the session to end');
+  });
+
+  // A client that went away before the initialize reply left its process running for an hour.
+  it('reaps a session whose initialize never completes, and ends its process', async () => {
+    const gw = await gateway(stdio('probe-server.mjs', '--start-delay=60000'), {
+      handshakeTimeoutMs: 800,
+    });
+    const aborted = post(gw, initializeRequest()).catch(() => 'aborted');
+    await waitFor(() => gw.gateway.sessions()[0]?.pid !== undefined, 5000, 'the backend process');
+    const pid = gw.gateway.sessions()[0]!.pid!;
+    expect(isAlive(pid)).toBe(true);
+    await waitFor(() => gw.gateway.sessions().length === 0, 5000, 'the session to be reaped');
+    await waitFor(() => !isAlive(pid), 5000, 'the backend process to end');
+    await aborted;
+  });
+
+  // Clients that never DELETE (the Inspector CLI, the SDK's close()) pinned a process for an hour.
+  it('ends an idle session with no stream open sooner than one holding a stream', async () => {
+    const gw = await gateway(stdio('probe-server.mjs'), { idleWithoutStreamMs: 1000 });
+    const open = async () => {
+      const res = await post(gw, initializeRequest());
+      await res.text();
+      const id = res.headers.get('mcp-session-id')!;
+      await post(
+        gw,
+        { jsonrpc: '2.0', method: 'notifications/initialized' },
+        { 'mcp-session-id': id },
+      );
+      return id;
+    };
+    const left = await open();
+    const held = await open();
+    const stream = await fetch(gw.url, {
+      headers: { accept: 'text/event-stream', 'mcp-session-id': held },
+    });
+    expect(stream.status).toBe(200);
+    cleanup.push(() => stream.body!.cancel());
+    await waitFor(
+      () => !gw.gateway.sessions().some((s) => s.id === left),
+      5000,
+      'the session with no stream to end',
+    );
+    expect(gw.gateway.sessions().map((s) => s.id)).toContain(held);
+  });
+});
