@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Duplex, Readable, Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { BackendConfig, GatewayConfig } from './config/schema.js';
 import type { Logger } from './core/logger.js';
@@ -20,9 +20,8 @@ import { Member } from './federation/member.js';
 import type { Supervision } from './federation/member.js';
 import { StdioServerTransport, UnixSocketFrontend } from './frontends/stdio.js';
 import type { FrontendKind, OpenSession, PeerInfo, SessionHandle } from './frontends/types.js';
-import { sendError } from './frontends/http-io.js';
-import { Endpoint } from './endpoints.js';
-import { handleOps } from './ops.js';
+import { Endpoint } from './http/endpoints.js';
+import { createGatewayRouter } from './http/gateway-router.js';
 import { Authenticator } from './auth/authenticator.js';
 import { HttpGuard } from './auth/http-guard.js';
 import { createListener } from './tls.js';
@@ -33,7 +32,7 @@ import { createRateLimiter } from './policies/rate-limit.js';
 import { timeout } from './policies/timeout.js';
 import { retry } from './policies/retry.js';
 import { createAuthorizer } from './policies/authorization.js';
-import type { BackendReport } from './ops.js';
+import type { BackendReport } from './http/ops.js';
 
 export interface GatewayOptions {
   /** @default a pino logger to stderr (or `log.file`) at the configured level */
@@ -526,97 +525,22 @@ export function createGateway(
     securityContact: config.server.securityContact,
   });
 
-  /** Which MCP endpoint a path names: the rest after its base, and the backend entry if any. */
-  function route(
-    path: string,
-  ): { rest: string; entry?: BackendEntry; unknown?: string } | undefined {
-    const servers = /^\/servers\/([^/]+)(\/[a-z]+)$/.exec(path);
-    if (servers) {
-      const name = decodeURIComponent(servers[1]!);
-      const entry = entries.get(name);
-      return entry ? { rest: servers[2]!, entry } : { rest: servers[2]!, unknown: name };
-    }
-    if (path === config.server.path) return { rest: '/mcp' };
-    if (path === '/sse' || path === '/messages' || path === '/ws') return { rest: path };
-    return undefined;
-  }
-
-  /** The session a request names, for the session-owner check. */
-  function sessionNamed(req: IncomingMessage): Session | undefined {
-    const header = req.headers['mcp-session-id'];
-    const id =
-      typeof header === 'string'
-        ? header
-        : new URL(req.url ?? '/', 'http://x').searchParams.get('sessionId');
-    return id ? live.get(id)?.session : undefined;
-  }
-
-  async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!guard.admit(req, res)) return;
-    const path = pathOf(req.url);
-    if (guard.wellKnown(path, req, res)) return;
-    const target = route(path);
-    const protectedOps = path === '/stats' || path.startsWith('/api/');
-    if (target || protectedOps) {
-      const principal = await guard.authenticate(
-        req,
-        target ? path : '/mcp',
-        target?.rest === '/ws' ? 'websocket' : 'http',
-      );
-      if (principal === false) return guard.refuse(req, res);
-      if (guard.ownerMismatch(sessionNamed(req)?.principal, principal)) {
-        return sendError(
-          res,
-          new GatewayError('GATEWAY_FORBIDDEN', 'this session belongs to another caller'),
-        );
-      }
-    }
-    if (target?.unknown !== undefined) {
-      return sendError(
-        res,
-        new GatewayError('GATEWAY_BACKEND_DISABLED', `no enabled backend named ${target.unknown}`),
-      );
-    }
-    if (target && (target.entry ? target.entry.endpoint : root).handle(target.rest, req, res))
-      return;
-    if (!target && handleOps(path, req, res, ops)) return;
-    sendError(res, new GatewayError('GATEWAY_NOT_FOUND', `no endpoint at ${req.method} ${path}`));
-  }
-
-  const server: Server = createListener(
-    config.server.tls,
-    (req: IncomingMessage, res: ServerResponse) => {
-      serve(req, res).catch((error: unknown) => {
-        log.error({ err: error }, 'request failed');
-        sendError(res, error);
-      });
-    },
+  // ── HTTP listener: routes, admission and authentication live in src/http/ ─────────────
+  const http = createGatewayRouter({
+    config,
     log,
-  );
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    void (async () => {
-      if (!guard.admitUpgrade(req, socket)) return;
-      const target = route(pathOf(req.url));
-      if (!target || target.unknown !== undefined) {
-        socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-        return;
-      }
-      const principal = await guard.authenticate(req, pathOf(req.url), 'websocket');
-      if (principal === false) return guard.refuseUpgrade(req, socket);
-      if (!(target.entry ? target.entry.endpoint : root).upgrade(target.rest, req, socket, head)) {
-        socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-      }
-    })().catch((error: unknown) => {
-      log.error({ err: error }, 'upgrade failed');
-      socket.destroy();
-    });
+    guard,
+    root,
+    endpointOf: (name) => entries.get(name)?.endpoint,
+    ops,
+    sessionOwner: (id) => {
+      const session = live.get(id)?.session;
+      return session ? session.principal : null;
+    },
   });
-  server.on('clientError', (error, socket) => {
-    log.debug({ err: error }, 'malformed HTTP request');
-    if (socket.writable)
-      socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-    else socket.destroy();
-  });
+  const server: Server = createListener(config.server.tls, http.request, log);
+  server.on('upgrade', http.upgrade);
+  server.on('clientError', http.clientError);
 
   return {
     log,
@@ -758,10 +682,4 @@ export function createGateway(
 function replicaOf(target: Transport): { replica?: string } {
   const replica = (target as { replica?: { url: string } }).replica;
   return replica ? { replica: replica.url } : {};
-}
-
-function pathOf(url: string | undefined): string {
-  if (!url) return '/';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
 }

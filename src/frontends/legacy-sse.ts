@@ -7,7 +7,8 @@ import { GatewayError } from '../core/errors.js';
 import { channels } from '../core/diagnostics.js';
 import type { Logger } from '../core/logger.js';
 import { peerOf } from './peer.js';
-import { SseStream, accepts, parseMessages, readBody, sendError } from './http-io.js';
+import { SseStream, accepts, parseMessages, readBody } from './http-io.js';
+import { sendHttpError } from '../http/error-reply.js';
 import type { FrontendOptions, SessionHandle, PeerInfo } from './types.js';
 import { encodeMessage } from '../core/raw-json.js';
 
@@ -122,7 +123,7 @@ export class LegacySseHandler {
   handleStream(req: IncomingMessage, res: ServerResponse): void {
     if (channels.connectionOpen.hasSubscribers) countConnection(res);
     if (!accepts(req.headers.accept, 'text/event-stream')) {
-      sendError(
+      sendHttpError(
         res,
         new GatewayError('GATEWAY_NOT_ACCEPTABLE', 'the Accept header must list text/event-stream'),
       );
@@ -144,16 +145,16 @@ export class LegacySseHandler {
     } catch (error) {
       this.log.warn({ err: error }, 'could not open a session');
       // No stream has started, so the client gets the failure as a plain HTTP error (502).
-      sendError(res, error);
+      sendHttpError(res, error);
       return;
     }
     if (hungUp || this.closed) {
       await handle.close(hungUp ? 'client left while the session opened' : 'gateway shutting down');
-      if (!hungUp) sendError(res, new GatewayError('GATEWAY_SHUTTING_DOWN'));
+      if (!hungUp) sendHttpError(res, new GatewayError('GATEWAY_SHUTTING_DOWN'));
       return;
     }
     if (transport.isClosed) {
-      sendError(
+      sendHttpError(
         res,
         new GatewayError(
           'GATEWAY_BACKEND_UNAVAILABLE',
@@ -192,7 +193,7 @@ export class LegacySseHandler {
     } catch (error) {
       if (!(error instanceof GatewayError))
         this.log.error({ err: error }, 'legacy SSE message failed');
-      sendError(res, error);
+      sendHttpError(res, error);
     }
   }
 

@@ -7,7 +7,8 @@ import { GatewayError } from '../core/errors.js';
 import { channels } from '../core/diagnostics.js';
 import type { Logger } from '../core/logger.js';
 import { peerOf } from './peer.js';
-import { accepts, parseMessages, readBody, sendError } from './http-io.js';
+import { accepts, parseMessages, readBody } from './http-io.js';
+import { sendHttpError } from '../http/error-reply.js';
 import { StreamableHttpSessionTransport } from './streamable-http-session.js';
 import type { FrontendOptions, SessionHandle } from './types.js';
 import type { EventStore } from './event-store.js';
@@ -73,22 +74,19 @@ export class StreamableHttpHandler {
         case 'DELETE':
           return await this.delete(req, res);
         default:
-          sendError(
+          sendHttpError(
             res,
             new GatewayError(
               'GATEWAY_METHOD_NOT_ALLOWED',
               `${req.method} is not used by Streamable HTTP`,
             ),
-            null,
-            {
-              allow: 'GET, POST, DELETE',
-            },
+            { headers: { allow: 'GET, POST, DELETE' } },
           );
       }
     } catch (error) {
       if (!(error instanceof GatewayError))
         this.log.error({ err: error }, 'streamable HTTP request failed');
-      sendError(res, error);
+      sendHttpError(res, error);
     }
   }
 
@@ -167,7 +165,7 @@ export class StreamableHttpHandler {
       handle = await this.options.openSession(transport, 'streamable-http', peerOf(req));
     } catch (error) {
       this.log.warn({ err: error }, 'could not open a session');
-      sendError(res, error, message.id);
+      sendHttpError(res, error, { id: message.id });
       return;
     }
     const entry: Entry = { transport, handle };

@@ -14,6 +14,7 @@ import { controlError, decode, detectDialect, encode, encodeError } from './webs
 import { WebSocketSessionTransport, closeReason } from './websocket-session.js';
 import type { FrontendOptions, PeerInfo, SessionHandle } from './types.js';
 import { peerOf } from './peer.js';
+import { sendHttpError } from '../http/error-reply.js';
 import type { Principal } from '../core/policy.js';
 
 export interface WebSocketFrontendOptions extends FrontendOptions {
@@ -103,9 +104,7 @@ export class WebSocketFrontend {
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     if (this.closing) {
-      socket.end(
-        'HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
-      );
+      sendHttpError(socket, new GatewayError('GATEWAY_SHUTTING_DOWN'));
       return;
     }
     const peer: PeerInfo = peerOf(req);
@@ -118,14 +117,13 @@ export class WebSocketFrontend {
         if (channels.rateLimited.hasSubscribers) {
           channels.rateLimited.publish({ scope: 'connection', key: peer.remoteAddress });
         }
-        const body = JSON.stringify({
-          error: {
-            code: 'GATEWAY_RATE_LIMITED',
-            message: `at most ${cap} WebSocket connections per client address`,
-          },
-        });
-        socket.end(
-          `HTTP/1.1 429 Too Many Requests\r\nretry-after: 1\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        sendHttpError(
+          socket,
+          new GatewayError(
+            'GATEWAY_RATE_LIMITED',
+            `at most ${cap} WebSocket connections per client address`,
+          ),
+          { headers: { 'retry-after': '1' } },
         );
         return;
       }

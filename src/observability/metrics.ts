@@ -2,7 +2,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { addSeries, countedCounter, countedGauge, countedHistogram } from './counted-metrics.js';
 import type { DurationSeries, Series } from './counted-metrics.js';
 import { channels } from '../core/diagnostics.js';
-import type { BackendReport } from '../ops.js';
+import type { BackendReport } from '../http/ops.js';
 import { version } from '../version.js';
 import { methodLabel } from './mcp-names.js';
 
