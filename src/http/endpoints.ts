@@ -1,3 +1,5 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../core/logger.js';
 import { StreamableHttpHandler } from '../frontends/streamable-http.js';
@@ -38,6 +40,27 @@ export class Endpoint {
           verifyMessageToken,
         })
       : undefined;
+  }
+
+  /**
+   * Serves `rest` (the path after the base); false if it is not one of this endpoint's paths.
+   * @deprecated The route table (`routes.ts`) routes requests; kept so that code written against
+   * the old `route()`/`serve()` of gateway.ts still builds until it moves to `createGatewayRouter`.
+   */
+  handle(rest: string, req: IncomingMessage, res: ServerResponse): boolean {
+    if (rest === '/mcp' && this.mcp) void this.mcp.handle(req, res);
+    else if (rest === '/sse' && req.method === 'GET' && this.sse) this.sse.handleStream(req, res);
+    else if (rest === '/messages' && req.method === 'POST' && this.sse)
+      void this.sse.handleMessage(req, res);
+    else return false;
+    return true;
+  }
+
+  /** @deprecated As `handle`: the route table routes upgrades. */
+  upgrade(rest: string, req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    if (rest !== '/ws' || !this.ws) return false;
+    this.ws.handleUpgrade(req, socket, head);
+    return true;
   }
 
   async close(): Promise<void> {
