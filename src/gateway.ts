@@ -17,8 +17,8 @@ import type { SessionTarget } from './targets/target.js';
 import type { Upstream } from './targets/link.js';
 import { StdioServerTransport, UnixSocketFrontend } from './frontends/stdio.js';
 import type { OpenSession, SessionHandle } from './frontends/types.js';
-import { Endpoint } from './endpoints.js';
-import type { BackendReport } from './ops.js';
+import { Endpoint } from './http/endpoints.js';
+import type { BackendReport } from './http/ops.js';
 import { Authenticator } from './auth/authenticator.js';
 import { HttpGuard } from './auth/http-guard.js';
 import { createListener } from './tls.js';
@@ -28,7 +28,7 @@ import { SessionRegistry } from './gateway/sessions.js';
 import type { SessionSummary } from './gateway/sessions.js';
 import { planReload } from './gateway/reload.js';
 import type { ReloadResult } from './gateway/reload.js';
-import { createGatewayHttp } from './gateway/http.js';
+import { createGatewayRouter } from './http/gateway-router.js';
 
 export type { SessionSummary, ReloadResult };
 
@@ -375,8 +375,8 @@ export function createGateway(
     scopesSupported: authConfig.oauth.scopesSupported,
     securityContact: config.server.securityContact,
   });
-  const http = createGatewayHttp({
-    config: () => config,
+  const http = createGatewayRouter({
+    config,
     log,
     guard,
     root,

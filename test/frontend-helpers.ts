@@ -141,9 +141,13 @@ export interface RawSse {
 }
 
 /** A GET on an SSE endpoint, read event by event (what EventSource does, minus reconnecting). */
-export async function openRawSse(url: URL, accept = 'text/event-stream'): Promise<RawSse> {
+export async function openRawSse(
+  url: URL,
+  accept = 'text/event-stream',
+  headers: Record<string, string> = {},
+): Promise<RawSse> {
   const controller = new AbortController();
-  const res = await fetch(url, { headers: { accept }, signal: controller.signal });
+  const res = await fetch(url, { headers: { ...headers, accept }, signal: controller.signal });
   const stream: RawSse = {
     status: res.status,
     headers: res.headers,

@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Principal } from '../core/policy.js';
-import { toErrorReply } from '../core/errors.js';
+import { GatewayError, toErrorReply } from '../core/errors.js';
 import { channels } from '../core/diagnostics.js';
 import { sendJson } from '../frontends/http-io.js';
+import { endSocket, sendHttpError } from '../http/error-reply.js';
 import { certificatePrincipal } from '../tls.js';
 import { AuthError, Authenticator, missingScope } from './authenticator.js';
 import type { AuthFailureReason } from './authenticator.js';
@@ -30,13 +31,6 @@ export interface HttpGuardOptions {
   authorizationServers: readonly string[];
   scopesSupported: readonly string[];
   securityContact: string;
-}
-
-const principals = new WeakMap<IncomingMessage, Principal>();
-
-/** The caller of an HTTP request, once the guard has authenticated it. */
-export function principalOf(req: IncomingMessage): Principal | undefined {
-  return principals.get(req);
 }
 
 /** This gateway's origin as the client reached it: https under TLS. */
@@ -97,7 +91,7 @@ export class HttpGuard {
     const refused = this.refuseOrigin(req);
     if (refused) {
       this.count(refused.reason);
-      sendJson(res, 403, { error: { code: 'GATEWAY_FORBIDDEN', message: refused.message } });
+      sendHttpError(res, new GatewayError('GATEWAY_FORBIDDEN', refused.message));
       return false;
     }
     const origin = req.headers.origin;
@@ -127,7 +121,7 @@ export class HttpGuard {
     const refused = this.refuseOrigin(req);
     if (!refused) return true;
     this.count(refused.reason);
-    socket.end(`HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    sendHttpError(socket, new GatewayError('GATEWAY_FORBIDDEN', refused.message));
     return false;
   }
 
@@ -149,7 +143,6 @@ export class HttpGuard {
     const credential = Authenticator.credential(req.headers);
     const certified = certificatePrincipal(req.socket);
     if (certified && (credential === undefined || !authenticator)) {
-      principals.set(req, certified);
       if (channels.authSuccess.hasSubscribers) {
         channels.authSuccess.publish({ principal: certified.id, via: 'certificate', transport });
       }
@@ -166,7 +159,6 @@ export class HttpGuard {
           `the token lacks the scope "${missing}"`,
           missing,
         );
-      principals.set(req, principal);
       if (channels.authSuccess.hasSubscribers) {
         const via = principal.claims?.keyId !== undefined ? 'api-key' : 'jwt';
         channels.authSuccess.publish({ principal: principal.id, via, transport });
@@ -205,15 +197,16 @@ export class HttpGuard {
     sendJson(res, failure.status, failure.body, { 'www-authenticate': failure.challenge });
   }
 
-  /** Answers a refused WebSocket upgrade. */
+  /** Answers a refused WebSocket upgrade: the same status, challenge and body as `refuse`. */
   refuseUpgrade(req: IncomingMessage, socket: Duplex): void {
     const failure = (
-      req as IncomingMessage & { authFailure?: { status: number; challenge: string } }
+      req as IncomingMessage & {
+        authFailure?: { status: number; challenge: string; body: unknown };
+      }
     ).authFailure!;
-    const text = failure.status === 403 ? 'Forbidden' : 'Unauthorized';
-    socket.end(
-      `HTTP/1.1 ${failure.status} ${text}\r\nwww-authenticate: ${failure.challenge}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
-    );
+    endSocket(socket, failure.status, JSON.stringify(failure.body), {
+      'www-authenticate': failure.challenge,
+    });
   }
 
   /** Session hijack guard: a session may only be used by the caller that opened it. */

@@ -1,8 +1,7 @@
 import { describeInvalidMessage } from '../core/jsonrpc.js';
 import type { JSONRPCMessage } from '../core/jsonrpc.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RequestId } from '../core/jsonrpc.js';
-import { GatewayError, asGatewayError, toErrorReply } from '../core/errors.js';
+import { GatewayError } from '../core/errors.js';
 
 /**
  * Reads a request body up to `limit` bytes. A declared or actual size over the limit fails with
@@ -111,25 +110,6 @@ function writeJsonHead(
       ? { 'content-type': 'application/json', 'content-length': length }
       : { ...headers, 'content-type': 'application/json', 'content-length': length },
   );
-}
-
-/**
- * The one place an HTTP-level failure becomes a reply: the table's status, and a JSON-RPC error
- * body so that MCP clients can read it like any other error.
- */
-export function sendError(
-  res: ServerResponse,
-  error: unknown,
-  id: RequestId | null = null,
-  headers?: Record<string, string>,
-): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const e = asGatewayError(error);
-  if (e.code === 'GATEWAY_PAYLOAD_TOO_LARGE') headers = { ...headers, connection: 'close' };
-  sendJson(res, e.status, toErrorReply(id, e), headers);
 }
 
 /**

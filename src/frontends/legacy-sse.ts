@@ -6,9 +6,9 @@ import type { JSONRPCMessage } from '../core/jsonrpc.js';
 import { GatewayError } from '../core/errors.js';
 import { channels } from '../core/diagnostics.js';
 import type { Logger } from '../core/logger.js';
-import { peerOf } from './peer.js';
 import { claimSession } from '../session/ownership.js';
-import { SseStream, accepts, parseMessages, readBody, sendError } from './http-io.js';
+import { SseStream, accepts, parseMessages, readBody } from './http-io.js';
+import { sendHttpError } from '../http/error-reply.js';
 import type { FrontendOptions, SessionHandle, PeerInfo } from './types.js';
 import { encodeMessage } from '../core/raw-json.js';
 
@@ -120,16 +120,16 @@ export class LegacySseHandler {
   }
 
   /** `GET` on the stream path: opens a session and streams it to the client. */
-  handleStream(req: IncomingMessage, res: ServerResponse): void {
+  handleStream(req: IncomingMessage, res: ServerResponse, peer: PeerInfo = {}): void {
     if (channels.connectionOpen.hasSubscribers) countConnection(res);
     if (!accepts(req.headers.accept, 'text/event-stream')) {
-      sendError(
+      sendHttpError(
         res,
         new GatewayError('GATEWAY_NOT_ACCEPTABLE', 'the Accept header must list text/event-stream'),
       );
       return;
     }
-    void this.open(res, peerOf(req));
+    void this.open(res, peer);
   }
 
   private async open(res: ServerResponse, peer: PeerInfo): Promise<void> {
@@ -145,16 +145,16 @@ export class LegacySseHandler {
     } catch (error) {
       this.log.warn({ err: error }, 'could not open a session');
       // No stream has started, so the client gets the failure as a plain HTTP error (502).
-      sendError(res, error);
+      sendHttpError(res, error);
       return;
     }
     if (hungUp || this.closed) {
       await handle.close(hungUp ? 'client left while the session opened' : 'gateway shutting down');
-      if (!hungUp) sendError(res, new GatewayError('GATEWAY_SHUTTING_DOWN'));
+      if (!hungUp) sendHttpError(res, new GatewayError('GATEWAY_SHUTTING_DOWN'));
       return;
     }
     if (transport.isClosed) {
-      sendError(
+      sendHttpError(
         res,
         new GatewayError(
           'GATEWAY_BACKEND_UNAVAILABLE',
@@ -171,11 +171,15 @@ export class LegacySseHandler {
   }
 
   /** `POST` on the messages path: hands the body's message(s) to the session it names. */
-  async handleMessage(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async handleMessage(
+    req: IncomingMessage,
+    res: ServerResponse,
+    peer: PeerInfo = {},
+  ): Promise<void> {
     if (channels.connectionOpen.hasSubscribers) countConnection(res);
     try {
       const entry = this.lookup(req.url);
-      claimSession(entry.handle, peerOf(req).principal, 'sse');
+      claimSession(entry.handle, peer.principal, 'sse');
       const type = req.headers['content-type'];
       if (!type || type.split(';', 1)[0]!.trim().toLowerCase() !== 'application/json') {
         throw new GatewayError(
@@ -194,7 +198,7 @@ export class LegacySseHandler {
     } catch (error) {
       if (!(error instanceof GatewayError))
         this.log.error({ err: error }, 'legacy SSE message failed');
-      sendError(res, error);
+      sendHttpError(res, error);
     }
   }
 

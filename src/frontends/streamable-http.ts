@@ -6,11 +6,11 @@ import { isRequest } from '../core/jsonrpc.js';
 import { GatewayError } from '../core/errors.js';
 import { channels } from '../core/diagnostics.js';
 import type { Logger } from '../core/logger.js';
-import { peerOf } from './peer.js';
 import { claimSession } from '../session/ownership.js';
-import { accepts, parseMessages, readBody, sendError } from './http-io.js';
+import { accepts, parseMessages, readBody } from './http-io.js';
+import { sendHttpError } from '../http/error-reply.js';
 import { StreamableHttpSessionTransport } from './streamable-http-session.js';
-import type { FrontendOptions, SessionHandle } from './types.js';
+import type { FrontendOptions, PeerInfo, SessionHandle } from './types.js';
 import type { EventStore } from './event-store.js';
 import { MemoryEventStore } from './event-store.js';
 
@@ -60,7 +60,8 @@ export class StreamableHttpHandler {
     return this.sessions.size;
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** Serves one request of `peer` (its address, and its principal once authenticated). */
+  async handle(req: IncomingMessage, res: ServerResponse, peer: PeerInfo = {}): Promise<void> {
     if (channels.connectionOpen.hasSubscribers) {
       channels.connectionOpen.publish({ transport: 'streamable-http' });
       res.once('close', () => channels.connectionClose.publish({ transport: 'streamable-http' }));
@@ -68,32 +69,29 @@ export class StreamableHttpHandler {
     try {
       switch (req.method) {
         case 'POST':
-          return await this.post(req, res);
+          return await this.post(req, res, peer);
         case 'GET':
-          return await this.get(req, res);
+          return await this.get(req, res, peer);
         case 'DELETE':
-          return await this.delete(req, res);
+          return await this.delete(req, res, peer);
         default:
-          sendError(
+          sendHttpError(
             res,
             new GatewayError(
               'GATEWAY_METHOD_NOT_ALLOWED',
               `${req.method} is not used by Streamable HTTP`,
             ),
-            null,
-            {
-              allow: 'GET, POST, DELETE',
-            },
+            { headers: { allow: 'GET, POST, DELETE' } },
           );
       }
     } catch (error) {
       if (!(error instanceof GatewayError))
         this.log.error({ err: error }, 'streamable HTTP request failed');
-      sendError(res, error);
+      sendHttpError(res, error);
     }
   }
 
-  private async post(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async post(req: IncomingMessage, res: ServerResponse, peer: PeerInfo): Promise<void> {
     const accept = req.headers.accept;
     if (!accepts(accept, 'application/json') || !accepts(accept, 'text/event-stream')) {
       throw new GatewayError(
@@ -117,9 +115,9 @@ export class StreamableHttpHandler {
     const { messages, batch } = parseMessages(body);
 
     const initialize = messages.find(isInitialize) as JSONRPCRequest | undefined;
-    if (initialize) return this.initialize(req, res, initialize, messages.length);
+    if (initialize) return this.initialize(req, res, peer, initialize, messages.length);
 
-    const entry = this.lookup(req);
+    const entry = this.lookup(req, peer);
     const requests: RequestId[] = [];
     for (const message of messages) {
       if (!isRequest(message)) continue;
@@ -143,6 +141,7 @@ export class StreamableHttpHandler {
   private async initialize(
     req: IncomingMessage,
     res: ServerResponse,
+    peer: PeerInfo,
     message: JSONRPCRequest,
     count: number,
   ): Promise<void> {
@@ -165,10 +164,10 @@ export class StreamableHttpHandler {
     });
     let handle: SessionHandle;
     try {
-      handle = await this.options.openSession(transport, 'streamable-http', peerOf(req));
+      handle = await this.options.openSession(transport, 'streamable-http', peer);
     } catch (error) {
       this.log.warn({ err: error }, 'could not open a session');
-      sendError(res, error, message.id);
+      sendHttpError(res, error, { id: message.id });
       return;
     }
     const entry: Entry = { transport, handle };
@@ -189,14 +188,14 @@ export class StreamableHttpHandler {
     transport.deliver([message]);
   }
 
-  private async get(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async get(req: IncomingMessage, res: ServerResponse, peer: PeerInfo): Promise<void> {
     if (!accepts(req.headers.accept, 'text/event-stream')) {
       throw new GatewayError(
         'GATEWAY_NOT_ACCEPTABLE',
         'the Accept header must list text/event-stream',
       );
     }
-    const entry = this.lookup(req);
+    const entry = this.lookup(req, peer);
     const lastEventId = req.headers['last-event-id'];
     if (typeof lastEventId === 'string' && lastEventId !== '') {
       await entry.transport.resume(res, lastEventId);
@@ -212,15 +211,15 @@ export class StreamableHttpHandler {
     entry.transport.attachGetStream(res);
   }
 
-  private async delete(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const entry = this.lookup(req);
+  private async delete(req: IncomingMessage, res: ServerResponse, peer: PeerInfo): Promise<void> {
+    const entry = this.lookup(req, peer);
     this.sessions.delete(entry.transport.sessionId);
     await entry.handle.close('client ended the session');
     res.writeHead(200).end();
   }
 
   /** The session a request names, after checking its id and protocol version headers. */
-  private lookup(req: IncomingMessage): Entry {
+  private lookup(req: IncomingMessage, peer: PeerInfo): Entry {
     const id = req.headers[SESSION_HEADER];
     if (id === undefined)
       throw new GatewayError(
@@ -238,7 +237,7 @@ export class StreamableHttpHandler {
         'GATEWAY_SESSION_NOT_FOUND',
         'it has ended or never existed; initialize a new session',
       );
-    claimSession(entry.handle, peerOf(req).principal, 'streamable-http');
+    claimSession(entry.handle, peer.principal, 'streamable-http');
     const version = req.headers[VERSION_HEADER];
     if (version !== undefined && (Array.isArray(version) || !SUPPORTED_VERSIONS.has(version))) {
       throw new GatewayError(

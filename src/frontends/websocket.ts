@@ -13,8 +13,8 @@ import type { DialectName } from './websocket-dialects.js';
 import { controlError, decode, detectDialect, encode, encodeError } from './websocket-dialects.js';
 import { WebSocketSessionTransport, closeReason } from './websocket-session.js';
 import type { FrontendOptions, PeerInfo, SessionHandle } from './types.js';
-import { peerOf } from './peer.js';
 import { claimSession } from '../session/ownership.js';
+import { sendHttpError } from '../http/error-reply.js';
 import type { Principal } from '../core/policy.js';
 
 export interface WebSocketFrontendOptions extends FrontendOptions {
@@ -104,14 +104,12 @@ export class WebSocketFrontend {
     return this.connections.size;
   }
 
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  /** Takes an upgrade of `peer` (its address, and its principal once authenticated). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, peer: PeerInfo = {}): void {
     if (this.closing) {
-      socket.end(
-        'HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
-      );
+      sendHttpError(socket, new GatewayError('GATEWAY_SHUTTING_DOWN'));
       return;
     }
-    const peer: PeerInfo = peerOf(req);
     const cap = this.options.maxConnectionsPerIp ?? 0;
     if (cap > 0 && peer.remoteAddress !== undefined) {
       let held = 0;
@@ -121,14 +119,13 @@ export class WebSocketFrontend {
         if (channels.rateLimited.hasSubscribers) {
           channels.rateLimited.publish({ scope: 'connection', key: peer.remoteAddress });
         }
-        const body = JSON.stringify({
-          error: {
-            code: 'GATEWAY_RATE_LIMITED',
-            message: `at most ${cap} WebSocket connections per client address`,
-          },
-        });
-        socket.end(
-          `HTTP/1.1 429 Too Many Requests\r\nretry-after: 1\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        sendHttpError(
+          socket,
+          new GatewayError(
+            'GATEWAY_RATE_LIMITED',
+            `at most ${cap} WebSocket connections per client address`,
+          ),
+          { headers: { 'retry-after': '1' } },
         );
         return;
       }

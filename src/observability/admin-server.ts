@@ -7,16 +7,22 @@ import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
 import type { Gateway } from '../gateway.js';
 import type { Logger } from '../core/logger.js';
+import { GatewayError } from '../core/errors.js';
 import { version } from '../version.js';
+import { sendHttpError } from '../http/error-reply.js';
+import { createRouter, pathOf } from '../http/router.js';
+import { adminRoutes } from '../http/routes.js';
+import type { Asset } from '../http/routes.js';
 import type { Metrics } from './metrics.js';
-import { GatewayProxy, allowed, gatewayPath } from './gateway-proxy.js';
+import { GatewayProxy, allowed } from './gateway-proxy.js';
 import type { GatewayTarget } from './gateway-proxy.js';
 
 /*
  * The admin listener, on a port of its own: `/metrics` for Prometheus, the dashboard (`/`), the
  * test client (`/test-client`), the dashboard's JSON (`/api/overview`), and `/gateway/...`, the
- * playground's way to the gateway's MCP endpoints. The pages are plain files in `dashboard/` at
- * the package root, read once at start; nothing is fetched from the network.
+ * playground's way to the gateway's MCP endpoints. Its paths are in the route table
+ * (`src/http/routes.ts`). The pages are plain files in `dashboard/` at the package root, read
+ * once at start; nothing is fetched from the network.
  */
 
 /** `dashboard/` beside `src/` and `dist/`: the same path from the sources and from the build. */
@@ -29,20 +35,15 @@ const TYPES: Readonly<Record<string, string>> = {
   '.svg': 'image/svg+xml',
 };
 
-/** Pages at friendly paths; every other file of `dashboard/` is served under `/dashboard/`. */
-const PAGES: Readonly<Record<string, string>> = {
-  '/': 'index.html',
-  '/dashboard': 'index.html',
-  '/test-client': 'test-client.html',
-};
-
-const SECURITY_HEADERS = {
+/** Sent with every response of the admin listener, errors included. */
+const HEADERS: Readonly<Record<string, string>> = {
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
   'referrer-policy': 'no-referrer',
   // The pages load only their own files and talk only to this origin.
   'content-security-policy':
     "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'",
+  'cache-control': 'no-store',
 };
 
 export interface AdminServerOptions {
@@ -58,11 +59,6 @@ export interface AdminServerOptions {
 export interface AdminServer {
   listen(): Promise<AddressInfo>;
   close(): Promise<void>;
-}
-
-interface Asset {
-  type: string;
-  body: Buffer;
 }
 
 function loadAssets(): Map<string, Asset> {
@@ -105,63 +101,64 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
 
   function send(res: ServerResponse, status: number, type: string, body: string | Buffer): void {
     res.writeHead(status, {
-      ...SECURITY_HEADERS,
+      ...HEADERS,
       'content-type': type,
       'content-length': Buffer.byteLength(body),
-      'cache-control': 'no-store',
     });
     res.end(body);
   }
 
-  const notFound = (res: ServerResponse) =>
-    send(res, 404, 'application/json', JSON.stringify({ error: 'not found' }));
-  const forbidden = (res: ServerResponse) =>
-    send(res, 403, 'application/json', JSON.stringify({ error: 'host or origin not allowed' }));
+  const router = createRouter(
+    adminRoutes({
+      metrics: () => metrics?.text().then((text) => ({ type: metrics.registry.contentType, text })),
+      overview,
+      asset: (name) => assets.get(name),
+      proxy: proxy && target ? { to: proxy, target } : undefined,
+      allowed: (req) => allowed(req, loopbackOnly),
+      send,
+    }),
+  );
+
+  /** A GatewayError is an answer; anything else is a bug, logged here and answered with a 500. */
+  const failed = (req: IncomingMessage, to: ServerResponse | Duplex) => (error: unknown) => {
+    if (!(error instanceof GatewayError))
+      log.error({ err: error, url: req.url }, 'admin request failed');
+    sendHttpError(to, error, { headers: HEADERS });
+  };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q);
-    const query = q === -1 ? '' : url.slice(q);
-    const upstream = proxy && target ? gatewayPath(path, target) : undefined;
-    if (upstream !== undefined) {
-      if (!allowed(req, loopbackOnly)) return forbidden(res);
-      return proxy!.http(upstream, query, req, res);
+    const found = router.find(req.method, req.url ?? '/');
+    if (found.kind === 'found') {
+      await found.route.http(req, res, found.params, { remoteAddress: req.socket.remoteAddress });
+      return;
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.setHeader('allow', 'GET, HEAD');
-      return send(res, 405, 'application/json', JSON.stringify({ error: 'method not allowed' }));
+    const path = pathOf(req.url);
+    if (found.kind === 'none') throw new GatewayError('GATEWAY_NOT_FOUND', `no page at ${path}`);
+    sendHttpError(
+      res,
+      new GatewayError(
+        'GATEWAY_METHOD_NOT_ALLOWED',
+        `${req.method} is not served at ${path}; it takes ${found.allow}`,
+      ),
+      { headers: { ...HEADERS, allow: found.allow } },
+    );
+  }
+
+  async function accept(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const found = router.findUpgrade(req.url ?? '/');
+    if (!found) {
+      throw new GatewayError('GATEWAY_NOT_FOUND', `no WebSocket endpoint at ${pathOf(req.url)}`);
     }
-    if (path === '/metrics') {
-      if (!metrics) return notFound(res);
-      return send(res, 200, metrics.registry.contentType, await metrics.text());
-    }
-    if (path === '/api/overview') {
-      if (!allowed(req, loopbackOnly)) return forbidden(res);
-      return send(res, 200, 'application/json', JSON.stringify(overview()));
-    }
-    const file = PAGES[path] ?? (path.startsWith('/dashboard/') ? path.slice(11) : undefined);
-    const asset = file === undefined ? undefined : assets.get(file);
-    if (asset) return send(res, 200, asset.type, asset.body);
-    notFound(res);
+    await found.route.upgrade!(req, socket, head, found.params, {
+      remoteAddress: req.socket.remoteAddress,
+    });
   }
 
   const server: Server = createServer((req, res) => {
-    handle(req, res).catch((error: unknown) => {
-      log.error({ err: error, url: req.url }, 'admin request failed');
-      if (!res.headersSent) send(res, 500, 'application/json', '{"error":"internal error"}');
-      else res.destroy();
-    });
+    handle(req, res).catch(failed(req, res));
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const upstream = proxy && target ? gatewayPath(q === -1 ? url : url.slice(0, q), target) : '';
-    if (!upstream || !upstream.endsWith('/ws') || !allowed(req, loopbackOnly)) {
-      socket.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-      return;
-    }
-    proxy!.upgrade(upstream, q === -1 ? '' : url.slice(q), req, socket, head);
+    accept(req, socket, head).catch(failed(req, socket));
   });
 
   return {

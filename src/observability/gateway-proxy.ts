@@ -3,6 +3,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect, isIP } from 'node:net';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { GatewayError } from '../core/errors.js';
+import { sendHttpError } from '../http/error-reply.js';
 
 /*
  * The admin listener's window onto the gateway, for the dashboard's playground and test client:
@@ -109,10 +111,10 @@ export class GatewayProxy {
       },
     );
     upstream.on('error', (error) => {
-      if (!res.headersSent) {
-        res.writeHead(502, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: `gateway unreachable: ${error.message}` }));
-      } else res.destroy();
+      sendHttpError(
+        res,
+        new GatewayError('GATEWAY_BACKEND_UNAVAILABLE', `gateway unreachable: ${error.message}`),
+      );
     });
     // A client that leaves (an SSE page closed) ends the upstream request too.
     res.once('close', () => upstream.destroy());

@@ -3,7 +3,7 @@ import { addSeries, countedCounter, countedGauge, countedHistogram } from './cou
 import type { DurationSeries, Series } from './counted-metrics.js';
 import { channels } from '../core/diagnostics.js';
 import type { Topic } from '../core/diagnostics.js';
-import type { BackendReport } from '../ops.js';
+import type { BackendReport } from '../http/ops.js';
 import { version } from '../version.js';
 import { methodLabel } from './mcp-names.js';
 

@@ -11,6 +11,7 @@ import type { Gateway, GatewayConfigInput } from '../../src/index.js';
 import { createLogger } from '../../src/core/logger.js';
 import { FIXTURES, initializeRequest, waitFor, ACCEPT_JSON_AND_SSE as ACCEPT } from '../helpers.js';
 import { startObservedGateway } from '../observability-helpers.js';
+import { openRawSse } from '../frontend-helpers.js';
 
 /*
  * Authentication on every HTTP surface (Streamable HTTP, SSE, WebSocket): each kind of
@@ -80,6 +81,10 @@ async function token(
 }
 
 const initialize = JSON.stringify(initializeRequest({ name: 'auth' }));
+
+interface JsonRpcErrorBody {
+  error: { code: number; message: string; data: { code: string } };
+}
 
 /** The status each surface gives a credential: Streamable HTTP initialize, SSE stream, WebSocket upgrade. */
 async function statuses(port: number, headers: Record<string, string>) {
@@ -246,6 +251,49 @@ describe('authentication matrix (Streamable HTTP, SSE, WebSocket)', () => {
     same.socket.send(JSON.stringify({ type: 'attach_session', session_id: sessionId }));
     await waitFor(() => same.got.length > 0, 5000, 'an answer to attach_session');
     expect(same.got[0]).toMatchObject({ type: 'session_created', session_id: sessionId });
+  });
+
+  it("SSE /messages with another caller's sessionId gets 403, whatever Mcp-Session-Id says", async () => {
+    const other = 'sse-other-api-key-24680';
+    secrets.push(other);
+    const { port } = await start({ required: true, apiKeys: [KEY, other] });
+    const base = new URL(`http://127.0.0.1:${port}/`);
+    const stream = await openRawSse(new URL('/sse', base), 'text/event-stream', {
+      'x-api-key': KEY,
+    });
+    cleanup.push(() => stream.close());
+    const endpoint = new URL(
+      (await stream.next((e) => e.event === 'endpoint', 'endpoint')).data,
+      base,
+    );
+    const ping = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' });
+    const post = async (key: string, headers: Record<string, string> = {}) => {
+      const res = await fetch(endpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': key, ...headers },
+        body: ping,
+      });
+      const text = await res.text();
+      return {
+        status: res.status,
+        body: text ? (JSON.parse(text) as JsonRpcErrorBody) : undefined,
+      };
+    };
+    const hijack = await post(other);
+    expect(hijack.status).toBe(403);
+    expect(hijack.body?.error.data.code).toBe('GATEWAY_FORBIDDEN');
+    // The caller's own Streamable HTTP session in the header must not hide the query's session.
+    const own = await fetch(`http://127.0.0.1:${port}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: ACCEPT, 'x-api-key': other },
+      body: initialize,
+    });
+    await own.text();
+    const ownSession = own.headers.get('mcp-session-id')!;
+    expect(ownSession).toBeTruthy();
+    expect((await post(other, { 'mcp-session-id': ownSession })).status).toBe(403);
+    // The owner still gets in.
+    expect((await post(KEY)).status).toBe(202);
   });
 
   it('checks the auth_token of each WebSocket envelope message', async () => {

@@ -1,17 +1,17 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
-import type { GatewayConfig } from './config/schema.js';
-import type { Logger } from './core/logger.js';
-import { StreamableHttpHandler } from './frontends/streamable-http.js';
-import { LegacySseHandler } from './frontends/legacy-sse.js';
-import { WebSocketFrontend } from './frontends/websocket.js';
-import type { OpenSession } from './frontends/types.js';
-import type { Principal } from './core/policy.js';
+import type { GatewayConfig } from '../config/schema.js';
+import type { Logger } from '../core/logger.js';
+import { StreamableHttpHandler } from '../frontends/streamable-http.js';
+import { LegacySseHandler } from '../frontends/legacy-sse.js';
+import { WebSocketFrontend } from '../frontends/websocket.js';
+import type { OpenSession } from '../frontends/types.js';
+import type { Principal } from '../core/policy.js';
 
 /**
  * One MCP endpoint on every HTTP transport: Streamable HTTP at `<base>/mcp` (or the configured
  * root path), legacy SSE at `<base>/sse` with messages to `<base>/messages`, WebSocket at
- * `<base>/ws`. The aggregated endpoint has base `''`; each backend has `/servers/<name>`.
+ * `<base>/ws`. The aggregated endpoint has base `''`; each backend has `/servers/<name>`. Which
+ * request reaches which handler is the route table's (`routes.ts`); a transport that is off has
+ * no handler here and no route there.
  */
 export class Endpoint {
   readonly mcp: StreamableHttpHandler | undefined;
@@ -38,22 +38,6 @@ export class Endpoint {
           verifyMessageToken,
         })
       : undefined;
-  }
-
-  /** Serves `rest` (the path after the base); false if it is not one of this endpoint's paths. */
-  handle(rest: string, req: IncomingMessage, res: ServerResponse): boolean {
-    if (rest === '/mcp' && this.mcp) void this.mcp.handle(req, res);
-    else if (rest === '/sse' && req.method === 'GET' && this.sse) this.sse.handleStream(req, res);
-    else if (rest === '/messages' && req.method === 'POST' && this.sse)
-      void this.sse.handleMessage(req, res);
-    else return false;
-    return true;
-  }
-
-  upgrade(rest: string, req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
-    if (rest !== '/ws' || !this.ws) return false;
-    this.ws.handleUpgrade(req, socket, head);
-    return true;
   }
 
   async close(): Promise<void> {
