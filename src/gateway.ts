@@ -19,6 +19,7 @@ import { StdioServerTransport, UnixSocketFrontend } from './frontends/stdio.js';
 import type { OpenSession, SessionHandle } from './frontends/types.js';
 import { Endpoint } from './http/endpoints.js';
 import type { BackendReport } from './http/ops.js';
+import { healthyState } from './http/ops.js';
 import { Authenticator } from './auth/authenticator.js';
 import { HttpGuard } from './auth/http-guard.js';
 import { createListener } from './tls.js';
@@ -115,20 +116,36 @@ export function createGateway(
     ...[client, kind, peer]: Parameters<OpenSession>
   ): Promise<SessionHandle> {
     if (closing) throw new GatewayError('GATEWAY_SHUTTING_DOWN');
-    const health = entries.get(endpoint)?.health;
+    const entry = entries.get(endpoint);
+    const health = entry?.health;
+    // Starting a stdio backend costs a process: a crash loop backs off. A remote one that cannot
+    // be reached fails fast on its own (and its replicas cool down in the balancer).
+    const counted = entry?.config.transport === 'stdio';
+    if (counted) health!.admit();
+    const backoff = () => ({
+      baseMs: config.processes.restartBackoffMs,
+      maxMs: config.processes.restartBackoffMaxMs,
+    });
     let session;
     try {
       session = await sessions.open({ endpoint, target, client, kind, peer });
     } catch (error) {
-      health?.mark('down', (error as Error).message);
+      if (counted) health!.failedStart((error as Error).message, backoff());
+      else health?.mark('down', (error as Error).message);
       throw error;
     }
-    health?.mark('up');
     if (health) {
+      session.oninitialized = () => health.started();
       const { onclose } = session;
       session.onclose = (reason) => {
         onclose?.(reason);
-        if (reason === 'backend exited') health.mark('down', 'the backend exited');
+        const started = session.isInitialized;
+        if (reason === 'backend exited' || reason === 'initialize failed') {
+          // Before its handshake completed, a death is a failed start (a crash loop if it
+          // repeats); after, the backend went down.
+          if (started || !counted) health.mark('down', 'the backend exited');
+          else health.failedStart(`${reason} before its handshake completed`, backoff());
+        }
       };
     }
     return session;
@@ -325,6 +342,7 @@ export function createGateway(
       restarts: health.restarts,
       lastError: health.lastError,
       lastChange: health.lastChange ? new Date(health.lastChange).toISOString() : undefined,
+      failuresInARow: health.failuresInARow,
       sessions: open.filter((s) => s.endpoint === name || s.endpoint === AGGREGATE).length,
       processes: budget.runningFor(name),
     }));
@@ -336,7 +354,7 @@ export function createGateway(
       if (!listening) reasons.push('not listening');
       if (closing) reasons.push('shutting down');
       for (const b of reports()) {
-        if (b.required && (b.state === 'down' || b.state === 'failed')) {
+        if (b.required && !healthyState(b.state)) {
           reasons.push(`backend ${b.name} is ${b.state}${b.lastError ? `: ${b.lastError}` : ''}`);
         }
       }

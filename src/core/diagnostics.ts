@@ -44,7 +44,8 @@ export interface RequestEndEvent extends RequestStartEvent {
 }
 export interface BackendState {
   backend: string;
-  state: 'unknown' | 'up' | 'down' | 'failed';
+  /** `failing`: its sessions die before their handshake, and new ones wait for a backoff. */
+  state: 'unknown' | 'up' | 'down' | 'failed' | 'failing';
   restarts: number;
 }
 
@@ -73,6 +74,8 @@ export const channels = {
   rateLimited: topic<{ scope: string; key: string | undefined; sessionId?: string }>(
     'mcp-bridge:ratelimit:reject',
   ),
+  /** Which store rate limits are counted in now, told when it changes. */
+  rateLimitStore: topic<{ store: 'redis' | 'memory' }>('mcp-bridge:ratelimit:store'),
   authFailure: topic<{ reason: string; transport: string }>('mcp-bridge:auth:failure'),
   /** A caller was let in. */
   authSuccess: topic<{ principal: string; via: string; transport: string }>(

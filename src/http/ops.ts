@@ -1,3 +1,4 @@
+import type { BackendState } from '../core/diagnostics.js';
 import type { ServerResponse } from 'node:http';
 import { GatewayError } from '../core/errors.js';
 import { sendJson } from '../frontends/http-io.js';
@@ -9,13 +10,20 @@ import { sendJson } from '../frontends/http-io.js';
  * is thrown as GATEWAY_NOT_FOUND for the listener's error reply.
  */
 
+/** Whether a backend in `state` counts as healthy. */
+export function healthyState(state: BackendState['state']): boolean {
+  return state !== 'down' && state !== 'failed' && state !== 'failing';
+}
+
 export interface BackendReport {
   name: string;
   transport: string;
   enabled: boolean;
   required: boolean;
   /** `unknown` until first used or probed; `up`; `down` (retrying); `failed` (gave up). */
-  state: 'unknown' | 'up' | 'down' | 'failed';
+  state: BackendState['state'];
+  /** Starts that failed in a row (a crash loop shows here, and as `failing`). */
+  failuresInARow?: number;
   restarts: number;
   lastError: string | undefined;
   lastChange: string | undefined;
@@ -44,9 +52,7 @@ export function ready(view: OpsView, res: ServerResponse): void {
 /** `/health`: every backend's report; 503 when a required one is down. */
 export function health(view: OpsView, res: ServerResponse): void {
   const backends = view.backends();
-  const healthy = backends.every(
-    (b) => !b.enabled || !b.required || (b.state !== 'down' && b.state !== 'failed'),
-  );
+  const healthy = backends.every((b) => !b.enabled || !b.required || healthyState(b.state));
   sendJson(res, healthy ? 200 : 503, { status: healthy ? 'healthy' : 'degraded', backends });
 }
 
@@ -74,7 +80,7 @@ export function service(view: OpsView, res: ServerResponse, name: string): void 
 /** `/api/v1/services/:id/health`: one backend's health; 503 when down. */
 export function serviceHealth(view: OpsView, res: ServerResponse, name: string): void {
   const backend = named(view, name);
-  const healthy = backend.state !== 'down' && backend.state !== 'failed';
+  const healthy = healthyState(backend.state);
   sendJson(res, healthy ? 200 : 503, {
     name,
     healthy,

@@ -59,7 +59,7 @@ export interface Metrics {
 
 /** Seconds: from a quick `ping` to a long tool call. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
-const BACKEND_STATES = ['unknown', 'up', 'down', 'failed'] as const;
+const BACKEND_STATES = ['unknown', 'up', 'down', 'failed', 'failing'] as const;
 const BREAKER_VALUE: Readonly<Record<string, number>> = { closed: 0, open: 1, 'half-open': 2 };
 
 /** What the request events of one backend (as `backendOf` names it) update. */
@@ -206,6 +206,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     name: 'mcp_gateway_rate_limit_exceeded_total',
     help: 'Requests or connections refused by a rate limit, by scope (the key itself is not a label: it is unbounded)',
     labelNames: ['scope'],
+    registers,
+  });
+  const rateLimitStore = new Gauge({
+    name: 'mcp_gateway_rate_limit_store',
+    help: 'Where rate limits are counted now: 1 for the store in use (redis, or memory when Redis is not configured or lost)',
+    labelNames: ['store'],
     registers,
   });
   const authFailures = new Counter({
@@ -389,6 +395,10 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     on(channels.rateLimited, (event) => {
       counts.rateLimited++;
       rateLimited.inc({ scope: event.scope });
+    }),
+    on(channels.rateLimitStore, ({ store }) => {
+      rateLimitStore.set({ store }, 1);
+      rateLimitStore.set({ store: store === 'redis' ? 'memory' : 'redis' }, 0);
     }),
     on(channels.authFailure, (e) => {
       counts.authFailures++;

@@ -37,6 +37,30 @@ export interface RateLimitOptions {
 
 const HUGE = 1_000_000_000;
 
+/**
+ * Which store the counts come from, told once per change: the log says when Redis is lost and
+ * when it is back, and `ratelimit:store` feeds the metric.
+ */
+class StoreState {
+  current: 'redis' | 'memory' | undefined;
+
+  constructor(private readonly log: Logger) {}
+
+  use(store: 'redis' | 'memory', error?: unknown): void {
+    if (this.current === store) return;
+    const was = this.current;
+    this.current = store;
+    if (store === 'memory' && was === 'redis')
+      this.log.warn(
+        { err: error },
+        'rate-limit store (Redis) lost: counting in memory, per replica, until it is back',
+      );
+    else if (store === 'redis' && was === 'memory')
+      this.log.info('rate-limit store (Redis) back: counting in Redis, shared by every replica');
+    if (channels.rateLimitStore.hasSubscribers) channels.rateLimitStore.publish({ store });
+  }
+}
+
 class Counter {
   private readonly memory: RateLimiterMemory;
   private readonly redis: RateLimiterRedis | undefined;
@@ -46,7 +70,7 @@ class Counter {
     prefix: string,
     private readonly client: Redis | undefined,
     private readonly breaker: CircuitBreaker,
-    private readonly log: Logger,
+    private readonly store: StoreState,
   ) {
     // Counters live two periods, so the previous window can still be read.
     const duration = Math.max(1, Math.ceil((2 * periodMs) / 1000));
@@ -56,18 +80,28 @@ class Counter {
       : undefined;
   }
 
+  /**
+   * Runs `work` on Redis when it can, and always on memory. Memory counts every request this
+   * replica saw, so a fallback starts from this replica's own counts, not from zero: while Redis
+   * is away, a caller gets at most the limit per replica, never twice it on one.
+   */
   private async run<T>(work: (limiter: RateLimiterAbstract) => Promise<T>): Promise<T> {
+    const local = work(this.memory);
     if (this.redis && this.client?.status === 'ready' && this.breaker.admit()) {
       try {
-        const result = await work(this.redis);
+        const shared = await work(this.redis);
         this.breaker.record(true);
-        return result;
+        this.store.use('redis');
+        await local;
+        return shared;
       } catch (error) {
         this.breaker.record(false);
-        this.log.warn({ err: error }, 'rate-limit store unavailable; counting in memory');
+        this.store.use('memory', error);
       }
+    } else if (this.redis) {
+      this.store.use('memory');
     }
-    return work(this.memory);
+    return local;
   }
 
   /** Counts one request in `key`'s current window; returns both windows' counts. */
@@ -151,12 +185,13 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
     successThreshold: 1,
   });
   const counters = new Map<number, Counter>();
+  const store = new StoreState(options.log);
   const counterFor = (periodMs: number) => {
     let c = counters.get(periodMs);
     if (!c)
       counters.set(
         periodMs,
-        (c = new Counter(periodMs, `${prefix}rl:${periodMs}`, client, breaker, options.log)),
+        (c = new Counter(periodMs, `${prefix}rl:${periodMs}`, client, breaker, store)),
       );
     return c;
   };

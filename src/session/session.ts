@@ -98,6 +98,8 @@ export class Session implements Upstream {
   lastActivity = Date.now();
   /** Called once when the session has ended, with the reason. */
   onclose?: (reason: string) => void;
+  /** Called once when the client's `initialize` has succeeded. */
+  oninitialized?: () => void;
   readonly target: SessionTarget;
 
   private readonly ref: SessionRef;
@@ -213,6 +215,7 @@ export class Session implements Upstream {
       if (message.method === 'initialize' && outcome && 'result' in outcome) {
         this.initialized = true;
         clearTimeout(this.handshakeTimer);
+        this.oninitialized?.();
         const version = outcome.result.protocolVersion;
         if (typeof version === 'string') {
           this.client.setProtocolVersion?.(version);
@@ -228,11 +231,10 @@ export class Session implements Upstream {
           });
       // A session whose initialize failed has nothing to serve: it never was one. (The backend
       // may have refused it, or could not even answer.)
-      if (message.method === 'initialize' && !this.initialized && outcome && 'error' in outcome)
-        void this.close(
-          'initialize failed',
-          gatewayCodeOf(outcome)?.startsWith('GATEWAY_BACKEND_') === true,
-        );
+      if (message.method === 'initialize' && !this.initialized && outcome && 'error' in outcome) {
+        const backendFailed = gatewayCodeOf(outcome)?.startsWith('GATEWAY_BACKEND_') === true;
+        void this.close(backendFailed ? 'initialize failed' : 'initialize refused', backendFailed);
+      }
     } finally {
       this.dispatched();
     }

@@ -1,3 +1,5 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -95,5 +97,52 @@ describe('session lifecycle', () => {
       'the session with no stream to end',
     );
     expect(gw.gateway.sessions().map((s) => s.id)).toContain(held);
+  });
+
+  // A backend that exits at start showed `up` with 0 restarts, and every new session respawned it.
+  it('reports a crash loop as failing, and backs off instead of respawning for every session', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcp-bridge-crash-'));
+    cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const starts = join(dir, 'starts');
+    const crashing = {
+      transport: 'stdio' as const,
+      command: process.execPath,
+      args: [
+        '-e',
+        `require('node:fs').appendFileSync(${JSON.stringify(starts)}, 'x'); process.exit(3)`,
+      ],
+      killGraceMs: 300,
+    };
+    const gw = await startGateway(crashing, {
+      processes: { restartBackoffMs: 60_000, healthCheckIntervalMs: 0 },
+    });
+    cleanup.push(() => gw.close());
+    const first = await post(gw, initializeRequest());
+    expect(first.status).toBe(502);
+    await first.text();
+    await waitFor(
+      () => gw.gateway.backends()[0]?.state === 'failing',
+      5000,
+      'the backend to be reported failing',
+    );
+    const second = await post(gw, initializeRequest());
+    const refused = (await second.json()) as {
+      error: { message: string; data: { retryAfter: number } };
+    };
+    expect(second.status).toBe(502);
+    expect(refused.error.message).toMatch(
+      /is failing: 1 failed start in a row .*next try in \d+ s/,
+    );
+    expect(refused.error.data.retryAfter).toBeGreaterThan(0);
+    // Refused without starting the process again.
+    expect(readFileSync(starts, 'utf8')).toBe('x');
+    const base = new URL('/', gw.url);
+    const health = await fetch(new URL('/health', base));
+    expect(health.status).toBe(503);
+    const report = (await health.json()) as { backends: Array<Record<string, unknown>> };
+    expect(report.backends[0]).toMatchObject({ state: 'failing', restarts: 1, failuresInARow: 1 });
+    const ready = await fetch(new URL('/ready', base));
+    expect(ready.status).toBe(503);
+    expect(JSON.stringify(await ready.json())).toContain('is failing');
   });
 });

@@ -233,6 +233,55 @@ describe('rate limits', () => {
   });
 });
 
+// The count restarted from zero on fallback (about twice the limit got through), and losing or
+// regaining Redis was not said anywhere.
+describe('rate limits across a Redis outage', () => {
+  it("keeps the caller's count when it falls back to memory, and tells each transition once", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcp-bridge-redis-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const socketPath = join(dir, 'redis.sock');
+    let server = await startRedis(socketPath);
+    cleanup.push(() => server.stop());
+    const stores: string[] = [];
+    const onStore = (event: unknown) => stores.push((event as { store: string }).store);
+    subscribe('mcp-bridge:ratelimit:store', onStore);
+    cleanup.push(() => unsubscribe('mcp-bridge:ratelimit:store', onStore));
+    const LIMIT = 20;
+    const { base } = await start({
+      redis: { url: socketPath, keyPrefix: 'outage:' },
+      rateLimits: { enabled: true, requests: LIMIT, periodMs: 600_000 },
+      backends: { probe },
+    });
+    const s = await rawSession(new URL('/mcp', base));
+    let counted = 1; // initialize
+    // ioredis connects in the background: the first requests may be counted in memory only.
+    while (!stores.includes('redis') && counted < 10) {
+      expect((await s.ping()).status).toBe(200);
+      counted++;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(stores).toContain('redis');
+    for (let i = 0; i < 3; i++, counted++) expect((await s.ping()).status).toBe(200);
+    await server.stop();
+    let allowed = 0;
+    for (let i = 0; i < LIMIT; i++) if ((await s.ping()).status === 200) allowed++;
+    // What was left of the limit, not the whole limit again from zero.
+    expect(allowed).toBe(LIMIT - counted);
+    server = await startRedis(socketPath);
+    await waitFor(
+      () => {
+        void s.ping().catch(() => {});
+        return stores.at(-1) === 'redis' && stores.includes('memory');
+      },
+      20_000,
+      'the limiter to use Redis again',
+    );
+    const changes = stores.filter((store, i) => i === 0 || stores[i - 1] !== store);
+    expect(changes).toEqual(stores);
+    expect(stores.slice(stores.indexOf('redis'))).toEqual(['redis', 'memory', 'redis']);
+  });
+});
+
 describe('circuit breaker', () => {
   it('opens on a failing backend, fails fast while open, and closes again through half-open', async () => {
     const everything = await startEverythingHttp('streamableHttp');
