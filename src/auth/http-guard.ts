@@ -73,14 +73,17 @@ export class HttpGuard {
       return { reason: 'host', message: `Host "${req.headers.host ?? ''}" is not served here` };
     }
     const origin = req.headers.origin;
-    if (origin === undefined || origin === 'null' || this.originAllowed(origin, req))
-      return undefined;
+    // `Origin: null` comes from sandboxed iframes and file: or data: pages, which any site can
+    // open: foreign, not absent, unless listed by name (`*` does not cover it).
+    if (origin === undefined || this.originAllowed(origin, req)) return undefined;
     return { reason: 'origin', message: `Origin "${origin}" is not allowed` };
   }
 
   private originAllowed(origin: string, req: IncomingMessage): boolean {
     const allowed = this.options.allowedOrigins;
-    if (allowed.includes('*') || allowed.includes(origin)) return true;
+    if (allowed.includes(origin)) return true;
+    if (origin === 'null') return false;
+    if (allowed.includes('*')) return true;
     try {
       return new URL(origin).host === req.headers.host;
     } catch {
@@ -101,7 +104,7 @@ export class HttpGuard {
       return false;
     }
     const origin = req.headers.origin;
-    if (origin && origin !== 'null') {
+    if (origin) {
       res.setHeader('access-control-allow-origin', origin);
       res.setHeader('vary', 'Origin');
       res.setHeader(

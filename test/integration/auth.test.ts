@@ -385,6 +385,42 @@ describe('hardening', () => {
     expect(ok.headers.get('x-content-type-options')).toBe('nosniff');
   });
 
+  it('Origin: null is a foreign origin on /mcp, /sse, /messages and /ws unless listed', async () => {
+    const { port } = await start({});
+    const refused = await statuses(port, { origin: 'null' });
+    expect({ mcp: refused.mcp, sse: refused.sse, ws: refused.ws }).toEqual({
+      mcp: 403,
+      sse: 403,
+      ws: 403,
+    });
+    const messages = await fetch(`http://127.0.0.1:${port}/messages?sessionId=x`, {
+      method: 'POST',
+      headers: { origin: 'null', 'content-type': 'application/json' },
+      body: '{"jsonrpc":"2.0","id":1,"method":"ping"}',
+    });
+    expect(messages.status).toBe(403);
+    expect(((await messages.json()) as { error: { message: string } }).error.message).toContain(
+      'Origin "null"',
+    );
+
+    // `*` does not let `null` in; naming it does.
+    const { port: anyPort } = await start(
+      {},
+      { server: { host: '127.0.0.1', port: 0, allowedOrigins: ['*'] } },
+    );
+    expect((await statuses(anyPort, { origin: 'null' })).mcp).toBe(403);
+    const { port: listedPort } = await start(
+      {},
+      { server: { host: '127.0.0.1', port: 0, allowedOrigins: ['null'] } },
+    );
+    const listed = await statuses(listedPort, { origin: 'null' });
+    expect({ mcp: listed.mcp, sse: listed.sse, ws: listed.ws }).toEqual({
+      mcp: 200,
+      sse: 200,
+      ws: 101,
+    });
+  });
+
   it('answers CORS preflights for allowed origins only, and serves the well-known documents', async () => {
     const { port } = await start(
       {
