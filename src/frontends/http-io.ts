@@ -1,8 +1,8 @@
-import { describeInvalidMessage } from '../core/jsonrpc.js';
+import { checkClientMessage, readableId } from '../core/jsonrpc.js';
 import type { JSONRPCMessage } from '../core/jsonrpc.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestId } from '../core/jsonrpc.js';
-import { GatewayError, asGatewayError, toErrorReply } from '../core/errors.js';
+import { GatewayError, asGatewayError, invalidMessage, toErrorReply } from '../core/errors.js';
 
 /**
  * Reads a request body up to `limit` bytes. A declared or actual size over the limit fails with
@@ -243,12 +243,12 @@ export function parseMessages(body: Buffer): { messages: JSONRPCMessage[]; batch
     throw new GatewayError('GATEWAY_INVALID_REQUEST', 'an empty batch holds no message');
   }
   for (let i = 0; i < messages.length; i++) {
-    const problem = describeInvalidMessage(messages[i]);
+    const problem = checkClientMessage(messages[i]);
     if (problem) {
-      throw new GatewayError(
-        'GATEWAY_INVALID_REQUEST',
-        batch ? `message ${i}: ${problem}` : problem,
-      );
+      // A batch is refused whole, with a null id: no one id answers it.
+      throw batch
+        ? invalidMessage(problem, null, `message ${i}`)
+        : invalidMessage(problem, readableId(parsed));
     }
   }
   return { messages, batch };

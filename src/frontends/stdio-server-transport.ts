@@ -1,8 +1,9 @@
 import type { Readable, Writable } from 'node:stream';
 import type { ClientTransport } from '../core/session.js';
 import type { JSONRPCMessage, RequestId } from '../core/jsonrpc.js';
-import { describeInvalidMessage, isRequest } from '../core/jsonrpc.js';
-import { GatewayError, toErrorReply } from '../core/errors.js';
+import { checkClientMessage, isRequest, readableId } from '../core/jsonrpc.js';
+import type { MessageProblem } from '../core/jsonrpc.js';
+import { GatewayError, invalidMessage, toErrorReply } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { LineSplitter, idOfOversizeLine } from '../core/ndjson.js';
 import type { OversizeLine } from '../core/ndjson.js';
@@ -87,12 +88,12 @@ export class StdioServerTransport implements ClientTransport {
     }
     const batch = Array.isArray(value);
     const messages: unknown[] = Array.isArray(value) ? value : [value];
-    const problem =
+    const problem: MessageProblem | undefined =
       messages.length === 0
-        ? 'an empty batch holds no message'
-        : messages.map(describeInvalidMessage).find((p) => p !== undefined);
+        ? { problem: 'an empty batch holds no message', params: false }
+        : messages.map(checkClientMessage).find((p) => p !== undefined);
     if (problem) {
-      this.refuse(batch ? null : idOf(value), new GatewayError('GATEWAY_INVALID_REQUEST', problem));
+      this.refuse(null, invalidMessage(problem, batch ? null : readableId(value)));
       return;
     }
     for (const message of messages) this.onmessage?.(message as JSONRPCMessage);
@@ -169,13 +170,6 @@ export class StdioServerTransport implements ClientTransport {
   }
 }
 
-/** The id of a message that could not be taken, when it has a usable one. */
-function idOf(value: unknown): RequestId | null {
-  if (typeof value !== 'object' || value === null) return null;
-  const id = (value as { id?: unknown }).id;
-  return typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) ? id : null;
-}
-
 /** How long a client we cannot serve is given to send its first request, to answer it by id. */
 const REFUSAL_WAIT_MS = 1000;
 
@@ -222,7 +216,7 @@ function firstRequestId(input: Readable, maxBytes: number, ms: number): Promise<
         } catch {
           return;
         }
-        if (describeInvalidMessage(value) === undefined && isRequest(value as JSONRPCMessage))
+        if (checkClientMessage(value) === undefined && isRequest(value as JSONRPCMessage))
           finish((value as { id: RequestId }).id);
       },
       () => {},

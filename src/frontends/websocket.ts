@@ -185,7 +185,10 @@ export class WebSocketFrontend {
         return this.reject(
           conn,
           inbound.id,
-          new GatewayError('GATEWAY_INVALID_REQUEST', inbound.problem),
+          new GatewayError(
+            inbound.params ? 'GATEWAY_INVALID_PARAMS' : 'GATEWAY_INVALID_REQUEST',
+            inbound.problem,
+          ),
         );
       case 'create':
         if (conn.entry)
