@@ -41,6 +41,9 @@ describe('checkClientMessage: what a backend would drop silently is refused', ()
       false,
     ],
     [{ jsonrpc: '2.0', id: 1, method: 'ping', params: { _meta: [] } }, '"params._meta"', true],
+    [{ jsonrpc: '2.0', id: 2 ** 53, method: 'ping' }, 'string or a safe integer', false],
+    [{ jsonrpc: '2.0', id: 1.5, method: 'ping' }, 'string or a safe integer', false],
+    [{ jsonrpc: '2.0', id: 1e29, result: {} }, 'string or a safe integer', false],
     [{ jsonrpc: '2.0', id: 1, method: 'ping', params: { _meta: null } }, '"params._meta"', true],
     [
       { jsonrpc: '2.0', id: 1, method: 'ping', params: { _meta: { progressToken: 2 ** 53 + 2 } } },

@@ -69,12 +69,12 @@ export interface MessageProblem {
 const invalid = (problem: string): MessageProblem => ({ problem, params: false });
 const invalidParams = (problem: string): MessageProblem => ({ problem, params: true });
 
-function check(value: unknown, _fromClient: boolean): MessageProblem | undefined {
+function check(value: unknown, fromClient: boolean): MessageProblem | undefined {
   if (!isObject(value)) return invalid('a JSON-RPC message must be a JSON object');
   const m = value;
   if (m.jsonrpc !== '2.0') return invalid('the "jsonrpc" member must be exactly "2.0"');
-  const validId = isId;
-  const idText = 'a string or a number';
+  const validId = fromClient ? isClientId : isId;
+  const idText = fromClient ? 'a string or a safe integer' : 'a string or a number';
   if ('method' in m) {
     if (typeof m.method !== 'string' || m.method === '') {
       return invalid('the "method" member must be a non-empty string');

@@ -103,7 +103,7 @@ export class StdioServerTransport implements ClientTransport {
     const limit = this.options.maxMessageBytes;
     // The id, when one of the line's ends shows it, lets the request fail rather than wait forever.
     this.refuse(
-      idOfOversizeLine(line) ?? null,
+      readableId({ id: idOfOversizeLine(line) }),
       new GatewayError(
         'GATEWAY_PAYLOAD_TOO_LARGE',
         `a message of ${line.bytes} bytes exceeds the limit of ${limit} bytes (limits.maxMessageBytes); it was dropped`,
