@@ -323,6 +323,13 @@ export const configSchema = z
             /** The resource this gateway is (RFC 8707); tokens for another audience are refused. */
             audience: z.union([z.string().min(1), z.array(z.string().min(1))]).optional(),
             clockToleranceSec: z.number().int().min(0).max(300).default(30),
+            /**
+             * Longest lifetime a token may have: `exp - iat`, or `exp - now` without `iat`. A
+             * token without `exp` is always refused.
+             */
+            maxLifetimeSeconds: z.number().int().min(1).default(86_400),
+            /** The claim that names the caller; a token without it is refused. */
+            principalClaim: z.string().min(1).default('sub'),
           })
           .strict()
           .optional(),

@@ -459,6 +459,38 @@ describe('hardening', () => {
     expect(securityTxt).toMatch(/^Contact: /);
   });
 
+  it('refuses a JWT without exp or without sub on /mcp, which used to let them in', async () => {
+    const { port } = await start({
+      required: true,
+      jwt: { secret: SECRET, issuer: ISSUER, audience: AUDIENCE },
+    });
+    const key = new TextEncoder().encode(SECRET);
+    const base = () =>
+      new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuer(ISSUER).setAudience(AUDIENCE);
+    const noExp = await base().setSubject('alice').setIssuedAt().sign(key);
+    const noSub = await base().setIssuedAt().setExpirationTime('5m').sign(key);
+    const good = await base().setSubject('alice').setIssuedAt().setExpirationTime('5m').sign(key);
+    secrets.push(noExp, noSub, good);
+    for (const [jwt, status] of [
+      [noExp, 401],
+      [noSub, 401],
+      [good, 200],
+    ] as const) {
+      const res = await fetch(`http://127.0.0.1:${port}/mcp`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: ACCEPT,
+          authorization: `Bearer ${jwt}`,
+        },
+        body: initialize,
+      });
+      await res.text();
+      expect(res.status).toBe(status);
+      if (status === 401) expect(res.headers.get('www-authenticate')).toContain('invalid_token');
+    }
+  });
+
   it('refuses to start with auth required and nothing to check credentials against', () => {
     expect(() =>
       createGateway(
