@@ -592,6 +592,7 @@ export function createGateway(
       });
     },
     log,
+    config.server,
   );
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     void (async () => {

@@ -248,8 +248,26 @@ export const configSchema = z
         securityContact: z.string().min(1).default('mailto:security@localhost'),
         /** On shutdown, how long requests in flight may take to finish before sessions are cut. */
         shutdownTimeoutMs: ms(10_000),
+        /** How long a client may take to send a request's head; then the connection is closed. */
+        headersTimeoutMs: z.number().int().min(100).default(10_000),
+        /**
+         * How long a client may take to send a whole request, head and body. Only receiving the
+         * request counts: an SSE stream or a streamed reply that lasts longer is not cut.
+         */
+        requestTimeoutMs: z.number().int().min(100).default(60_000),
+        /**
+         * How long an idle keep-alive connection stays open. Above the 60 s idle timeout of common
+         * load balancers, so that the gateway never closes a connection one is about to reuse.
+         */
+        keepAliveTimeoutMs: z.number().int().min(0).default(65_000),
+        /** TCP connections one client address may hold to the HTTP listener; more are cut at once. 0: no limit. */
+        maxConnectionsPerAddress: z.number().int().min(0).default(256),
       })
       .strict()
+      .refine((server) => server.headersTimeoutMs <= server.requestTimeoutMs, {
+        message: 'expected at most server.requestTimeoutMs',
+        path: ['headersTimeoutMs'],
+      })
       .prefault({}),
     limits: z
       .object({
