@@ -26,6 +26,7 @@ import { handleOps } from './ops.js';
 import { Authenticator } from './auth/authenticator.js';
 import { HttpGuard } from './auth/http-guard.js';
 import { createListener } from './tls.js';
+import { exposureWarning } from './auth/exposure.js';
 import { ConfigError } from './config/schema.js';
 import { BreakerRegistry, circuitBreaker } from './policies/circuit-breaker.js';
 import type { BreakerOptions } from './policies/circuit-breaker.js';
@@ -643,6 +644,8 @@ export function createGateway(
         },
         'gateway listening',
       );
+      const exposed = exposureWarning(config);
+      if (exposed) log.warn({ host: config.server.host, auth: 'none' }, exposed);
       return address;
     },
     serveStdio(input, output) {

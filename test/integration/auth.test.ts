@@ -1,6 +1,6 @@
 import { createServer, request } from 'node:http';
 import type { Server } from 'node:http';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, parseConfig } from '../../src/index.js';
 import type { Gateway, GatewayConfigInput } from '../../src/index.js';
 import { createLogger } from '../../src/core/logger.js';
-import { FIXTURES, initializeRequest, ACCEPT_JSON_AND_SSE as ACCEPT } from '../helpers.js';
+import { FIXTURES, initializeRequest, waitFor, ACCEPT_JSON_AND_SSE as ACCEPT } from '../helpers.js';
 import { startObservedGateway } from '../observability-helpers.js';
 
 /*
@@ -489,6 +489,23 @@ describe('hardening', () => {
       expect(res.status).toBe(status);
       if (status === 401) expect(res.headers.get('www-authenticate')).toContain('invalid_token');
     }
+  });
+
+  it('warns once at startup when bound beyond loopback without auth, which used to start silently', async () => {
+    const read = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
+    const before = read().length;
+    const warnings = () =>
+      read()
+        .slice(before)
+        .split('\n')
+        .filter((line) => line.includes('without authentication'));
+    const { gateway } = await start({}, { server: { host: '0.0.0.0', port: 0 } });
+    // Logged before listen() resolves; flushed to the file on the logger's schedule.
+    await waitFor(() => warnings().length > 0, 10_000, 'the warning in the log');
+    await gateway.close();
+    const lines = warnings();
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 40, host: '0.0.0.0' });
   });
 
   it('refuses to start with auth required and nothing to check credentials against', () => {
