@@ -318,6 +318,7 @@ export function createGateway(
         openSession: openRoot,
         log,
         maxMessageBytes: config.limits.maxMessageBytes,
+        maxDepth: config.limits.maxDepth,
         path: config.server.unixSocket,
       })
     : undefined;
@@ -656,6 +657,7 @@ export function createGateway(
           output,
           log,
           maxMessageBytes: config.limits.maxMessageBytes,
+          maxDepth: config.limits.maxDepth,
         }),
         'stdio',
       );

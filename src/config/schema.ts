@@ -277,6 +277,11 @@ export const configSchema = z
           .int()
           .min(1024)
           .default(16 * 1024 * 1024),
+        /**
+         * Deepest nesting of arrays and objects accepted in a client's message; deeper input is
+         * refused before it is parsed (serializing it again would overflow the stack).
+         */
+        maxDepth: z.number().int().min(8).max(10_000).default(128),
       })
       .strict()
       .prefault({}),

@@ -92,6 +92,14 @@ export function invalidMessage(
   );
 }
 
+/** The error for client input nested deeper than `max` (`limits.maxDepth`), before it is parsed. */
+export function tooDeep(max: number): GatewayError {
+  return new GatewayError(
+    'GATEWAY_INVALID_REQUEST',
+    `the message nests arrays and objects more than ${max} deep (limits.maxDepth)`,
+  );
+}
+
 /**
  * The JSON-RPC error reply a client sees for `error`, answering request `id` (or, without one,
  * the request the error names).

@@ -2,7 +2,14 @@ import { checkClientMessage, readableId } from '../core/jsonrpc.js';
 import type { JSONRPCMessage } from '../core/jsonrpc.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestId } from '../core/jsonrpc.js';
-import { GatewayError, asGatewayError, invalidMessage, toErrorReply } from '../core/errors.js';
+import {
+  GatewayError,
+  asGatewayError,
+  invalidMessage,
+  toErrorReply,
+  tooDeep,
+} from '../core/errors.js';
+import { nestsDeeperThan } from '../core/json-depth.js';
 
 /**
  * Reads a request body up to `limit` bytes. A declared or actual size over the limit fails with
@@ -228,12 +235,17 @@ export class SseStream {
 
 /**
  * The JSON-RPC message or batch in a POST body, checked for shape; throws the GatewayError a
- * client should see (parse error, empty batch, the member that is wrong).
+ * client should see (parse error, nesting over `maxDepth`, empty batch, the member that is wrong).
  */
-export function parseMessages(body: Buffer): { messages: JSONRPCMessage[]; batch: boolean } {
+export function parseMessages(
+  body: Buffer,
+  maxDepth: number,
+): { messages: JSONRPCMessage[]; batch: boolean } {
+  const text = body.toString('utf8');
+  if (nestsDeeperThan(text, maxDepth)) throw tooDeep(maxDepth);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(body.toString('utf8'));
+    parsed = JSON.parse(text);
   } catch (error) {
     throw new GatewayError('GATEWAY_PARSE_ERROR', (error as Error).message);
   }

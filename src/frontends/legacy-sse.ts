@@ -184,7 +184,7 @@ export class LegacySseHandler {
       const body = await readBody(req, this.options.maxMessageBytes);
       if (channels.bytes.hasSubscribers)
         channels.bytes.publish({ transport: 'sse', direction: 'in', bytes: body.length });
-      const { messages } = parseMessages(body);
+      const { messages } = parseMessages(body, this.options.maxDepth);
       // The stream may have closed while the body was read.
       if (entry.transport.isClosed) throw sessionNotFound();
       res.writeHead(202).end();

@@ -10,7 +10,13 @@ const log = createLogger({ level: 'silent' });
 function setup(maxMessageBytes = 1024) {
   const input = new PassThrough();
   const output = new PassThrough();
-  const transport = new StdioServerTransport({ input, output, log, maxMessageBytes });
+  const transport = new StdioServerTransport({
+    input,
+    output,
+    log,
+    maxMessageBytes,
+    maxDepth: 128,
+  });
   const received: JSONRPCMessage[] = [];
   let closes = 0;
   transport.onmessage = (m) => received.push(m);
@@ -147,7 +153,13 @@ describe('StdioServerTransport', () => {
         release = callback;
       },
     });
-    const transport = new StdioServerTransport({ input, output, log, maxMessageBytes: 1024 });
+    const transport = new StdioServerTransport({
+      input,
+      output,
+      log,
+      maxMessageBytes: 1024,
+      maxDepth: 128,
+    });
     await transport.start();
     let sent = false;
     const sending = transport.send(ping(1)).then(() => (sent = true));

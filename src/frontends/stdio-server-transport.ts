@@ -3,7 +3,8 @@ import type { ClientTransport } from '../core/session.js';
 import type { JSONRPCMessage, RequestId } from '../core/jsonrpc.js';
 import { checkClientMessage, isRequest, readableId } from '../core/jsonrpc.js';
 import type { MessageProblem } from '../core/jsonrpc.js';
-import { GatewayError, invalidMessage, toErrorReply } from '../core/errors.js';
+import { GatewayError, invalidMessage, toErrorReply, tooDeep } from '../core/errors.js';
+import { nestsDeeperThan } from '../core/json-depth.js';
 import type { Logger } from '../core/logger.js';
 import { LineSplitter, idOfOversizeLine } from '../core/ndjson.js';
 import type { OversizeLine } from '../core/ndjson.js';
@@ -17,6 +18,8 @@ export interface StdioServerTransportOptions {
   log: Logger;
   /** A longer input line is answered with a JSON-RPC error instead of being buffered. */
   maxMessageBytes: number;
+  /** A line nesting arrays and objects deeper is answered with a JSON-RPC error, unparsed. */
+  maxDepth: number;
 }
 
 /**
@@ -79,6 +82,10 @@ export class StdioServerTransport implements ClientTransport {
   };
 
   private receive(line: string): void {
+    if (nestsDeeperThan(line, this.options.maxDepth)) {
+      this.refuse(null, tooDeep(this.options.maxDepth));
+      return;
+    }
     let value: unknown;
     try {
       value = JSON.parse(line);

@@ -113,7 +113,7 @@ export class StreamableHttpHandler {
     const body = await readBody(req, this.maxBodyBytes);
     if (channels.bytes.hasSubscribers)
       channels.bytes.publish({ transport: 'streamable-http', direction: 'in', bytes: body.length });
-    const { messages, batch } = parseMessages(body);
+    const { messages, batch } = parseMessages(body, this.options.maxDepth);
 
     const initialize = messages.find(isInitialize) as JSONRPCRequest | undefined;
     if (initialize) return this.initialize(req, res, initialize, messages.length);

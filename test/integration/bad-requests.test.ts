@@ -28,7 +28,11 @@ interface Case {
   /** The id the error must carry. */
   id: string | number | null;
   names: string;
+  /** Refused before it is parsed: no id can be read, not even an envelope's. */
+  unparsed?: boolean;
 }
+
+const DEEP = 100_000;
 
 const cases: Case[] = [
   {
@@ -94,6 +98,14 @@ const cases: Case[] = [
     rpc: -32602,
     id: 17,
     names: 'params._meta.progressToken',
+  },
+  {
+    name: `nesting ${DEEP} deep, which overflowed the stack on the way to the backend,`,
+    text: `{"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"name":"echo","arguments":{"message":${'['.repeat(DEEP)}${']'.repeat(DEEP)}}}}`,
+    rpc: -32600,
+    id: null,
+    names: 'more than 128 deep (limits.maxDepth)',
+    unparsed: true,
   },
 ];
 
@@ -165,6 +177,11 @@ beforeAll(async () => {
   const envelope = await RawClient.open(wsUrl(gw.url));
   cleanup.push(() => envelope.close());
   let n = 0;
+  // A first good message fixes the connection's dialect, whichever case runs first.
+  envelope.socket.send(
+    '{"id":"env-0","source":"test","mcp_payload":{"jsonrpc":"2.0","id":"p0","method":"ping"}}',
+  );
+  await envelope.next((f) => f.mcp_payload?.id === 'p0');
   frontends['WebSocket envelope'] = {
     async send(text) {
       envelope.socket.send(`{"id":"env-${++n}","source":"test","mcp_payload":${text}}`);
@@ -218,6 +235,6 @@ describe.each(names)('requests that never got an answer, on %s', (frontend) => {
     const reply = await send(c.text);
     expect(reply.error?.code).toBe(c.rpc);
     expect(reply.error?.message).toContain(c.names);
-    expect(reply.id).toBe(c.id ?? fallbackId?.() ?? null);
+    expect(reply.id).toBe(c.id ?? (c.unparsed ? null : fallbackId?.()) ?? null);
   });
 });
