@@ -11,19 +11,56 @@ import {
 } from '../core/errors.js';
 import { nestsDeeperThan } from '../core/json-depth.js';
 
+/** Bodies refused as too large are read and dropped up to this size in all (or the limit, if larger). */
+const DRAIN_MAX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Reads and drops the rest of a body refused as too large, then rejects with `error`. A client
+ * still sending it then reads the 413 and a clean close; answering at once would close the
+ * socket under its writes, which it sees as a broken pipe (EPIPE) or a reset, not as the 413.
+ * A body that goes past `max` bytes in all is not waited for.
+ */
+function refuseAfterDrain(
+  req: IncomingMessage,
+  received: number,
+  max: number,
+  error: GatewayError,
+): Promise<never> {
+  if (req.readableEnded) return Promise.reject(error);
+  return new Promise((_, reject) => {
+    let size = received;
+    const done = () => {
+      req.off('data', onData);
+      req.off('end', done);
+      req.off('error', done);
+      reject(error);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) done();
+    };
+    req.on('data', onData);
+    req.once('end', done);
+    req.once('error', done);
+    req.resume();
+  });
+}
+
 /**
  * Reads a request body up to `limit` bytes. A declared or actual size over the limit fails with
- * GATEWAY_PAYLOAD_TOO_LARGE as soon as it is known, without buffering the rest.
+ * GATEWAY_PAYLOAD_TOO_LARGE as soon as it is known, without buffering the rest: the rest is
+ * read and dropped first (up to 64 MiB, or `limit`), so that the client can read the answer.
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
+  const drainMax = Math.max(limit, DRAIN_MAX_BYTES);
   if (Number.isFinite(declared) && declared > limit) {
-    return Promise.reject(
-      new GatewayError(
-        'GATEWAY_PAYLOAD_TOO_LARGE',
-        `body of ${declared} bytes exceeds the limit of ${limit}`,
-      ),
+    const error = new GatewayError(
+      'GATEWAY_PAYLOAD_TOO_LARGE',
+      `body of ${declared} bytes exceeds the limit of ${limit}`,
     );
+    // A body too large even to drop is answered at once; the connection closes under it.
+    return declared > drainMax ? Promise.reject(error) : refuseAfterDrain(req, 0, drainMax, error);
   }
   // Usually the whole body came with the head and waits in the stream: taken now, not over
   // the ticks that flowing mode would take.
@@ -37,11 +74,12 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       size += chunk.length;
       if (size > limit) {
         cleanup();
-        // Stop reading; the connection is closed after the 413 is written.
-        req.resume();
-        reject(
-          new GatewayError('GATEWAY_PAYLOAD_TOO_LARGE', `body exceeds the limit of ${limit} bytes`),
+        // The connection is closed after the 413 is written, once the rest has been dropped.
+        const error = new GatewayError(
+          'GATEWAY_PAYLOAD_TOO_LARGE',
+          `body exceeds the limit of ${limit} bytes`,
         );
+        refuseAfterDrain(req, size, drainMax, error).catch(reject);
         return;
       }
       chunks.push(chunk);

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   connectClient,
@@ -45,6 +46,46 @@ function post(url: URL, body: string, headers: Record<string, string> = {}): Pro
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: ACCEPT, ...headers },
     body,
+  });
+}
+
+/**
+ * A client that writes a whole body before it reads (as curl or Python's requests do) over a
+ * raw socket: what it read, and the socket errors it met while writing.
+ */
+function sendWholeBody(
+  url: URL,
+  head: string,
+  size: number,
+  chunked: boolean,
+): Promise<{ received: string; errors: string[] }> {
+  return new Promise((resolve) => {
+    const socket = connect(Number(url.port), '127.0.0.1');
+    let received = '';
+    const errors: string[] = [];
+    socket.on('data', (d: Buffer) => (received += d.toString()));
+    socket.on('error', (e: NodeJS.ErrnoException) => errors.push(e.code ?? e.message));
+    socket.on('close', () => resolve({ received, errors }));
+    socket.write(
+      head + (chunked ? 'transfer-encoding: chunked\r\n\r\n' : `content-length: ${size}\r\n\r\n`),
+    );
+    const piece = Buffer.alloc(64 * 1024, 0x20);
+    let sent = 0;
+    const pump = () => {
+      while (sent < size) {
+        sent += piece.length;
+        const data = chunked
+          ? Buffer.concat([
+              Buffer.from(`${piece.length.toString(16)}\r\n`),
+              piece,
+              Buffer.from('\r\n'),
+            ])
+          : piece;
+        if (!socket.write(data)) return void socket.once('drain', pump);
+      }
+      if (chunked) socket.write('0\r\n\r\n');
+    };
+    pump();
   });
 }
 
@@ -196,6 +237,18 @@ describe('Streamable HTTP: bad input', () => {
     expect(reply.body.error?.data?.code).toBe(code);
     expect(reply.body.error?.message.length).toBeGreaterThan(10);
   });
+
+  it.each([false, true])(
+    'a 20 MiB body on an existing session gets 413 with a JSON body, not a broken pipe (chunked: %s)',
+    async (chunked) => {
+      const head = `POST /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\naccept: ${ACCEPT}\r\nmcp-session-id: ${session}\r\n`;
+      const { received, errors } = await sendWholeBody(gw.url, head, 20 * 1024 * 1024, chunked);
+      expect(errors).toEqual([]);
+      expect(received).toMatch(/^HTTP\/1\.1 413 /);
+      const body = JSON.parse(received.slice(received.indexOf('\r\n\r\n') + 4)) as Reply['body'];
+      expect(body.error?.data?.code).toBe('GATEWAY_PAYLOAD_TOO_LARGE');
+    },
+  );
 
   it('answers a request id already in flight with 400', async () => {
     const slow = post(
