@@ -103,6 +103,20 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+/**
+ * Refuses a body sent with a Content-Encoding (gzip, deflate, …) with 415 naming it. Decoding
+ * was the other choice; refusing keeps a small body from inflating past the size limit inside
+ * the gateway (a zip bomb), and no MCP client compresses what it posts.
+ */
+export function refuseEncodedBody(req: IncomingMessage): void {
+  const encoding = req.headers['content-encoding'];
+  if (encoding === undefined || encoding.trim().toLowerCase() === 'identity') return;
+  throw new GatewayError(
+    'GATEWAY_UNSUPPORTED_MEDIA_TYPE',
+    `Content-Encoding "${encoding}" is not supported; send the body uncompressed`,
+  );
+}
+
 /** Writes `body` as the whole JSON response; returns its size in bytes. */
 export function sendJson(
   res: ServerResponse,

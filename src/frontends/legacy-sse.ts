@@ -7,7 +7,14 @@ import { GatewayError } from '../core/errors.js';
 import { channels } from '../core/diagnostics.js';
 import type { Logger } from '../core/logger.js';
 import { peerOf } from './peer.js';
-import { SseStream, accepts, parseMessages, readBody, sendError } from './http-io.js';
+import {
+  SseStream,
+  accepts,
+  parseMessages,
+  readBody,
+  refuseEncodedBody,
+  sendError,
+} from './http-io.js';
 import type { FrontendOptions, SessionHandle, PeerInfo } from './types.js';
 import { encodeMessage } from '../core/raw-json.js';
 
@@ -181,6 +188,7 @@ export class LegacySseHandler {
           'the Content-Type must be application/json',
         );
       }
+      refuseEncodedBody(req);
       const body = await readBody(req, this.options.maxMessageBytes);
       if (channels.bytes.hasSubscribers)
         channels.bytes.publish({ transport: 'sse', direction: 'in', bytes: body.length });

@@ -7,7 +7,7 @@ import { GatewayError } from '../core/errors.js';
 import { channels } from '../core/diagnostics.js';
 import type { Logger } from '../core/logger.js';
 import { peerOf } from './peer.js';
-import { accepts, parseMessages, readBody, sendError } from './http-io.js';
+import { accepts, parseMessages, readBody, refuseEncodedBody, sendError } from './http-io.js';
 import { StreamableHttpSessionTransport } from './streamable-http-session.js';
 import type { FrontendOptions, SessionHandle } from './types.js';
 import type { EventStore } from './event-store.js';
@@ -110,6 +110,7 @@ export class StreamableHttpHandler {
         'the Content-Type must be application/json',
       );
     }
+    refuseEncodedBody(req);
     const body = await readBody(req, this.maxBodyBytes);
     if (channels.bytes.hasSubscribers)
       channels.bytes.publish({ transport: 'streamable-http', direction: 'in', bytes: body.length });

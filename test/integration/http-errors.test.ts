@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   connectClient,
@@ -8,6 +9,7 @@ import {
   ACCEPT_JSON_AND_SSE as ACCEPT,
 } from '../helpers.js';
 import type { RunningGateway } from '../helpers.js';
+import { openRawSse } from '../frontend-helpers.js';
 
 /*
  * Bad input on the Streamable HTTP surface: each case gets its precise HTTP status and a JSON-RPC
@@ -41,7 +43,11 @@ async function call(url: URL, init: RequestInit): Promise<Reply> {
   return { status: res.status, headers: res.headers, body: raw ? JSON.parse(raw) : {} };
 }
 
-function post(url: URL, body: string, headers: Record<string, string> = {}): Promise<Reply> {
+function post(
+  url: URL,
+  body: string | Uint8Array,
+  headers: Record<string, string> = {},
+): Promise<Reply> {
   return call(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: ACCEPT, ...headers },
@@ -218,6 +224,17 @@ describe('Streamable HTTP: bad input', () => {
       -32600,
       'GATEWAY_PAYLOAD_TOO_LARGE',
     ],
+    [
+      'a gzip Content-Encoding, which was ignored',
+      () =>
+        post(gw.url, gzipSync(JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'ping' })), {
+          'mcp-session-id': session,
+          'content-encoding': 'gzip',
+        }),
+      415,
+      -32600,
+      'GATEWAY_UNSUPPORTED_MEDIA_TYPE',
+    ],
     ['a PUT', () => call(gw.url, { method: 'PUT' }), 405, -32600, 'GATEWAY_METHOD_NOT_ALLOWED'],
     [
       'an unknown path',
@@ -249,6 +266,31 @@ describe('Streamable HTTP: bad input', () => {
       expect(body.error?.data?.code).toBe('GATEWAY_PAYLOAD_TOO_LARGE');
     },
   );
+
+  it('a Content-Encoding on /mcp and on legacy /messages gets 415 naming it, not ignored', async () => {
+    const ping = JSON.stringify({ jsonrpc: '2.0', id: 6, method: 'ping' });
+    const mcp = await post(gw.url, deflateSync(ping), {
+      'mcp-session-id': session,
+      'content-encoding': 'deflate',
+    });
+    expect(mcp.status).toBe(415);
+    expect(mcp.body.error?.message).toContain('Content-Encoding "deflate"');
+    const sse = await openRawSse(new URL('/sse', gw.url));
+    try {
+      const endpoint = new URL(
+        (await sse.next((e) => e.event === 'endpoint', 'the endpoint event')).data,
+        gw.url,
+      );
+      const legacy = await post(endpoint, gzipSync(ping), { 'content-encoding': 'gzip' });
+      expect(legacy.status).toBe(415);
+      expect(legacy.body.error?.message).toContain('Content-Encoding "gzip"');
+      // identity is no encoding at all.
+      const plain = await post(endpoint, ping, { 'content-encoding': 'identity' });
+      expect(plain.status).toBe(202);
+    } finally {
+      sse.close();
+    }
+  });
 
   it('answers a request id already in flight with 400', async () => {
     const slow = post(
