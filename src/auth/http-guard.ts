@@ -52,6 +52,9 @@ function hostnameOf(host: string | undefined): string | undefined {
   return (colon === -1 ? host : host.slice(0, colon)).toLowerCase();
 }
 
+/** Segments of letters, digits and `-._~`, none of them `.` or `..`. */
+const PLAIN_PATH = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9._~-]+)+$/;
+
 export class HttpGuard {
   readonly failures: Partial<
     Record<AuthFailureReason | 'host' | 'origin' | 'session_owner', number>
@@ -236,6 +239,9 @@ export class HttpGuard {
     const prefix = '/.well-known/oauth-protected-resource';
     if (path !== prefix && !path.startsWith(`${prefix}/`)) return false;
     const resourcePath = path.slice(prefix.length) || '/mcp';
+    // The path is written into the document as the resource: only a plain one (no `.` or `..`
+    // segment, no empty one, nothing encoded) is; anything else is not a resource here (404).
+    if (!PLAIN_PATH.test(resourcePath)) return false;
     sendJson(res, 200, {
       resource: `${originOf(req)}${resourcePath}`,
       authorization_servers: this.options.authorizationServers,

@@ -508,6 +508,37 @@ describe('hardening', () => {
     expect(JSON.parse(lines[0]!)).toMatchObject({ level: 40, host: '0.0.0.0' });
   });
 
+  it('the protected-resource metadata no longer reflects unnormalized paths (/../../): 404', async () => {
+    const { port } = await start({ required: true, apiKeys: [KEY] });
+    const get = (path: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        // node:http sends the path as given; fetch() would normalize it first.
+        const req = request({ host: '127.0.0.1', port, path }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    for (const path of [
+      '/.well-known/oauth-protected-resource/../../etc/passwd',
+      '/.well-known/oauth-protected-resource/mcp/..',
+      '/.well-known/oauth-protected-resource//evil',
+      '/.well-known/oauth-protected-resource/%2e%2e/x',
+      '/.well-known/oauth-protected-resource/<script>',
+    ]) {
+      const reply = await get(path);
+      expect(reply.status, path).toBe(404);
+      expect(reply.body).not.toContain('"resource"');
+    }
+    const ok = await get('/.well-known/oauth-protected-resource/servers/probe/mcp');
+    expect(ok.status).toBe(200);
+    expect(JSON.parse(ok.body)).toMatchObject({
+      resource: `http://127.0.0.1:${port}/servers/probe/mcp`,
+    });
+  });
+
   it('refuses to start with auth required and nothing to check credentials against', () => {
     expect(() =>
       createGateway(
