@@ -69,8 +69,16 @@ export function decode(dialect: DialectName, value: unknown): Inbound {
       if (payload === undefined || payload === null)
         return { kind: 'invalid', id: idOf(value), problem: 'the envelope has no mcp_payload' };
       const inbound = readMessage(payload, idOf(value));
-      if (inbound.kind === 'message' && typeof value.auth_token === 'string')
-        inbound.authToken = value.auth_token;
+      if (inbound.kind !== 'message' || !('auth_token' in value)) return inbound;
+      // A token that is not a string used to be dropped: the message then went on unchecked.
+      if (typeof value.auth_token !== 'string') {
+        return {
+          kind: 'invalid',
+          id: idOf(payload) ?? idOf(value),
+          problem: `the envelope's "auth_token" must be a string, not ${value.auth_token === null ? 'null' : typeof value.auth_token}`,
+        };
+      }
+      inbound.authToken = value.auth_token;
       return inbound;
     }
     case 'control':

@@ -212,7 +212,7 @@ describe('authentication matrix (Streamable HTTP, SSE, WebSocket)', () => {
     expect(hijack.status).toBe(403);
   });
 
-  it('checks the auth_token of each WebSocket envelope message', async () => {
+  it('checks the auth_token of each WebSocket envelope message; a non-string one, which was ignored, is refused', async () => {
     const other = 'second-api-key-55555555';
     secrets.push(other);
     const { port } = await start({ required: true, apiKeys: [KEY, other] });
@@ -223,7 +223,7 @@ describe('authentication matrix (Streamable HTTP, SSE, WebSocket)', () => {
     }> = [];
     socket.on('message', (data) => replies.push(JSON.parse(String(data))));
     await new Promise((resolve) => socket.once('open', resolve));
-    const send = (id: number, token: string, method = 'ping') =>
+    const send = (id: number, token: unknown, method = 'ping') =>
       socket.send(
         JSON.stringify({
           id,
@@ -237,10 +237,14 @@ describe('authentication matrix (Streamable HTTP, SSE, WebSocket)', () => {
     send(2, 'not-a-valid-token-000');
     send(3, other);
     send(4, KEY);
+    // A token that is not a string was dropped, and the message went on as if it had none.
+    send(5, 12345);
+    send(6, { token: KEY });
+    send(7, null);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`only ${replies.length} replies`)), 10_000);
       const check = setInterval(() => {
-        if (replies.filter((r) => r.mcp_payload.id !== undefined).length >= 4) {
+        if (replies.filter((r) => r.mcp_payload.id !== undefined).length >= 7) {
           clearInterval(check);
           clearTimeout(timer);
           resolve();
@@ -252,6 +256,14 @@ describe('authentication matrix (Streamable HTTP, SSE, WebSocket)', () => {
     expect(byId.get(2)?.error?.code).toBe(-32030);
     expect(byId.get(3)?.error?.message).toContain('names another caller');
     expect(byId.get(4)?.error).toBeUndefined();
+    for (const [id, type] of [
+      [5, 'number'],
+      [6, 'object'],
+      [7, 'null'],
+    ] as const) {
+      expect(byId.get(id)?.error?.code).toBe(-32600);
+      expect(byId.get(id)?.error?.message).toContain(`"auth_token" must be a string, not ${type}`);
+    }
   });
 
   it('follows a JWKS through a key rotation', async () => {
