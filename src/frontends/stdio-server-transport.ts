@@ -9,6 +9,8 @@ import type { Logger } from '../core/logger.js';
 import { LineSplitter, idOfOversizeLine } from '../core/ndjson.js';
 import type { OversizeLine } from '../core/ndjson.js';
 import { encodeMessage } from '../core/raw-json.js';
+import { ThrottledWarning } from '../core/throttled-warning.js';
+import type { ThrottledWarningOptions } from '../core/throttled-warning.js';
 
 export interface StdioServerTransportOptions {
   /** Where the client's messages arrive, as newline-delimited JSON-RPC. */
@@ -20,6 +22,8 @@ export interface StdioServerTransportOptions {
   maxMessageBytes: number;
   /** A line nesting arrays and objects deeper is answered with a JSON-RPC error, unparsed. */
   maxDepth: number;
+  /** How refused lines are logged: the first few one by one, then summaries. @default {} */
+  refusalLog?: ThrottledWarningOptions;
 }
 
 /**
@@ -36,6 +40,7 @@ export class StdioServerTransport implements ClientTransport {
   private readonly output: Writable;
   private readonly log: Logger;
   private readonly splitter: LineSplitter;
+  private readonly refusals: ThrottledWarning;
   private started = false;
   private closed = false;
   private announcedClose = false;
@@ -45,6 +50,11 @@ export class StdioServerTransport implements ClientTransport {
     this.input = options.input;
     this.output = options.output;
     this.log = options.log;
+    this.refusals = new ThrottledWarning(
+      options.log,
+      'refused a line from the client',
+      options.refusalLog,
+    );
     this.splitter = new LineSplitter(
       options.maxMessageBytes,
       (line) => this.receive(line),
@@ -120,7 +130,8 @@ export class StdioServerTransport implements ClientTransport {
 
   /** Answers a line we could not take with the JSON-RPC error a server owes it. */
   private refuse(id: RequestId | null, error: GatewayError): void {
-    this.log.warn({ reason: error.message }, 'refused a line from the client');
+    // Every refused line is answered; only the log is throttled.
+    this.refusals.warn({ reason: error.message });
     this.send(toErrorReply(id, error)).catch(() => {});
   }
 
@@ -156,6 +167,7 @@ export class StdioServerTransport implements ClientTransport {
   private announceClose(): void {
     if (this.announcedClose) return;
     this.announcedClose = true;
+    this.refusals.flush();
     this.onclose?.();
   }
 
