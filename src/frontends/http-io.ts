@@ -29,10 +29,12 @@ function refuseAfterDrain(
   if (req.readableEnded) return Promise.reject(error);
   return new Promise((_, reject) => {
     let size = received;
+    // Whichever comes first: the end of the body, too much of it, an error, or the client gone.
     const done = () => {
       req.off('data', onData);
       req.off('end', done);
       req.off('error', done);
+      req.off('close', done);
       reject(error);
     };
     const onData = (chunk: Buffer) => {
@@ -42,6 +44,7 @@ function refuseAfterDrain(
     req.on('data', onData);
     req.once('end', done);
     req.once('error', done);
+    req.once('close', done);
     req.resume();
   });
 }
