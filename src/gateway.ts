@@ -23,6 +23,7 @@ import { healthyState } from './http/ops.js';
 import { Authenticator } from './auth/authenticator.js';
 import { HttpGuard } from './auth/http-guard.js';
 import { createListener } from './tls.js';
+import { exposureWarning } from './auth/exposure.js';
 import { createPolicies } from './gateway/policies.js';
 import { Health, probe } from './gateway/health.js';
 import { SessionRegistry } from './gateway/sessions.js';
@@ -219,6 +220,7 @@ export function createGateway(
         openSession: openRoot,
         log,
         maxMessageBytes: config.limits.maxMessageBytes,
+        maxDepth: config.limits.maxDepth,
         path: config.server.unixSocket,
       })
     : undefined;
@@ -401,7 +403,7 @@ export function createGateway(
     endpointOf: (name) => entries.get(name)?.endpoint,
     ops,
   });
-  const server: Server = createListener(config.server.tls, http.request, log);
+  const server: Server = createListener(config.server.tls, http.request, log, config.server);
   server.on('upgrade', http.upgrade);
   server.on('clientError', http.clientError);
 
@@ -429,6 +431,8 @@ export function createGateway(
         },
         'gateway listening',
       );
+      const exposed = exposureWarning(config);
+      if (exposed) log.warn({ host: config.server.host, auth: 'none' }, exposed);
       return address;
     },
     serveStdio(input, output) {
@@ -439,6 +443,7 @@ export function createGateway(
           output,
           log,
           maxMessageBytes: config.limits.maxMessageBytes,
+          maxDepth: config.limits.maxDepth,
         }),
         'stdio',
       );

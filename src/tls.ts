@@ -28,6 +28,59 @@ function readPem(value: string, path: string): string {
   }
 }
 
+/** How long a client may take, and how many connections it may hold (the `server.*` keys). */
+export type ListenerLimits = Pick<
+  GatewayConfig['server'],
+  'headersTimeoutMs' | 'requestTimeoutMs' | 'keepAliveTimeoutMs' | 'maxConnectionsPerAddress'
+>;
+
+/**
+ * Timeouts against slow clients (slowloris). Node checks them on a timer, every 30 s by
+ * default: a quarter of the shortest makes a head that never ends close near its deadline.
+ */
+function timeoutOptions(limits: Readonly<ListenerLimits>) {
+  const shortest = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
+  return {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.min(5000, Math.max(50, Math.floor(shortest / 4))),
+  };
+}
+
+/**
+ * Cuts a connection at once when its address already holds `max`: counted per TCP connection,
+ * so that idle keep-alive and half-sent requests count as much as busy ones.
+ */
+function capConnectionsPerAddress(server: Server, max: number, log: Logger | undefined): void {
+  if (max <= 0) return;
+  const held = new Map<string, number>();
+  let warned = 0;
+  server.on('connection', (socket: Socket) => {
+    const address = socket.remoteAddress;
+    if (address === undefined) return;
+    const count = (held.get(address) ?? 0) + 1;
+    if (count > max) {
+      socket.destroy();
+      // One line a minute at most: a flood must not become a flood of log lines.
+      if (Date.now() - warned > 60_000) {
+        warned = Date.now();
+        log?.warn(
+          { remoteAddress: address, max },
+          'refused a connection: the address holds server.maxConnectionsPerAddress',
+        );
+      }
+      return;
+    }
+    held.set(address, count);
+    socket.once('close', () => {
+      const left = held.get(address)! - 1;
+      if (left === 0) held.delete(address);
+      else held.set(address, left);
+    });
+  });
+}
+
 /**
  * The gateway's HTTP server, HTTPS when `tls` is given. Certificate files are read here, once;
  * a file that cannot be read, or a key that does not fit its certificate, is a ConfigError.
@@ -36,8 +89,21 @@ export function createListener(
   tls: Readonly<TlsConfig> | undefined,
   handler: RequestListener,
   log?: Logger,
+  limits?: Readonly<ListenerLimits>,
 ): Server {
-  if (!tls) return createHttpServer({ ServerResponse: SecureResponse }, handler);
+  const server = createServerFor(tls, handler, log, limits);
+  if (limits) capConnectionsPerAddress(server, limits.maxConnectionsPerAddress, log);
+  return server;
+}
+
+function createServerFor(
+  tls: Readonly<TlsConfig> | undefined,
+  handler: RequestListener,
+  log: Logger | undefined,
+  limits: Readonly<ListenerLimits> | undefined,
+): Server {
+  const timeouts = limits ? timeoutOptions(limits) : {};
+  if (!tls) return createHttpServer({ ServerResponse: SecureResponse, ...timeouts }, handler);
   const cert = readPem(tls.cert, 'server.tls.cert');
   const key = readPem(tls.key, 'server.tls.key');
   const ca = tls.ca === undefined ? undefined : readPem(tls.ca, 'server.tls.ca');
@@ -50,6 +116,7 @@ export function createListener(
     server = createHttpsServer(
       {
         ServerResponse: SecureResponse,
+        ...timeouts,
         cert,
         key,
         ca,

@@ -68,3 +68,57 @@ describe('Authenticator', () => {
     expect(missingScope(principal, ['write'])).toBeUndefined();
   });
 });
+
+describe('weak JWTs are refused', () => {
+  const secret = 'a-secret-of-at-least-32-characters-long';
+  const key = new TextEncoder().encode(secret);
+  const now = Math.floor(Date.now() / 1000);
+  const auth = (jwt: { maxLifetimeSeconds?: number; principalClaim?: string } = {}) =>
+    new Authenticator({ apiKeys: [], jwt: { secret, clockToleranceSec: 5, ...jwt } });
+  const sign = (claims: Record<string, unknown>) =>
+    new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).sign(key);
+
+  it('a token without exp, which never expired, is refused', async () => {
+    const token = await sign({ sub: 'alice', iat: now });
+    await expect(auth().verify(token, 'test')).rejects.toMatchObject({
+      reason: 'invalid_token',
+      message: expect.stringContaining('(exp)'),
+    });
+  });
+
+  it('a token living longer than auth.jwt.maxLifetimeSeconds is refused, by exp - iat or exp - now', async () => {
+    const long = await sign({ sub: 'alice', iat: now, exp: now + 86_400 + 60 });
+    await expect(auth().verify(long, 'test')).rejects.toMatchObject({
+      reason: 'invalid_token',
+      message: expect.stringContaining('maxLifetimeSeconds'),
+    });
+    const noIat = await sign({ sub: 'alice', exp: now + 3600 });
+    await expect(auth({ maxLifetimeSeconds: 600 }).verify(noIat, 'test')).rejects.toMatchObject({
+      message: expect.stringContaining('600 s'),
+    });
+    expect((await auth({ maxLifetimeSeconds: 7200 }).verify(noIat, 'test')).id).toBe('alice');
+    const day = await sign({ sub: 'alice', iat: now, exp: now + 86_400 });
+    expect((await auth().verify(day, 'test')).id).toBe('alice');
+  });
+
+  it('a token without sub, which made every such caller one principal, is refused', async () => {
+    const token = await sign({ iat: now, exp: now + 60 });
+    await expect(auth().verify(token, 'test')).rejects.toMatchObject({
+      reason: 'invalid_token',
+      message: expect.stringContaining('(sub)'),
+    });
+    const empty = await sign({ sub: '', iat: now, exp: now + 60 });
+    await expect(auth().verify(empty, 'test')).rejects.toMatchObject({ reason: 'invalid_token' });
+  });
+
+  it('the principal claim is configurable (auth.jwt.principalClaim)', async () => {
+    const token = await sign({ sub: 'shared', email: 'eve@example.com', iat: now, exp: now + 60 });
+    expect((await auth({ principalClaim: 'email' }).verify(token, 'test')).id).toBe(
+      'eve@example.com',
+    );
+    const without = await sign({ sub: 'shared', iat: now, exp: now + 60 });
+    await expect(auth({ principalClaim: 'email' }).verify(without, 'test')).rejects.toMatchObject({
+      message: expect.stringContaining('(email)'),
+    });
+  });
+});

@@ -19,8 +19,13 @@ import { channels } from '../core/diagnostics.js';
  * Who is calling: an API key (X-API-Key, or a bearer token that is not a JWT) or a JWT (HS256
  * with a secret, RS256/ES256 with a PEM public key or a JWKS URL). Keys are kept as SHA-256
  * hashes and compared in constant time; tokens are checked for signature, issuer, audience,
- * expiry and not-before, with a small clock skew. The caller's token or key never reaches a log.
+ * expiry and not-before, with a small clock skew. A token must expire (`exp`, within the maximum
+ * lifetime: a leaked token without one is good forever) and name its caller (the principal
+ * claim: tokens without one would all be one caller, able to use each other's sessions). The
+ * caller's token or key never reaches a log.
  */
+
+export const DEFAULT_MAX_LIFETIME_SECONDS = 86_400;
 
 export interface AuthOptions {
   /** API keys, plain or as `sha256:<hex>`. */
@@ -34,6 +39,10 @@ export interface AuthOptions {
     issuer?: string;
     audience?: string | string[];
     clockToleranceSec: number;
+    /** Longest `exp - iat` (or `exp - now` without `iat`) accepted. @default 86400 */
+    maxLifetimeSeconds?: number;
+    /** The claim naming the caller, required. @default 'sub' */
+    principalClaim?: string;
   };
 }
 
@@ -143,10 +152,12 @@ export class Authenticator {
 
   private async verifyJwt(token: string): Promise<Principal> {
     const jwt = this.options.jwt!;
+    const claim = jwt.principalClaim ?? 'sub';
     const options = {
       issuer: jwt.issuer,
       audience: jwt.audience,
       clockTolerance: jwt.clockToleranceSec,
+      requiredClaims: ['exp'],
     };
     let payload: JWTPayload;
     try {
@@ -168,12 +179,24 @@ export class Authenticator {
           );
         if (error.claim === 'nbf')
           throw new AuthError('invalid_token', 'the token is not valid yet (nbf)');
+        if (error.claim === 'exp' && error.reason === 'missing')
+          throw new AuthError('invalid_token', 'the token has no expiry (exp)');
         throw new AuthError('invalid_token', `the token's ${error.claim} claim is not acceptable`);
       }
       throw new AuthError('invalid_token', 'the token could not be verified');
     }
-    const id =
-      typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : 'anonymous-token';
+    const max = jwt.maxLifetimeSeconds ?? DEFAULT_MAX_LIFETIME_SECONDS;
+    const exp = payload.exp!;
+    const lifetime = exp - (typeof payload.iat === 'number' ? payload.iat : Date.now() / 1000);
+    if (lifetime > max) {
+      throw new AuthError(
+        'invalid_token',
+        `the token lives longer than the ${max} s this gateway accepts (auth.jwt.maxLifetimeSeconds)`,
+      );
+    }
+    const id = payload[claim];
+    if (typeof id !== 'string' || id === '')
+      throw new AuthError('invalid_token', `the token does not name its caller (${claim})`);
     return { id, scopes: scopesOf(payload), claims: payload as Record<string, unknown> };
   }
 }

@@ -46,6 +46,9 @@ function hostnameOf(host: string | undefined): string | undefined {
   return (colon === -1 ? host : host.slice(0, colon)).toLowerCase();
 }
 
+/** Segments of letters, digits and `-._~`, none of them `.` or `..`. */
+const PLAIN_PATH = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9._~-]+)+$/;
+
 export class HttpGuard {
   readonly failures: Partial<
     Record<AuthFailureReason | 'host' | 'origin' | 'session_owner', number>
@@ -67,14 +70,17 @@ export class HttpGuard {
       return { reason: 'host', message: `Host "${req.headers.host ?? ''}" is not served here` };
     }
     const origin = req.headers.origin;
-    if (origin === undefined || origin === 'null' || this.originAllowed(origin, req))
-      return undefined;
+    // `Origin: null` comes from sandboxed iframes and file: or data: pages, which any site can
+    // open: foreign, not absent, unless listed by name (`*` does not cover it).
+    if (origin === undefined || this.originAllowed(origin, req)) return undefined;
     return { reason: 'origin', message: `Origin "${origin}" is not allowed` };
   }
 
   private originAllowed(origin: string, req: IncomingMessage): boolean {
     const allowed = this.options.allowedOrigins;
-    if (allowed.includes('*') || allowed.includes(origin)) return true;
+    if (allowed.includes(origin)) return true;
+    if (origin === 'null') return false;
+    if (allowed.includes('*')) return true;
     try {
       return new URL(origin).host === req.headers.host;
     } catch {
@@ -95,7 +101,7 @@ export class HttpGuard {
       return false;
     }
     const origin = req.headers.origin;
-    if (origin && origin !== 'null') {
+    if (origin) {
       res.setHeader('access-control-allow-origin', origin);
       res.setHeader('vary', 'Origin');
       res.setHeader(
@@ -226,6 +232,9 @@ export class HttpGuard {
     const prefix = '/.well-known/oauth-protected-resource';
     if (path !== prefix && !path.startsWith(`${prefix}/`)) return false;
     const resourcePath = path.slice(prefix.length) || '/mcp';
+    // The path is written into the document as the resource: only a plain one (no `.` or `..`
+    // segment, no empty one, nothing encoded) is; anything else is not a resource here (404).
+    if (!PLAIN_PATH.test(resourcePath)) return false;
     sendJson(res, 200, {
       resource: `${originOf(req)}${resourcePath}`,
       authorization_servers: this.options.authorizationServers,

@@ -189,4 +189,40 @@ describe('createToken', () => {
       scopes: ['tools:read'],
     });
   });
+
+  it('never makes a token the gateway would refuse for its lifetime or principal claim', async () => {
+    await expect(
+      createToken({ subject: 'a', ttl: '7d', env: { BRIDGE_JWT_SECRET: SECRET }, cwd: dir }),
+    ).rejects.toThrow(
+      new TokenError(
+        '--ttl: 7d is longer than the 86400 s a gateway accepts (auth.jwt.maxLifetimeSeconds)',
+      ),
+    );
+    const file = join(dir, 'claim.yaml');
+    writeFileSync(
+      file,
+      [
+        'auth:',
+        '  jwt: { secret: "' + SECRET + '", maxLifetimeSeconds: 604800, principalClaim: email }',
+        'backends: { x: { command: x } }',
+      ].join('\n'),
+    );
+    const token = await createToken({
+      subject: 'eve@example.com',
+      ttl: '7d',
+      configFile: file,
+      env: {},
+      cwd: dir,
+    });
+    const authenticator = new Authenticator({
+      apiKeys: [],
+      jwt: {
+        secret: SECRET,
+        clockToleranceSec: 0,
+        maxLifetimeSeconds: 604_800,
+        principalClaim: 'email',
+      },
+    });
+    expect((await authenticator.verify(token, 'http')).id).toBe('eve@example.com');
+  });
 });

@@ -4,6 +4,7 @@ import { SignJWT } from 'jose';
 import { readEnvironment, withDotenv } from '../config/env.js';
 import { loadConfig } from '../config/load.js';
 import { ConfigError } from '../config/schema.js';
+import { DEFAULT_MAX_LIFETIME_SECONDS } from './authenticator.js';
 
 /*
  * `mcp-bridge token create`: an HS256 JWT that a gateway configured with the same
@@ -57,6 +58,9 @@ interface SigningSettings {
   secret: string | undefined;
   issuer?: string;
   audience?: string | readonly string[];
+  /** What the gateway accepts, so that a token is never made that it would refuse. */
+  maxLifetimeSeconds?: number;
+  principalClaim?: string;
   source: string;
 }
 
@@ -72,6 +76,8 @@ function signingSettings(request: TokenRequest): SigningSettings {
       secret: jwt?.secret,
       issuer: jwt?.issuer,
       audience: jwt?.audience,
+      maxLifetimeSeconds: jwt?.maxLifetimeSeconds,
+      principalClaim: jwt?.principalClaim,
       source: `auth.jwt.secret of ${request.configFile} (or BRIDGE_JWT_SECRET)`,
     };
   } else {
@@ -101,9 +107,17 @@ export async function createToken(request: TokenRequest): Promise<string> {
     throw new TokenError(`no signing secret: set ${settings.source}`);
   if (settings.secret.length < 16)
     throw new TokenError(`${settings.source}: expected a secret of at least 16 characters`);
+  const max = settings.maxLifetimeSeconds ?? DEFAULT_MAX_LIFETIME_SECONDS;
+  if (ttl > max)
+    throw new TokenError(
+      `--ttl: ${request.ttl} is longer than the ${max} s a gateway accepts (auth.jwt.maxLifetimeSeconds)`,
+    );
   const now = request.now ?? Math.floor(Date.now() / 1000);
   const scopes = (request.scopes ?? []).filter(Boolean);
-  const jwt = new SignJWT(scopes.length > 0 ? { scope: scopes.join(' ') } : {})
+  const claims: Record<string, string> = scopes.length > 0 ? { scope: scopes.join(' ') } : {};
+  const claim = settings.principalClaim ?? 'sub';
+  if (claim !== 'sub') claims[claim] = request.subject;
+  const jwt = new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(request.subject)
     .setIssuedAt(now)

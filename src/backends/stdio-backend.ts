@@ -58,7 +58,10 @@ export interface StdioBackendOptions {
 export interface ExitInfo {
   code: number | null;
   signal: NodeJS.Signals | null;
-  /** The last lines the process wrote to stderr, for the error a client sees. */
+  /**
+   * The last lines the process wrote to stderr, for the exit line in our log. Never in an error
+   * a client sees: a backend's stderr can hold secrets (a token it failed to use, its environment).
+   */
   stderrTail: string[];
 }
 
@@ -198,7 +201,10 @@ export class StdioBackendTransport implements BackendTransport {
           this.exited = { code, signal, stderrTail: [...this.stderrTail] };
           if (started) {
             const level = this.closing ? 'debug' : 'warn';
-            this.log[level]({ pid: child.pid, code, signal }, 'backend process exited');
+            this.log[level](
+              { pid: child.pid, code, signal, stderrTail: this.exited.stderrTail },
+              'backend process exited',
+            );
             if (channels.backendExit.hasSubscribers) {
               channels.backendExit.publish({
                 backend: this.options.name,
@@ -287,12 +293,10 @@ export class StdioBackendTransport implements BackendTransport {
     if (!info)
       return new GatewayError('GATEWAY_BACKEND_UNAVAILABLE', `${this.options.name} is not running`);
     const how = info.signal ? `signal ${info.signal}` : `code ${info.code}`;
-    const tail = info.stderrTail.length
-      ? `; last stderr: ${info.stderrTail.slice(-3).join(' | ')}`
-      : '';
+    // The exit code or signal only: its stderr went to the log (see ExitInfo.stderrTail).
     return new GatewayError(
       'GATEWAY_BACKEND_EXITED',
-      `${this.options.name} exited with ${how}${tail}`,
+      `${this.options.name} exited with ${how}; its stderr is in the gateway's log`,
     );
   }
 

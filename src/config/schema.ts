@@ -248,8 +248,26 @@ export const configSchema = z
         securityContact: z.string().min(1).default('mailto:security@localhost'),
         /** On shutdown, how long requests in flight may take to finish before sessions are cut. */
         shutdownTimeoutMs: ms(10_000),
+        /** How long a client may take to send a request's head; then the connection is closed. */
+        headersTimeoutMs: z.number().int().min(100).default(10_000),
+        /**
+         * How long a client may take to send a whole request, head and body. Only receiving the
+         * request counts: an SSE stream or a streamed reply that lasts longer is not cut.
+         */
+        requestTimeoutMs: z.number().int().min(100).default(60_000),
+        /**
+         * How long an idle keep-alive connection stays open. Above the 60 s idle timeout of common
+         * load balancers, so that the gateway never closes a connection one is about to reuse.
+         */
+        keepAliveTimeoutMs: z.number().int().min(0).default(65_000),
+        /** TCP connections one client address may hold to the HTTP listener; more are cut at once. 0: no limit. */
+        maxConnectionsPerAddress: z.number().int().min(0).default(256),
       })
       .strict()
+      .refine((server) => server.headersTimeoutMs <= server.requestTimeoutMs, {
+        message: 'expected at most server.requestTimeoutMs',
+        path: ['headersTimeoutMs'],
+      })
       .prefault({}),
     limits: z
       .object({
@@ -259,6 +277,11 @@ export const configSchema = z
           .int()
           .min(1024)
           .default(16 * 1024 * 1024),
+        /**
+         * Deepest nesting of arrays and objects accepted in a client's message; deeper input is
+         * refused before it is parsed (serializing it again would overflow the stack).
+         */
+        maxDepth: z.number().int().min(8).max(10_000).default(128),
       })
       .strict()
       .prefault({}),
@@ -343,6 +366,13 @@ export const configSchema = z
             /** The resource this gateway is (RFC 8707); tokens for another audience are refused. */
             audience: z.union([z.string().min(1), z.array(z.string().min(1))]).optional(),
             clockToleranceSec: z.number().int().min(0).max(300).default(30),
+            /**
+             * Longest lifetime a token may have: `exp - iat`, or `exp - now` without `iat`. A
+             * token without `exp` is always refused.
+             */
+            maxLifetimeSeconds: z.number().int().min(1).default(86_400),
+            /** The claim that names the caller; a token without it is refused. */
+            principalClaim: z.string().min(1).default('sub'),
           })
           .strict()
           .optional(),

@@ -1,4 +1,4 @@
-import type { JSONRPCErrorResponse, RequestId } from './jsonrpc.js';
+import type { JSONRPCErrorResponse, MessageProblem, RequestId } from './jsonrpc.js';
 import { errorReply } from './jsonrpc.js';
 
 /**
@@ -9,6 +9,7 @@ import { errorReply } from './jsonrpc.js';
 export const ERROR_TABLE = {
   GATEWAY_PARSE_ERROR: { status: 400, rpc: -32700, text: 'Parse error' },
   GATEWAY_INVALID_REQUEST: { status: 400, rpc: -32600, text: 'Invalid request' },
+  GATEWAY_INVALID_PARAMS: { status: 400, rpc: -32602, text: 'Invalid params' },
   GATEWAY_UNSUPPORTED_MEDIA_TYPE: { status: 415, rpc: -32600, text: 'Unsupported media type' },
   GATEWAY_NOT_ACCEPTABLE: { status: 406, rpc: -32600, text: 'Not acceptable' },
   GATEWAY_UNSUPPORTED_PROTOCOL_VERSION: {
@@ -45,17 +46,20 @@ export class GatewayError extends Error {
   readonly code: GatewayErrorCode;
   /** Extra fields for the JSON-RPC error's `data` (a `retryAfter`, say). */
   readonly data: Readonly<Record<string, unknown>> | undefined;
+  /** The id of the request refused, when the error is raised before it has a caller to answer. */
+  readonly requestId: RequestId | undefined;
 
   constructor(
     code: GatewayErrorCode,
     detail?: string,
-    options?: { cause?: unknown; data?: Record<string, unknown> },
+    options?: { cause?: unknown; data?: Record<string, unknown>; requestId?: RequestId | null },
   ) {
     const text = ERROR_TABLE[code].text;
     super(detail ? `${text}: ${detail}` : text, options);
     this.name = 'GatewayError';
     this.code = code;
     this.data = options?.data;
+    this.requestId = options?.requestId ?? undefined;
   }
 
   get status(): number {
@@ -73,11 +77,38 @@ export function asGatewayError(error: unknown): GatewayError {
   return new GatewayError('GATEWAY_INTERNAL', undefined, { cause: error });
 }
 
-/** The JSON-RPC error reply a client sees for `error`, answering request `id`. */
+/**
+ * The error for a client message that failed `checkClientMessage`, answering `id` (the id it
+ * carried when readable); `where` prefixes the problem (`message 2` of a batch).
+ */
+export function invalidMessage(
+  { problem, params }: MessageProblem,
+  id: RequestId | null,
+  where?: string,
+): GatewayError {
+  return new GatewayError(
+    params ? 'GATEWAY_INVALID_PARAMS' : 'GATEWAY_INVALID_REQUEST',
+    where ? `${where}: ${problem}` : problem,
+    { requestId: id },
+  );
+}
+
+/** The error for client input nested deeper than `max` (`limits.maxDepth`), before it is parsed. */
+export function tooDeep(max: number): GatewayError {
+  return new GatewayError(
+    'GATEWAY_INVALID_REQUEST',
+    `the message nests arrays and objects more than ${max} deep (limits.maxDepth)`,
+  );
+}
+
+/**
+ * The JSON-RPC error reply a client sees for `error`, answering request `id` (or, without one,
+ * the request the error names).
+ */
 export function toErrorReply(id: RequestId | null, error: unknown): JSONRPCErrorResponse {
   const e = asGatewayError(error);
   return errorReply(
-    id,
+    id ?? e.requestId ?? null,
     e.rpcCode,
     e.message,
     e.data ? { ...e.data, code: e.code } : { code: e.code },

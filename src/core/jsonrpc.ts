@@ -39,28 +39,71 @@ function isId(value: unknown): value is RequestId {
 }
 
 /**
- * Checks that a parsed value has the shape of one JSON-RPC 2.0 message and returns why not
- * when it does not; `undefined` means it is a message.
+ * An id a client may use: a string or a safe integer. A larger number, or a fraction, would not
+ * go back as the client wrote it (`123456789012345678901234567890` parses to a double and
+ * prints as `1.2345678901234568e+29`). Refusing it costs one check on the parsed id; keeping the
+ * client's text would cost a raw scan of every message and an id carried as text through the
+ * session, for ids no MCP client sends.
  */
-export function describeInvalidMessage(value: unknown): string | undefined {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return 'a JSON-RPC message must be a JSON object';
-  }
-  const m = value as Record<string, unknown>;
-  if (m.jsonrpc !== '2.0') return 'the "jsonrpc" member must be exactly "2.0"';
+function isClientId(value: unknown): value is RequestId {
+  return typeof value === 'string' || Number.isSafeInteger(value);
+}
+
+/** The id of a message that could not be taken, when it is one we can answer exactly; else null. */
+export function readableId(value: unknown): RequestId | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const id = (value as { id?: unknown }).id;
+  return isClientId(id) ? id : null;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Why a value is not a JSON-RPC message; `params` when the fault is in its params (-32602). */
+export interface MessageProblem {
+  problem: string;
+  params: boolean;
+}
+
+const invalid = (problem: string): MessageProblem => ({ problem, params: false });
+const invalidParams = (problem: string): MessageProblem => ({ problem, params: true });
+
+function check(value: unknown, fromClient: boolean): MessageProblem | undefined {
+  if (!isObject(value)) return invalid('a JSON-RPC message must be a JSON object');
+  const m = value;
+  if (m.jsonrpc !== '2.0') return invalid('the "jsonrpc" member must be exactly "2.0"');
+  const validId = fromClient ? isClientId : isId;
+  const idText = fromClient ? 'a string or a safe integer' : 'a string or a number';
   if ('method' in m) {
     if (typeof m.method !== 'string' || m.method === '') {
-      return 'the "method" member must be a non-empty string';
+      return invalid('the "method" member must be a non-empty string');
     }
-    if ('id' in m && !isId(m.id)) return 'the "id" member must be a string or a number';
-    if ('params' in m && (typeof m.params !== 'object' || m.params === null)) {
-      return 'the "params" member must be an object';
+    // The SDK takes such a message for a response and drops it: the caller would wait forever.
+    if ('result' in m || 'error' in m) {
+      return invalid('a request or notification must not carry "result" or "error"');
+    }
+    if ('id' in m && !validId(m.id)) return invalid(`the "id" member must be ${idText}`);
+    if ('params' in m) {
+      // MCP's params are always by name: an array (typeof "object") is as wrong as a string.
+      const params = m.params;
+      if (!isObject(params)) return invalidParams('the "params" member must be an object');
+      if ('_meta' in params) {
+        const meta = params._meta;
+        if (!isObject(meta)) return invalidParams('the "params._meta" member must be an object');
+        if ('progressToken' in meta && !isClientId(meta.progressToken)) {
+          return invalidParams(
+            'the "params._meta.progressToken" member must be a string or a safe integer',
+          );
+        }
+      }
     }
     return undefined;
   }
   if (!('id' in m))
-    return 'a message needs a "method" (request, notification) or an "id" (response)';
-  if ('result' in m === 'error' in m) return 'a response needs exactly one of "result" and "error"';
+    return invalid('a message needs a "method" (request, notification) or an "id" (response)');
+  if ('result' in m === 'error' in m)
+    return invalid('a response needs exactly one of "result" and "error"');
   if ('error' in m) {
     const e = m.error as Record<string, unknown> | null;
     if (
@@ -69,14 +112,34 @@ export function describeInvalidMessage(value: unknown): string | undefined {
       typeof e.code !== 'number' ||
       typeof e.message !== 'string'
     ) {
-      return 'the "error" member must be an object with a numeric "code" and a string "message"';
+      return invalid(
+        'the "error" member must be an object with a numeric "code" and a string "message"',
+      );
     }
     // An error response may carry a null id when the request could not be read.
-    if (m.id !== null && !isId(m.id)) return 'the "id" member must be a string, a number or null';
+    if (m.id !== null && !validId(m.id))
+      return invalid(`the "id" member must be ${idText} or null`);
     return undefined;
   }
-  if (!isId(m.id)) return 'the "id" member must be a string or a number';
+  if (!validId(m.id)) return invalid(`the "id" member must be ${idText}`);
   return undefined;
+}
+
+/**
+ * Checks that a parsed value has the shape of one JSON-RPC 2.0 message and returns why not
+ * when it does not; `undefined` means it is a message. For what backends send.
+ */
+export function describeInvalidMessage(value: unknown): string | undefined {
+  return check(value, false)?.problem;
+}
+
+/**
+ * The same check for what a client sends, where everything a backend would drop silently (so
+ * the client would wait for its deadline) is refused at once, and ids must come back exactly:
+ * strings or safe integers only, for the id and for a `progressToken`.
+ */
+export function checkClientMessage(value: unknown): MessageProblem | undefined {
+  return check(value, true);
 }
 
 export function errorReply(

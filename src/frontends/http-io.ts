@@ -1,21 +1,62 @@
-import { describeInvalidMessage } from '../core/jsonrpc.js';
+import { checkClientMessage, readableId } from '../core/jsonrpc.js';
 import type { JSONRPCMessage } from '../core/jsonrpc.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { GatewayError } from '../core/errors.js';
+import { GatewayError, invalidMessage, tooDeep } from '../core/errors.js';
+import { nestsDeeperThan } from '../core/json-depth.js';
+
+/** Bodies refused as too large are read and dropped up to this size in all (or the limit, if larger). */
+const DRAIN_MAX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Reads and drops the rest of a body refused as too large, then rejects with `error`. A client
+ * still sending it then reads the 413 and a clean close; answering at once would close the
+ * socket under its writes, which it sees as a broken pipe (EPIPE) or a reset, not as the 413.
+ * A body that goes past `max` bytes in all is not waited for.
+ */
+function refuseAfterDrain(
+  req: IncomingMessage,
+  received: number,
+  max: number,
+  error: GatewayError,
+): Promise<never> {
+  if (req.readableEnded) return Promise.reject(error);
+  return new Promise((_, reject) => {
+    let size = received;
+    // Whichever comes first: the end of the body, too much of it, an error, or the client gone.
+    const done = () => {
+      req.off('data', onData);
+      req.off('end', done);
+      req.off('error', done);
+      req.off('close', done);
+      reject(error);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) done();
+    };
+    req.on('data', onData);
+    req.once('end', done);
+    req.once('error', done);
+    req.once('close', done);
+    req.resume();
+  });
+}
 
 /**
  * Reads a request body up to `limit` bytes. A declared or actual size over the limit fails with
- * GATEWAY_PAYLOAD_TOO_LARGE as soon as it is known, without buffering the rest.
+ * GATEWAY_PAYLOAD_TOO_LARGE as soon as it is known, without buffering the rest: the rest is
+ * read and dropped first (up to 64 MiB, or `limit`), so that the client can read the answer.
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
+  const drainMax = Math.max(limit, DRAIN_MAX_BYTES);
   if (Number.isFinite(declared) && declared > limit) {
-    return Promise.reject(
-      new GatewayError(
-        'GATEWAY_PAYLOAD_TOO_LARGE',
-        `body of ${declared} bytes exceeds the limit of ${limit}`,
-      ),
+    const error = new GatewayError(
+      'GATEWAY_PAYLOAD_TOO_LARGE',
+      `body of ${declared} bytes exceeds the limit of ${limit}`,
     );
+    // A body too large even to drop is answered at once; the connection closes under it.
+    return declared > drainMax ? Promise.reject(error) : refuseAfterDrain(req, 0, drainMax, error);
   }
   // Usually the whole body came with the head and waits in the stream: taken now, not over
   // the ticks that flowing mode would take.
@@ -29,11 +70,12 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       size += chunk.length;
       if (size > limit) {
         cleanup();
-        // Stop reading; the connection is closed after the 413 is written.
-        req.resume();
-        reject(
-          new GatewayError('GATEWAY_PAYLOAD_TOO_LARGE', `body exceeds the limit of ${limit} bytes`),
+        // The connection is closed after the 413 is written, once the rest has been dropped.
+        const error = new GatewayError(
+          'GATEWAY_PAYLOAD_TOO_LARGE',
+          `body exceeds the limit of ${limit} bytes`,
         );
+        refuseAfterDrain(req, size, drainMax, error).catch(reject);
         return;
       }
       chunks.push(chunk);
@@ -55,6 +97,20 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('end', onEnd);
     req.on('error', onError);
   });
+}
+
+/**
+ * Refuses a body sent with a Content-Encoding (gzip, deflate, …) with 415 naming it. Decoding
+ * was the other choice; refusing keeps a small body from inflating past the size limit inside
+ * the gateway (a zip bomb), and no MCP client compresses what it posts.
+ */
+export function refuseEncodedBody(req: IncomingMessage): void {
+  const encoding = req.headers['content-encoding'];
+  if (encoding === undefined || encoding.trim().toLowerCase() === 'identity') return;
+  throw new GatewayError(
+    'GATEWAY_UNSUPPORTED_MEDIA_TYPE',
+    `Content-Encoding "${encoding}" is not supported; send the body uncompressed`,
+  );
 }
 
 /** Writes `body` as the whole JSON response; returns its size in bytes. */
@@ -208,12 +264,17 @@ export class SseStream {
 
 /**
  * The JSON-RPC message or batch in a POST body, checked for shape; throws the GatewayError a
- * client should see (parse error, empty batch, the member that is wrong).
+ * client should see (parse error, nesting over `maxDepth`, empty batch, the member that is wrong).
  */
-export function parseMessages(body: Buffer): { messages: JSONRPCMessage[]; batch: boolean } {
+export function parseMessages(
+  body: Buffer,
+  maxDepth: number,
+): { messages: JSONRPCMessage[]; batch: boolean } {
+  const text = body.toString('utf8');
+  if (nestsDeeperThan(text, maxDepth)) throw tooDeep(maxDepth);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(body.toString('utf8'));
+    parsed = JSON.parse(text);
   } catch (error) {
     throw new GatewayError('GATEWAY_PARSE_ERROR', (error as Error).message);
   }
@@ -223,12 +284,12 @@ export function parseMessages(body: Buffer): { messages: JSONRPCMessage[]; batch
     throw new GatewayError('GATEWAY_INVALID_REQUEST', 'an empty batch holds no message');
   }
   for (let i = 0; i < messages.length; i++) {
-    const problem = describeInvalidMessage(messages[i]);
+    const problem = checkClientMessage(messages[i]);
     if (problem) {
-      throw new GatewayError(
-        'GATEWAY_INVALID_REQUEST',
-        batch ? `message ${i}: ${problem}` : problem,
-      );
+      // A batch is refused whole, with a null id: no one id answers it.
+      throw batch
+        ? invalidMessage(problem, null, `message ${i}`)
+        : invalidMessage(problem, readableId(parsed));
     }
   }
   return { messages, batch };

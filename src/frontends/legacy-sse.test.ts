@@ -30,6 +30,7 @@ async function serve(openSession: OpenSession, keepaliveMs?: number): Promise<st
     openSession,
     log,
     maxMessageBytes: 1024,
+    maxDepth: 128,
     messagesPath: '/messages',
     keepaliveMs,
   });

@@ -7,7 +7,7 @@ import { GatewayError } from '../core/errors.js';
 import { channels } from '../core/diagnostics.js';
 import type { Logger } from '../core/logger.js';
 import { claimSession } from '../session/ownership.js';
-import { SseStream, accepts, parseMessages, readBody } from './http-io.js';
+import { SseStream, accepts, parseMessages, readBody, refuseEncodedBody } from './http-io.js';
 import { sendHttpError } from '../http/error-reply.js';
 import type { FrontendOptions, SessionHandle, PeerInfo } from './types.js';
 import { encodeMessage } from '../core/raw-json.js';
@@ -187,10 +187,11 @@ export class LegacySseHandler {
           'the Content-Type must be application/json',
         );
       }
+      refuseEncodedBody(req);
       const body = await readBody(req, this.options.maxMessageBytes);
       if (channels.bytes.hasSubscribers)
         channels.bytes.publish({ transport: 'sse', direction: 'in', bytes: body.length });
-      const { messages } = parseMessages(body);
+      const { messages } = parseMessages(body, this.options.maxDepth);
       // The stream may have closed while the body was read.
       if (entry.transport.isClosed) throw sessionNotFound();
       res.writeHead(202).end();

@@ -1,16 +1,23 @@
 import { PassThrough, Writable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { JSONRPCMessage } from '../core/jsonrpc.js';
 import { createLogger } from '../core/logger.js';
 import { GatewayError } from '../core/errors.js';
 import { StdioServerTransport, refuseClient } from './stdio-server-transport.js';
+import pino from 'pino';
 
 const log = createLogger({ level: 'silent' });
 
 function setup(maxMessageBytes = 1024) {
   const input = new PassThrough();
   const output = new PassThrough();
-  const transport = new StdioServerTransport({ input, output, log, maxMessageBytes });
+  const transport = new StdioServerTransport({
+    input,
+    output,
+    log,
+    maxMessageBytes,
+    maxDepth: 128,
+  });
   const received: JSONRPCMessage[] = [];
   let closes = 0;
   transport.onmessage = (m) => received.push(m);
@@ -147,7 +154,13 @@ describe('StdioServerTransport', () => {
         release = callback;
       },
     });
-    const transport = new StdioServerTransport({ input, output, log, maxMessageBytes: 1024 });
+    const transport = new StdioServerTransport({
+      input,
+      output,
+      log,
+      maxMessageBytes: 1024,
+      maxDepth: 128,
+    });
     await transport.start();
     let sent = false;
     const sending = transport.send(ping(1)).then(() => (sent = true));
@@ -191,5 +204,43 @@ describe('refuseClient', () => {
     await refuseClient(input, output, error, 1024, 50);
     await tick();
     expect(written).toEqual([expect.objectContaining({ id: null })]);
+  });
+});
+
+describe('refused lines in the log', () => {
+  it('one warning per refused line (50,796 in a fuzz run) becomes 5, then a summary per 10 s', async () => {
+    const lines: Array<{ level: number; msg: string; suppressed?: number }> = [];
+    const captured = pino(
+      { level: 'warn' },
+      { write: (line: string) => void lines.push(JSON.parse(line)) },
+    );
+    let now = 0;
+    const input = new PassThrough();
+    const output = new PassThrough();
+    let replies = 0;
+    output.on('data', (chunk: Buffer) => (replies += chunk.toString().split('\n').length - 1));
+    const transport = new StdioServerTransport({
+      input,
+      output,
+      log: captured,
+      maxMessageBytes: 1024,
+      maxDepth: 128,
+      refusalLog: { now: () => now },
+    });
+    await transport.start();
+    input.write('not json\n'.repeat(500));
+    await vi.waitFor(() => expect(replies).toBe(500), { timeout: 10_000 });
+    expect(lines.map((l) => l.msg)).toEqual(Array(5).fill('refused a line from the client'));
+
+    now = 10_000;
+    input.write('{"jsonrpc":"2.0","id":1,"method":"x","params":[]}\n'.repeat(500));
+    await vi.waitFor(() => expect(replies).toBe(1000), { timeout: 10_000 });
+    // Every line is still answered; the log has one summary for the 496 held back so far.
+    expect(lines).toHaveLength(6);
+    expect(lines[5]).toMatchObject({ level: 40, suppressed: 496 });
+
+    await transport.close();
+    expect(lines).toHaveLength(7);
+    expect(lines[6]).toMatchObject({ suppressed: 499 });
   });
 });

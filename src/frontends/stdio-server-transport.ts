@@ -1,12 +1,16 @@
 import type { Readable, Writable } from 'node:stream';
 import type { ClientTransport } from '../session/session.js';
 import type { JSONRPCMessage, RequestId } from '../core/jsonrpc.js';
-import { describeInvalidMessage, isRequest } from '../core/jsonrpc.js';
-import { GatewayError, toErrorReply } from '../core/errors.js';
+import { checkClientMessage, isRequest, readableId } from '../core/jsonrpc.js';
+import type { MessageProblem } from '../core/jsonrpc.js';
+import { GatewayError, invalidMessage, toErrorReply, tooDeep } from '../core/errors.js';
+import { nestsDeeperThan } from '../core/json-depth.js';
 import type { Logger } from '../core/logger.js';
 import { LineSplitter, idOfOversizeLine } from '../core/ndjson.js';
 import type { OversizeLine } from '../core/ndjson.js';
 import { encodeMessage } from '../core/raw-json.js';
+import { ThrottledWarning } from '../core/throttled-warning.js';
+import type { ThrottledWarningOptions } from '../core/throttled-warning.js';
 
 export interface StdioServerTransportOptions {
   /** Where the client's messages arrive, as newline-delimited JSON-RPC. */
@@ -16,6 +20,10 @@ export interface StdioServerTransportOptions {
   log: Logger;
   /** A longer input line is answered with a JSON-RPC error instead of being buffered. */
   maxMessageBytes: number;
+  /** A line nesting arrays and objects deeper is answered with a JSON-RPC error, unparsed. */
+  maxDepth: number;
+  /** How refused lines are logged: the first few one by one, then summaries. @default {} */
+  refusalLog?: ThrottledWarningOptions;
 }
 
 /**
@@ -32,6 +40,7 @@ export class StdioServerTransport implements ClientTransport {
   private readonly output: Writable;
   private readonly log: Logger;
   private readonly splitter: LineSplitter;
+  private readonly refusals: ThrottledWarning;
   private started = false;
   private closed = false;
   private announcedClose = false;
@@ -41,6 +50,11 @@ export class StdioServerTransport implements ClientTransport {
     this.input = options.input;
     this.output = options.output;
     this.log = options.log;
+    this.refusals = new ThrottledWarning(
+      options.log,
+      'refused a line from the client',
+      options.refusalLog,
+    );
     this.splitter = new LineSplitter(
       options.maxMessageBytes,
       (line) => this.receive(line),
@@ -78,6 +92,10 @@ export class StdioServerTransport implements ClientTransport {
   };
 
   private receive(line: string): void {
+    if (nestsDeeperThan(line, this.options.maxDepth)) {
+      this.refuse(null, tooDeep(this.options.maxDepth));
+      return;
+    }
     let value: unknown;
     try {
       value = JSON.parse(line);
@@ -87,12 +105,12 @@ export class StdioServerTransport implements ClientTransport {
     }
     const batch = Array.isArray(value);
     const messages: unknown[] = Array.isArray(value) ? value : [value];
-    const problem =
+    const problem: MessageProblem | undefined =
       messages.length === 0
-        ? 'an empty batch holds no message'
-        : messages.map(describeInvalidMessage).find((p) => p !== undefined);
+        ? { problem: 'an empty batch holds no message', params: false }
+        : messages.map(checkClientMessage).find((p) => p !== undefined);
     if (problem) {
-      this.refuse(batch ? null : idOf(value), new GatewayError('GATEWAY_INVALID_REQUEST', problem));
+      this.refuse(null, invalidMessage(problem, batch ? null : readableId(value)));
       return;
     }
     for (const message of messages) this.onmessage?.(message as JSONRPCMessage);
@@ -102,7 +120,7 @@ export class StdioServerTransport implements ClientTransport {
     const limit = this.options.maxMessageBytes;
     // The id, when one of the line's ends shows it, lets the request fail rather than wait forever.
     this.refuse(
-      idOfOversizeLine(line) ?? null,
+      readableId({ id: idOfOversizeLine(line) }),
       new GatewayError(
         'GATEWAY_PAYLOAD_TOO_LARGE',
         `a message of ${line.bytes} bytes exceeds the limit of ${limit} bytes (limits.maxMessageBytes); it was dropped`,
@@ -112,7 +130,8 @@ export class StdioServerTransport implements ClientTransport {
 
   /** Answers a line we could not take with the JSON-RPC error a server owes it. */
   private refuse(id: RequestId | null, error: GatewayError): void {
-    this.log.warn({ reason: error.message }, 'refused a line from the client');
+    // Every refused line is answered; only the log is throttled.
+    this.refusals.warn({ reason: error.message });
     this.send(toErrorReply(id, error)).catch(() => {});
   }
 
@@ -148,6 +167,7 @@ export class StdioServerTransport implements ClientTransport {
   private announceClose(): void {
     if (this.announcedClose) return;
     this.announcedClose = true;
+    this.refusals.flush();
     this.onclose?.();
   }
 
@@ -167,13 +187,6 @@ export class StdioServerTransport implements ClientTransport {
     }
     this.announceClose();
   }
-}
-
-/** The id of a message that could not be taken, when it has a usable one. */
-function idOf(value: unknown): RequestId | null {
-  if (typeof value !== 'object' || value === null || !('id' in value)) return null;
-  const id = value.id;
-  return typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) ? id : null;
 }
 
 /** How long a client we cannot serve is given to send its first request, to answer it by id. */
@@ -222,8 +235,8 @@ function firstRequestId(input: Readable, maxBytes: number, ms: number): Promise<
         } catch {
           return;
         }
-        const message = value as JSONRPCMessage;
-        if (describeInvalidMessage(value) === undefined && isRequest(message)) finish(message.id);
+        if (checkClientMessage(value) === undefined && isRequest(value as JSONRPCMessage))
+          finish((value as { id: RequestId }).id);
       },
       () => {},
     );

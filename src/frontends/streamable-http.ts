@@ -7,7 +7,7 @@ import { GatewayError } from '../core/errors.js';
 import { channels } from '../core/diagnostics.js';
 import type { Logger } from '../core/logger.js';
 import { claimSession } from '../session/ownership.js';
-import { accepts, parseMessages, readBody } from './http-io.js';
+import { accepts, parseMessages, readBody, refuseEncodedBody } from './http-io.js';
 import { sendHttpError } from '../http/error-reply.js';
 import { StreamableHttpSessionTransport } from './streamable-http-session.js';
 import type { FrontendOptions, PeerInfo, SessionHandle } from './types.js';
@@ -109,10 +109,11 @@ export class StreamableHttpHandler {
         'the Content-Type must be application/json',
       );
     }
+    refuseEncodedBody(req);
     const body = await readBody(req, this.maxBodyBytes);
     if (channels.bytes.hasSubscribers)
       channels.bytes.publish({ transport: 'streamable-http', direction: 'in', bytes: body.length });
-    const { messages, batch } = parseMessages(body);
+    const { messages, batch } = parseMessages(body, this.options.maxDepth);
 
     const initialize = messages.find(isInitialize) as JSONRPCRequest | undefined;
     if (initialize) return this.initialize(req, res, peer, initialize, messages.length);

@@ -40,4 +40,6 @@ export interface FrontendOptions {
   log: Logger;
   /** Largest message accepted from a client, in bytes. */
   maxMessageBytes: number;
+  /** Deepest nesting of arrays and objects accepted in a client's message (`limits.maxDepth`). */
+  maxDepth: number;
 }

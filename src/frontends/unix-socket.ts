@@ -68,6 +68,7 @@ export class UnixSocketFrontend {
       output: socket,
       log: this.log,
       maxMessageBytes: this.options.maxMessageBytes,
+      maxDepth: this.options.maxDepth,
     });
     let handle: SessionHandle;
     try {

@@ -1,5 +1,5 @@
 import type { JSONRPCErrorResponse, JSONRPCMessage, RequestId } from '../core/jsonrpc.js';
-import { describeInvalidMessage, isReply, isRequest } from '../core/jsonrpc.js';
+import { checkClientMessage, isReply, isRequest, readableId } from '../core/jsonrpc.js';
 import { encodeMessage } from '../core/raw-json.js';
 
 /*
@@ -21,7 +21,7 @@ export type DialectName = 'jsonrpc' | 'control' | 'envelope';
 /** What one text frame carried, read in the connection's dialect. */
 export type Inbound =
   | { kind: 'message'; message: JSONRPCMessage; authToken?: string }
-  | { kind: 'invalid'; id: RequestId | null; problem: string }
+  | { kind: 'invalid'; id: RequestId | null; problem: string; params?: boolean }
   | { kind: 'create' }
   | { kind: 'attach'; sessionId: string | undefined };
 
@@ -31,10 +31,7 @@ function isObject(value: unknown): value is Fields {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function idOf(value: unknown): RequestId | null {
-  const id = isObject(value) ? value.id : undefined;
-  return typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) ? id : null;
-}
+const idOf = readableId;
 
 function isControl(value: Fields): boolean {
   return typeof value.type === 'string' && !('jsonrpc' in value);
@@ -51,12 +48,12 @@ export function detectDialect(value: unknown): DialectName | undefined {
   if (isControl(value) && (value.type === 'create_session' || value.type === 'attach_session'))
     return 'control';
   if (isEnvelope(value)) return 'envelope';
-  return describeInvalidMessage(value) === undefined ? 'jsonrpc' : undefined;
+  return checkClientMessage(value) === undefined ? 'jsonrpc' : undefined;
 }
 
 function readMessage(value: unknown, fallbackId: RequestId | null = null): Inbound {
-  const problem = describeInvalidMessage(value);
-  if (problem) return { kind: 'invalid', id: idOf(value) ?? fallbackId, problem };
+  const problem = checkClientMessage(value);
+  if (problem) return { kind: 'invalid', id: idOf(value) ?? fallbackId, ...problem };
   return { kind: 'message', message: value as JSONRPCMessage };
 }
 
@@ -72,8 +69,16 @@ export function decode(dialect: DialectName, value: unknown): Inbound {
       if (payload === undefined || payload === null)
         return { kind: 'invalid', id: idOf(value), problem: 'the envelope has no mcp_payload' };
       const inbound = readMessage(payload, idOf(value));
-      if (inbound.kind === 'message' && typeof value.auth_token === 'string')
-        inbound.authToken = value.auth_token;
+      if (inbound.kind !== 'message' || !('auth_token' in value)) return inbound;
+      // A token that is not a string used to be dropped: the message then went on unchecked.
+      if (typeof value.auth_token !== 'string') {
+        return {
+          kind: 'invalid',
+          id: idOf(payload) ?? idOf(value),
+          problem: `the envelope's "auth_token" must be a string, not ${value.auth_token === null ? 'null' : typeof value.auth_token}`,
+        };
+      }
+      inbound.authToken = value.auth_token;
       return inbound;
     }
     case 'control':

@@ -154,6 +154,7 @@ async function harness(
     openSession,
     log,
     maxMessageBytes: 64 * 1024,
+    maxDepth: 128,
     ...extra,
   });
   const server: Server = createServer();

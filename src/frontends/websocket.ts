@@ -6,7 +6,8 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { RawData } from 'ws';
 import type { JSONRPCMessage, RequestId } from '../core/jsonrpc.js';
 import { isRequest } from '../core/jsonrpc.js';
-import { GatewayError, asGatewayError, toErrorReply } from '../core/errors.js';
+import { GatewayError, asGatewayError, toErrorReply, tooDeep } from '../core/errors.js';
+import { nestsDeeperThan } from '../core/json-depth.js';
 import { channels } from '../core/diagnostics.js';
 import type { Logger } from '../core/logger.js';
 import type { DialectName } from './websocket-dialects.js';
@@ -161,9 +162,14 @@ export class WebSocketFrontend {
         : data.byteLength;
       channels.bytes.publish({ transport: 'websocket', direction: 'in', bytes });
     }
+    const text = data.toString();
+    if (nestsDeeperThan(text, this.options.maxDepth)) {
+      this.reject(conn, null, tooDeep(this.options.maxDepth));
+      return;
+    }
     let value: unknown;
     try {
-      value = JSON.parse(data.toString());
+      value = JSON.parse(text);
     } catch (error) {
       this.reject(conn, null, new GatewayError('GATEWAY_PARSE_ERROR', (error as Error).message));
       return;
@@ -185,7 +191,10 @@ export class WebSocketFrontend {
         return this.reject(
           conn,
           inbound.id,
-          new GatewayError('GATEWAY_INVALID_REQUEST', inbound.problem),
+          new GatewayError(
+            inbound.params ? 'GATEWAY_INVALID_PARAMS' : 'GATEWAY_INVALID_REQUEST',
+            inbound.problem,
+          ),
         );
       case 'create':
         if (conn.entry)

@@ -26,7 +26,8 @@ export class Endpoint {
     /** Checks the auth_token of WebSocket envelope messages, when authentication is on. */
     verifyMessageToken?: (token: string) => Promise<Principal>,
   ) {
-    const frontend = { openSession, log, maxMessageBytes: config.limits.maxMessageBytes };
+    const { maxMessageBytes, maxDepth } = config.limits;
+    const frontend = { openSession, log, maxMessageBytes, maxDepth };
     this.mcp = config.server.http ? new StreamableHttpHandler(frontend) : undefined;
     this.sse = config.server.sse
       ? new LegacySseHandler({ ...frontend, messagesPath: `${base}/messages` })

@@ -34,7 +34,7 @@ export function sendHttpError(
     to.destroy();
     return;
   }
-  // The rest of an oversized body is not read: the connection cannot carry another request.
+  // An oversized body was drained, not kept: the connection carries no further request.
   const headers =
     e.code === 'GATEWAY_PAYLOAD_TOO_LARGE'
       ? { ...options.headers, connection: 'close' }

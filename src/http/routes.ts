@@ -125,7 +125,11 @@ export function gatewayRoutes(deps: GatewayRouteDeps): GatewayRoute[] {
     }
     return endpoint;
   };
-  const wellKnown: HttpHandler = (req, res) => guard.wellKnown(pathOf(req.url), req, res);
+  const wellKnown: HttpHandler = (req, res) => {
+    // The guard serves plain paths only: another (`/../x`, an encoded one) is no resource here.
+    if (!guard.wellKnown(pathOf(req.url), req, res))
+      throw new GatewayError('GATEWAY_NOT_FOUND', `no document at ${pathOf(req.url)}`);
+  };
   return [
     ...endpointRoutes(
       config.server,

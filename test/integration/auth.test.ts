@@ -1,6 +1,6 @@
 import { createServer, request } from 'node:http';
 import type { Server } from 'node:http';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
@@ -296,7 +296,9 @@ describe('authentication matrix (Streamable HTTP, SSE, WebSocket)', () => {
     expect((await post(KEY)).status).toBe(202);
   });
 
-  it('checks the auth_token of each WebSocket envelope message', async () => {
+  it('checks the auth_token of each WebSocket envelope message', async () => {});
+
+  it('checks the auth_token of each WebSocket envelope message; a non-string one, which was ignored, is refused', async () => {
     const other = 'second-api-key-55555555';
     secrets.push(other);
     const { port } = await start({ required: true, apiKeys: [KEY, other] });
@@ -307,7 +309,7 @@ describe('authentication matrix (Streamable HTTP, SSE, WebSocket)', () => {
     }> = [];
     socket.on('message', (data) => replies.push(JSON.parse(String(data))));
     await new Promise((resolve) => socket.once('open', resolve));
-    const send = (id: number, token: string, method = 'ping') =>
+    const send = (id: number, token: unknown, method = 'ping') =>
       socket.send(
         JSON.stringify({
           id,
@@ -321,10 +323,14 @@ describe('authentication matrix (Streamable HTTP, SSE, WebSocket)', () => {
     send(2, 'not-a-valid-token-000');
     send(3, other);
     send(4, KEY);
+    // A token that is not a string was dropped, and the message went on as if it had none.
+    send(5, 12345);
+    send(6, { token: KEY });
+    send(7, null);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`only ${replies.length} replies`)), 10_000);
       const check = setInterval(() => {
-        if (replies.filter((r) => r.mcp_payload.id !== undefined).length >= 4) {
+        if (replies.filter((r) => r.mcp_payload.id !== undefined).length >= 7) {
           clearInterval(check);
           clearTimeout(timer);
           resolve();
@@ -336,6 +342,14 @@ describe('authentication matrix (Streamable HTTP, SSE, WebSocket)', () => {
     expect(byId.get(2)?.error?.code).toBe(-32030);
     expect(byId.get(3)?.error?.message).toContain('names another caller');
     expect(byId.get(4)?.error).toBeUndefined();
+    for (const [id, type] of [
+      [5, 'number'],
+      [6, 'object'],
+      [7, 'null'],
+    ] as const) {
+      expect(byId.get(id)?.error?.code).toBe(-32600);
+      expect(byId.get(id)?.error?.message).toContain(`"auth_token" must be a string, not ${type}`);
+    }
   });
 
   it('follows a JWKS through a key rotation', async () => {
@@ -469,6 +483,42 @@ describe('hardening', () => {
     expect(ok.headers.get('x-content-type-options')).toBe('nosniff');
   });
 
+  it('Origin: null is a foreign origin on /mcp, /sse, /messages and /ws unless listed', async () => {
+    const { port } = await start({});
+    const refused = await statuses(port, { origin: 'null' });
+    expect({ mcp: refused.mcp, sse: refused.sse, ws: refused.ws }).toEqual({
+      mcp: 403,
+      sse: 403,
+      ws: 403,
+    });
+    const messages = await fetch(`http://127.0.0.1:${port}/messages?sessionId=x`, {
+      method: 'POST',
+      headers: { origin: 'null', 'content-type': 'application/json' },
+      body: '{"jsonrpc":"2.0","id":1,"method":"ping"}',
+    });
+    expect(messages.status).toBe(403);
+    expect(((await messages.json()) as { error: { message: string } }).error.message).toContain(
+      'Origin "null"',
+    );
+
+    // `*` does not let `null` in; naming it does.
+    const { port: anyPort } = await start(
+      {},
+      { server: { host: '127.0.0.1', port: 0, allowedOrigins: ['*'] } },
+    );
+    expect((await statuses(anyPort, { origin: 'null' })).mcp).toBe(403);
+    const { port: listedPort } = await start(
+      {},
+      { server: { host: '127.0.0.1', port: 0, allowedOrigins: ['null'] } },
+    );
+    const listed = await statuses(listedPort, { origin: 'null' });
+    expect({ mcp: listed.mcp, sse: listed.sse, ws: listed.ws }).toEqual({
+      mcp: 200,
+      sse: 200,
+      ws: 101,
+    });
+  });
+
   it('answers CORS preflights for allowed origins only, and serves the well-known documents', async () => {
     const { port } = await start(
       {
@@ -505,6 +555,86 @@ describe('hardening', () => {
       await fetch(`http://127.0.0.1:${port}/.well-known/security.txt`)
     ).text();
     expect(securityTxt).toMatch(/^Contact: /);
+  });
+
+  it('refuses a JWT without exp or without sub on /mcp, which used to let them in', async () => {
+    const { port } = await start({
+      required: true,
+      jwt: { secret: SECRET, issuer: ISSUER, audience: AUDIENCE },
+    });
+    const key = new TextEncoder().encode(SECRET);
+    const base = () =>
+      new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuer(ISSUER).setAudience(AUDIENCE);
+    const noExp = await base().setSubject('alice').setIssuedAt().sign(key);
+    const noSub = await base().setIssuedAt().setExpirationTime('5m').sign(key);
+    const good = await base().setSubject('alice').setIssuedAt().setExpirationTime('5m').sign(key);
+    secrets.push(noExp, noSub, good);
+    for (const [jwt, status] of [
+      [noExp, 401],
+      [noSub, 401],
+      [good, 200],
+    ] as const) {
+      const res = await fetch(`http://127.0.0.1:${port}/mcp`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: ACCEPT,
+          authorization: `Bearer ${jwt}`,
+        },
+        body: initialize,
+      });
+      await res.text();
+      expect(res.status).toBe(status);
+      if (status === 401) expect(res.headers.get('www-authenticate')).toContain('invalid_token');
+    }
+  });
+
+  it('warns once at startup when bound beyond loopback without auth, which used to start silently', async () => {
+    const read = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
+    const before = read().length;
+    const warnings = () =>
+      read()
+        .slice(before)
+        .split('\n')
+        .filter((line) => line.includes('without authentication'));
+    const { gateway } = await start({}, { server: { host: '0.0.0.0', port: 0 } });
+    // Logged before listen() resolves; flushed to the file on the logger's schedule.
+    await waitFor(() => warnings().length > 0, 10_000, 'the warning in the log');
+    await gateway.close();
+    const lines = warnings();
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 40, host: '0.0.0.0' });
+  });
+
+  it('the protected-resource metadata no longer reflects unnormalized paths (/../../): 404', async () => {
+    const { port } = await start({ required: true, apiKeys: [KEY] });
+    const get = (path: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        // node:http sends the path as given; fetch() would normalize it first.
+        const req = request({ host: '127.0.0.1', port, path }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    for (const path of [
+      '/.well-known/oauth-protected-resource/../../etc/passwd',
+      '/.well-known/oauth-protected-resource/mcp/..',
+      '/.well-known/oauth-protected-resource//evil',
+      '/.well-known/oauth-protected-resource/%2e%2e/x',
+      '/.well-known/oauth-protected-resource/<script>',
+    ]) {
+      const reply = await get(path);
+      expect(reply.status, path).toBe(404);
+      expect(reply.body).not.toContain('"resource"');
+    }
+    const ok = await get('/.well-known/oauth-protected-resource/servers/probe/mcp');
+    expect(ok.status).toBe(200);
+    expect(JSON.parse(ok.body)).toMatchObject({
+      resource: `http://127.0.0.1:${port}/servers/probe/mcp`,
+    });
   });
 
   it('refuses to start with auth required and nothing to check credentials against', () => {

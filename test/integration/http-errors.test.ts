@@ -1,3 +1,5 @@
+import { connect } from 'node:net';
+import { deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   connectClient,
@@ -7,6 +9,7 @@ import {
   ACCEPT_JSON_AND_SSE as ACCEPT,
 } from '../helpers.js';
 import type { RunningGateway } from '../helpers.js';
+import { openRawSse } from '../frontend-helpers.js';
 
 /*
  * Bad input on the Streamable HTTP surface: each case gets its precise HTTP status and a JSON-RPC
@@ -40,11 +43,55 @@ async function call(url: URL, init: RequestInit): Promise<Reply> {
   return { status: res.status, headers: res.headers, body: raw ? JSON.parse(raw) : {} };
 }
 
-function post(url: URL, body: string, headers: Record<string, string> = {}): Promise<Reply> {
+function post(
+  url: URL,
+  body: string | Uint8Array,
+  headers: Record<string, string> = {},
+): Promise<Reply> {
   return call(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: ACCEPT, ...headers },
     body,
+  });
+}
+
+/**
+ * A client that writes a whole body before it reads (as curl or Python's requests do) over a
+ * raw socket: what it read, and the socket errors it met while writing.
+ */
+function sendWholeBody(
+  url: URL,
+  head: string,
+  size: number,
+  chunked: boolean,
+): Promise<{ received: string; errors: string[] }> {
+  return new Promise((resolve) => {
+    const socket = connect(Number(url.port), '127.0.0.1');
+    let received = '';
+    const errors: string[] = [];
+    socket.on('data', (d: Buffer) => (received += d.toString()));
+    socket.on('error', (e: NodeJS.ErrnoException) => errors.push(e.code ?? e.message));
+    socket.on('close', () => resolve({ received, errors }));
+    socket.write(
+      head + (chunked ? 'transfer-encoding: chunked\r\n\r\n' : `content-length: ${size}\r\n\r\n`),
+    );
+    const piece = Buffer.alloc(64 * 1024, 0x20);
+    let sent = 0;
+    const pump = () => {
+      while (sent < size) {
+        sent += piece.length;
+        const data = chunked
+          ? Buffer.concat([
+              Buffer.from(`${piece.length.toString(16)}\r\n`),
+              piece,
+              Buffer.from('\r\n'),
+            ])
+          : piece;
+        if (!socket.write(data)) return void socket.once('drain', pump);
+      }
+      if (chunked) socket.write('0\r\n\r\n');
+    };
+    pump();
   });
 }
 
@@ -177,6 +224,17 @@ describe('Streamable HTTP: bad input', () => {
       -32600,
       'GATEWAY_PAYLOAD_TOO_LARGE',
     ],
+    [
+      'a gzip Content-Encoding, which was ignored',
+      () =>
+        post(gw.url, gzipSync(JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'ping' })), {
+          'mcp-session-id': session,
+          'content-encoding': 'gzip',
+        }),
+      415,
+      -32600,
+      'GATEWAY_UNSUPPORTED_MEDIA_TYPE',
+    ],
     ['a PUT', () => call(gw.url, { method: 'PUT' }), 405, -32600, 'GATEWAY_METHOD_NOT_ALLOWED'],
     [
       'an unknown path',
@@ -195,6 +253,43 @@ describe('Streamable HTTP: bad input', () => {
     expect(reply.body.error?.code).toBe(rpc);
     expect(reply.body.error?.data?.code).toBe(code);
     expect(reply.body.error?.message.length).toBeGreaterThan(10);
+  });
+
+  it.each([false, true])(
+    'a 20 MiB body on an existing session gets 413 with a JSON body, not a broken pipe (chunked: %s)',
+    async (chunked) => {
+      const head = `POST /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\naccept: ${ACCEPT}\r\nmcp-session-id: ${session}\r\n`;
+      const { received, errors } = await sendWholeBody(gw.url, head, 20 * 1024 * 1024, chunked);
+      expect(errors).toEqual([]);
+      expect(received).toMatch(/^HTTP\/1\.1 413 /);
+      const body = JSON.parse(received.slice(received.indexOf('\r\n\r\n') + 4)) as Reply['body'];
+      expect(body.error?.data?.code).toBe('GATEWAY_PAYLOAD_TOO_LARGE');
+    },
+  );
+
+  it('a Content-Encoding on /mcp and on legacy /messages gets 415 naming it, not ignored', async () => {
+    const ping = JSON.stringify({ jsonrpc: '2.0', id: 6, method: 'ping' });
+    const mcp = await post(gw.url, deflateSync(ping), {
+      'mcp-session-id': session,
+      'content-encoding': 'deflate',
+    });
+    expect(mcp.status).toBe(415);
+    expect(mcp.body.error?.message).toContain('Content-Encoding "deflate"');
+    const sse = await openRawSse(new URL('/sse', gw.url));
+    try {
+      const endpoint = new URL(
+        (await sse.next((e) => e.event === 'endpoint', 'the endpoint event')).data,
+        gw.url,
+      );
+      const legacy = await post(endpoint, gzipSync(ping), { 'content-encoding': 'gzip' });
+      expect(legacy.status).toBe(415);
+      expect(legacy.body.error?.message).toContain('Content-Encoding "gzip"');
+      // identity is no encoding at all.
+      const plain = await post(endpoint, ping, { 'content-encoding': 'identity' });
+      expect(plain.status).toBe(202);
+    } finally {
+      sse.close();
+    }
   });
 
   it('answers a request id already in flight with 400', async () => {
@@ -279,11 +374,11 @@ describe('Streamable HTTP: backends that cannot serve', () => {
     }
   });
 
-  it('reports the exit code and stderr of a backend that dies on start', async () => {
+  it('backend stderr does not reach the client when the backend dies on start', async () => {
     const gw = await startGateway({
       transport: 'stdio',
       command: process.execPath,
-      args: ['-e', 'console.error("missing API_TOKEN"); process.exit(3)'],
+      args: ['-e', 'console.error("missing API_TOKEN=s3cr3t-value"); process.exit(3)'],
     });
     try {
       const reply = await post(gw.url, JSON.stringify(initialize));
@@ -291,7 +386,8 @@ describe('Streamable HTTP: backends that cannot serve', () => {
       expect(reply.headers.get('mcp-session-id')).toBeNull();
       expect(reply.body.error?.data?.code).toBe('GATEWAY_BACKEND_EXITED');
       expect(reply.body.error?.message).toContain('code 3');
-      expect(reply.body.error?.message).toContain('missing API_TOKEN');
+      expect(JSON.stringify(reply.body)).not.toContain('API_TOKEN');
+      expect(JSON.stringify(reply.body)).not.toContain('s3cr3t-value');
       // The session died with its backend: the id it was given is gone.
       expect(gw.gateway.sessions()).toHaveLength(0);
     } finally {
