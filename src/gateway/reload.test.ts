@@ -16,11 +16,16 @@ describe('planReload', () => {
       retries: { attempts: 0 },
       sessions: { idleTimeoutMs: 1000 },
       processes: { max: 3 },
-      server: { allowedOrigins: ['https://app.example'], port: 9999 },
+      server: { allowedOrigins: ['https://app.example'], port: 9999, requestTimeoutMs: 30_000 },
       auth: { apiKeys: ['a-long-enough-key'] },
     });
     const { result } = planReload(parseConfig(base), next, running(base));
-    expect(result.ignored.sort()).toEqual(['auth', 'server.allowedOrigins', 'server.port']);
+    expect(result.ignored.sort()).toEqual([
+      'auth',
+      'server.allowedOrigins',
+      'server.port',
+      'server.requestTimeoutMs',
+    ]);
     expect(result).toMatchObject({ added: [], removed: [], changed: [] });
   });
 

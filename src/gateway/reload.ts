@@ -23,6 +23,10 @@ const SERVER_KEYS = [
   'allowedHosts',
   'allowedOrigins',
   'securityContact',
+  'headersTimeoutMs',
+  'requestTimeoutMs',
+  'keepAliveTimeoutMs',
+  'maxConnectionsPerAddress',
 ] as const;
 
 /**
