@@ -1,4 +1,8 @@
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { RequestContext } from '../src/core/context.js';
+import { GatewayError } from '../src/core/errors.js';
+import type { Backend } from '../src/backends/backend.js';
+import type { BackendTransport } from '../src/backends/transport.js';
 import type { ContextInit, Route } from '../src/core/context.js';
 import { createLogger } from '../src/core/logger.js';
 
@@ -19,4 +23,19 @@ export function messageContext(
   });
   ctx.route = route;
   return ctx;
+}
+
+/** A backend whose one connection is `transport` (an in-memory one, say), for unit tests of targets. */
+export function inMemoryBackend(name: string, transport: Transport): Backend {
+  const connection: BackendTransport = Object.assign(transport, {
+    unavailable: () =>
+      new GatewayError('GATEWAY_BACKEND_EXITED', `${name}: the in-memory server closed`),
+  });
+  return {
+    name,
+    connect: () => connection,
+    warm: async () => {},
+    reapIdle: () => {},
+    close: async () => {},
+  };
 }

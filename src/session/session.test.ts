@@ -7,9 +7,7 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { JSONRPCMessage } from '../core/jsonrpc.js';
 import type { Policy } from '../core/policy.js';
-import { GatewayError } from '../core/errors.js';
-import type { Backend } from '../backends/backend.js';
-import type { BackendTransport } from '../backends/transport.js';
+import { inMemoryBackend } from '../../test/contexts.js';
 import { BackendTarget } from '../targets/backend-target.js';
 import { parseConfig } from '../config/schema.js';
 import { Session } from './session.js';
@@ -53,16 +51,7 @@ async function wire(policies: Policy[] = [], toClient: Policy[] = []) {
   });
   await server.connect(serverEnd);
 
-  const connection: BackendTransport = Object.assign(sessionTargetSide, {
-    unavailable: () => new GatewayError('GATEWAY_BACKEND_EXITED', 'the in-memory server closed'),
-  });
-  const backend: Backend = {
-    name: 'unit',
-    connect: () => connection,
-    warm: async () => {},
-    reapIdle: () => {},
-    close: async () => {},
-  };
+  const backend = inMemoryBackend('unit', sessionTargetSide);
   const config = parseConfig({ backends: { unit: { command: 'x' } } }).backends.unit!;
   const target = new BackendTarget('unit', config, backend, []);
   const log = pino({ level: 'silent' });

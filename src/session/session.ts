@@ -200,14 +200,7 @@ export class Session implements Upstream {
 
   private async dispatchRequest(message: JSONRPCRequest): Promise<void> {
     this.dispatching++;
-    const ctx = new RequestContext({
-      message,
-      transport: this.transport,
-      session: this.ref,
-      principal: this.principal,
-      remoteAddress: this.remoteAddress,
-      log: this.log,
-    });
+    const ctx = this.contextFor(message);
     this.inflight.set(message.id, ctx);
     try {
       const outcome = await this.run(ctx, 'to-server', this.toServer);
@@ -238,6 +231,18 @@ export class Session implements Upstream {
     } finally {
       this.dispatched();
     }
+  }
+
+  /** A request of this session, in either direction, as the chains see it. */
+  private contextFor(message: JSONRPCRequest): RequestContext {
+    return new RequestContext({
+      message,
+      transport: this.transport,
+      session: this.ref,
+      principal: this.principal,
+      remoteAddress: this.remoteAddress,
+      log: this.log,
+    });
   }
 
   /** Runs a request through a chain, turning a failure into its error reply, with events. */
@@ -310,14 +315,7 @@ export class Session implements Upstream {
   }
 
   request(message: JSONRPCRequest, backend: string): ServerRequest {
-    const ctx = new RequestContext({
-      message,
-      transport: this.transport,
-      session: this.ref,
-      principal: this.principal,
-      remoteAddress: this.remoteAddress,
-      log: this.log,
-    });
+    const ctx = this.contextFor(message);
     ctx.route = { backend };
     this.dispatching++;
     const reply = this.run(ctx, 'to-client', this.toClient)

@@ -3,11 +3,9 @@ import pino from 'pino';
 import { z } from 'zod';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import { GatewayError } from '../core/errors.js';
 import { RequestContext } from '../core/context.js';
 import type { Policy } from '../core/policy.js';
-import type { Backend } from '../backends/backend.js';
-import type { BackendTransport } from '../backends/transport.js';
+import { inMemoryBackend } from '../../test/contexts.js';
 import { parseConfig } from '../config/schema.js';
 import { toolView } from '../policies/tool-view.js';
 import { BackendTarget } from './backend-target.js';
@@ -24,16 +22,7 @@ async function target(policies: (config: BackendTarget['config']) => Policy[] = 
   server.registerTool('secret', {}, async () => ({ content: [{ type: 'text', text: 's' }] }));
   const [ours, theirs] = InMemoryTransport.createLinkedPair();
   await server.connect(theirs);
-  const connection: BackendTransport = Object.assign(ours, {
-    unavailable: () => new GatewayError('GATEWAY_BACKEND_EXITED', 'closed'),
-  });
-  const backend: Backend = {
-    name: 'unit',
-    connect: () => connection,
-    warm: async () => {},
-    reapIdle: () => {},
-    close: async () => {},
-  };
+  const backend = inMemoryBackend('unit', ours);
   const config = parseConfig({
     backends: {
       unit: {
