@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
@@ -22,6 +21,7 @@ import type { BackendReport } from './http/ops.js';
 import { healthyState } from './http/ops.js';
 import { Authenticator } from './auth/authenticator.js';
 import { HttpGuard } from './auth/http-guard.js';
+import { messageTokenVerifier } from './auth/message-tokens.js';
 import { createListener } from './tls.js';
 import { exposureWarning } from './auth/exposure.js';
 import { createPolicies } from './gateway/policies.js';
@@ -192,17 +192,6 @@ export function createGateway(
   const openRoot: OpenSession = (client, kind, peer) =>
     openSession(rootEndpoint(), rootTarget, client, kind, peer);
 
-  // Per-message tokens (WebSocket envelope `auth_token`): checked, and kept for a short while.
-  const messageTokens = new Map<string, { principal: Principal; until: number }>();
-  async function checkMessageToken(token: string): Promise<Principal> {
-    const key = createHash('sha256').update(token).digest('hex');
-    const cached = messageTokens.get(key);
-    if (cached && cached.until > Date.now()) return cached.principal;
-    const principal = await authenticator!.verify(token, 'websocket');
-    if (messageTokens.size > 10_000) messageTokens.clear();
-    messageTokens.set(key, { principal, until: Date.now() + config.auth.perMessageCacheMs });
-    return principal;
-  }
   const authConfig = config.auth;
   const authenticator =
     authConfig.apiKeys.length > 0 || authConfig.jwt
@@ -213,7 +202,10 @@ export function createGateway(
       'auth.required: expected auth.apiKeys or auth.jwt to check credentials against',
     ]);
   }
-  const verifyMessageToken = authenticator ? checkMessageToken : undefined;
+  // Per-message tokens (WebSocket envelope `auth_token`): checked, and kept for a short while.
+  const verifyMessageToken = authenticator
+    ? messageTokenVerifier(authenticator, config.auth.perMessageCacheMs)
+    : undefined;
   const root = new Endpoint('', openRoot, config, log, verifyMessageToken);
   const unix = config.server.unixSocket
     ? new UnixSocketFrontend({
