@@ -1,7 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
 import type { Policy, RequestContext } from '../core/policy.js';
-import { createRateLimiter } from './rate-limit.js';
+import { admittedIn, createRateLimiter } from './rate-limit.js';
 import { messageContext } from '../../test/contexts.js';
 
 const log = pino({ level: 'silent' });
@@ -73,5 +73,47 @@ describe('rate limits in memory', () => {
       data: { retryAfter: expect.any(Number) },
     });
     await limiter.close();
+  });
+});
+
+// The message and Retry-After said "retry in 1 s" when the caller had to wait several.
+describe('when a refused caller may come back', () => {
+  it('admittedIn: the wait until the sliding estimate has room for one more', () => {
+    // Room in this window: the previous window's weight must fade to 4 (of 8).
+    expect(admittedIn(5, 0, 8, 0.25)).toBeCloseTo(0.25);
+    // No room in this window (5 of 5 counted, 0.1 in): the rest of it, then 20% of the next.
+    expect(admittedIn(5, 5, 0, 0.1)).toBeCloseTo(0.9 + 0.2);
+    expect(admittedIn(5, 2, 0, 0.5)).toBe(0);
+  });
+
+  it('tells the truth: refused a second before Retry-After, admitted at it', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const period = 10_000;
+      vi.setSystemTime(1_700_000_000_000 + 1000); // 1 s into a window
+      const limiter = createRateLimiter({
+        rules: [{ scope: 'ip', requests: 5, periodMs: period }],
+        log,
+      });
+      const c = ctx({ remoteAddress: '10.9.8.7' });
+      const attempt = () =>
+        limiter
+          .callerPolicy(c, async () => undefined)
+          .then(
+            () => 0,
+            (error: { data?: { retryAfter: number } }) => error.data!.retryAfter,
+          );
+      for (let i = 0; i < 5; i++) expect(await attempt()).toBe(0);
+      const retryAfter = await attempt();
+      // 9 s left in this window, then 20% of the next: 11 s, not 1.
+      expect(retryAfter).toBe(11);
+      vi.setSystemTime(Date.now() + (retryAfter - 1) * 1000);
+      expect(await attempt()).toBeGreaterThan(0);
+      vi.setSystemTime(Date.now() + 1000);
+      expect(await attempt()).toBe(0);
+      await limiter.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -157,6 +157,27 @@ function claimedLimit(ctx: RequestContext): LimitRule | undefined {
 /** Scopes counted where a request meets its backend (in the backend's chain), not per caller. */
 const BACKEND_SCOPES: ReadonlySet<LimitScope> = new Set(['backend', 'tool']);
 
+/**
+ * How long (as a share of the period) until one more request fits, given `counted` requests in
+ * the current window (this one not among them), `previous` in the one before, and how far into
+ * the current window we are. The estimate is `previous × (1 − elapsed) + current`: with room in
+ * this window, the wait is for the previous window's weight to fade; with none, for the next
+ * window, where this window's count is the one that fades.
+ */
+export function admittedIn(
+  limit: number,
+  counted: number,
+  previous: number,
+  elapsed: number,
+): number {
+  if (counted + 1 <= limit) {
+    if (previous <= 0) return 0;
+    return Math.max(0, 1 - (limit - counted - 1) / previous - elapsed);
+  }
+  // Next window: `counted` becomes the previous window's count, and the new one starts empty.
+  return 1 - elapsed + Math.max(0, 1 - (limit - 1) / counted);
+}
+
 export interface RateLimiter {
   /** Limits by caller (address, principal, key): once per client request, in the gateway-wide chain. */
   callerPolicy: Policy;
@@ -211,11 +232,10 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
     const estimate = previous * (1 - elapsed) + current;
     if (estimate <= rule.requests) return;
     await counter.refund(`${rule.scope}:${key}`, window);
-    // When the estimate (without this request) falls back under the limit.
-    const room = rule.requests - (current - 1);
-    const waitFraction =
-      previous > 0 && room > 0 ? Math.max(0, 1 - room / previous - elapsed) : 1 - elapsed;
-    const retryAfter = Math.max(1, Math.ceil((waitFraction * rule.periodMs) / 1000));
+    const retryAfter = Math.max(
+      1,
+      Math.ceil((admittedIn(rule.requests, current - 1, previous, elapsed) * rule.periodMs) / 1000),
+    );
     if (channels.rateLimited.hasSubscribers)
       channels.rateLimited.publish({
         scope: rule.scope,
