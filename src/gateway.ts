@@ -29,6 +29,7 @@ import type { SessionSummary } from './gateway/sessions.js';
 import { planReload } from './gateway/reload.js';
 import type { ReloadResult } from './gateway/reload.js';
 import { createGatewayHttp } from './gateway/http.js';
+import { restRoutes } from './rest/rest-api.js';
 
 export type { SessionSummary, ReloadResult };
 
@@ -355,6 +356,13 @@ export function createGateway(
         requests: { total: requests, errors },
         authFailures: { ...guard.failures },
         uptimeSeconds: Math.round(process.uptime()),
+        // Seed 000's name for the process counters, per backend too; and the REST API's.
+        process_stats: {
+          running: budget.running,
+          max: budget.max,
+          byBackend: Object.fromEntries([...entries.keys()].map((n) => [n, budget.runningFor(n)])),
+        },
+        rest: rest.stats(),
       };
     },
   };
@@ -374,6 +382,24 @@ export function createGateway(
     scopesSupported: authConfig.oauth.scopesSupported,
     securityContact: config.server.securityContact,
   });
+  // ── REST: sessions opened through openSession like any frontend's (src/rest) ──────────
+  const rest = restRoutes({
+    config: () => config,
+    log,
+    guard,
+    ops,
+    gateway: {
+      open(name, client, peer) {
+        if (name === undefined) return openRoot(client, 'rest', peer);
+        const entry = entries.get(name);
+        if (!entry)
+          throw new GatewayError('GATEWAY_BACKEND_DISABLED', `no enabled backend named ${name}`);
+        return openSession(name, (u, l, p) => entry.target.bind(u, l, p), client, 'rest', peer);
+      },
+      rootEndpoint,
+      hasBackend: (name) => entries.has(name),
+    },
+  });
   const http = createGatewayHttp({
     config: () => config,
     log,
@@ -381,6 +407,7 @@ export function createGateway(
     root,
     endpointOf: (name) => entries.get(name)?.endpoint,
     ops,
+    rest,
   });
   const server: Server = createListener(config.server.tls, http.request, log);
   server.on('upgrade', http.upgrade);
@@ -463,6 +490,7 @@ export function createGateway(
         unix?.close(),
         ...[...entries.values()].map((e) => e.endpoint.close()),
         ...sessions.all().map((s) => s.close('gateway shutting down')),
+        rest.close(),
       ]);
       await Promise.allSettled([...entries.values()].map((e) => e.target.backend.close()));
       await policies.close();

@@ -18,6 +18,8 @@ export interface GatewayHttp {
   /** A backend's own endpoint; undefined when no enabled backend has that name. */
   endpointOf(name: string): Endpoint | undefined;
   ops: OpsView;
+  /** The REST/JSON API (src/rest): serves a path it knows, else false; tried before the 404. */
+  rest?: (req: IncomingMessage, res: ServerResponse, path: string) => boolean;
 }
 
 function pathOf(url: string | undefined): string {
@@ -67,6 +69,7 @@ export function createGatewayHttp(deps: GatewayHttp) {
     }
     if (target && (target.endpoint ?? deps.root).handle(target.rest, req, res)) return;
     if (!target && handleOps(path, req, res, deps.ops)) return;
+    if (!target && deps.rest?.(req, res, path)) return;
     sendError(res, new GatewayError('GATEWAY_NOT_FOUND', `no endpoint at ${req.method} ${path}`));
   }
 
