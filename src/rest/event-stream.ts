@@ -36,7 +36,10 @@ export function serveEvents(
   const lastEventId =
     typeof header === 'string' && /^\d+$/.test(header) ? Number(header) : undefined;
   let ended = false;
-  let heartbeat: NodeJS.Timeout | undefined;
+  const heartbeat = setInterval(() => {
+    if (!res.destroyed) res.write(frame('heartbeat', { timestamp: new Date().toISOString() }));
+  }, heartbeatMs);
+  heartbeat.unref();
   let unsubscribe = (): void => {};
   const end = () => {
     if (ended) return;
@@ -54,10 +57,6 @@ export function serveEvents(
     unsubscribe();
     return;
   }
-  heartbeat = setInterval(() => {
-    if (!res.destroyed) res.write(frame('heartbeat', { timestamp: new Date().toISOString() }));
-  }, heartbeatMs);
-  heartbeat.unref();
   res.once('close', end);
   if (session.transport.isClosed) {
     res.write(frame('closed', { reason: 'the session has ended' }));

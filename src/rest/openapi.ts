@@ -146,7 +146,9 @@ export function staticDocument(routes: readonly Route[]): Document {
 /** A JSON Schema usable as an OpenAPI 3.1 schema object: the dialect line is the document's. */
 function asSchema(inputSchema: unknown): Record<string, unknown> {
   if (typeof inputSchema !== 'object' || inputSchema === null) return { type: 'object' };
-  const { $schema: _dialect, $id: _id, ...schema } = inputSchema as Record<string, unknown>;
+  const schema = { ...(inputSchema as Record<string, unknown>) };
+  delete schema.$schema;
+  delete schema.$id;
   return schema;
 }
 

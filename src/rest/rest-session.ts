@@ -6,7 +6,7 @@ import type { GatewayErrorCode } from '../core/errors.js';
 import type { Principal } from '../core/policy.js';
 import type { SessionHandle } from '../frontends/types.js';
 import { version } from '../version.js';
-import { RestClientTransport } from './client-transport.js';
+import type { RestClientTransport } from './client-transport.js';
 import { checkArguments, validatorFor } from './tool-validation.js';
 
 /** An error reply from the session (a backend's own, or the gateway's from a policy). */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { GatewayError } from '../core/errors.js';
 import type { RestConfig } from './config-schema.js';
 import { serveEvents } from './event-stream.js';
