@@ -164,7 +164,7 @@ export function withTools(base: Document, tools: ReadonlyMap<string, readonly To
           operationId: `call_${backend}_${tool.name}`.replace(/[^A-Za-z0-9_]/g, '_'),
           summary: `${backend}: ${tool.name}`,
           ...(description && { description }),
-          tags: [`backend: ${backend}`],
+          tags: [`backend-${backend}`],
           requestBody: {
             required: true,
             content: { 'application/json': { schema: asSchema(tool.inputSchema) } },
