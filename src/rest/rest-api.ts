@@ -10,6 +10,7 @@ import { sendJson } from '../frontends/http-io.js';
 import type { OpsView } from '../ops.js';
 import { serveDocs } from './docs-page.js';
 import { backendsUp, staticDocument, withTools } from './openapi.js';
+import { ReplyError } from './rest-session.js';
 import type { Tool } from './rest-session.js';
 import { RestSessions, peerOf } from './rest-sessions.js';
 import type { RestGateway } from './rest-sessions.js';

@@ -79,6 +79,26 @@ describe('REST lifecycle and settings', () => {
     }
   });
 
+  it('rate-limits REST calls like MCP ones (429 with the table code)', async () => {
+    const running = await startRestGateway({
+      rateLimits: { enabled: true, requests: 4, periodMs: 60_000 },
+    });
+    try {
+      const statuses: number[] = [];
+      let limited: { error: { data: { code: string } } } | undefined;
+      for (let i = 0; i < 8 && !limited; i++) {
+        const answer = await call(running.base, 'POST', '/api/v1/servers/memory/tools/read_graph');
+        statuses.push(answer.status);
+        if (answer.status === 429) limited = answer.json;
+      }
+      expect(statuses[0]).toBe(200);
+      expect(statuses).toContain(429);
+      expect(limited!.error.data.code).toBe('GATEWAY_RATE_LIMITED');
+    } finally {
+      await running.close();
+    }
+  });
+
   it('cancels a call whose HTTP caller goes away', async () => {
     const running = await startRestGateway();
     try {
