@@ -155,13 +155,20 @@ function asSchema(inputSchema: unknown): Record<string, unknown> {
 /** Adds one operation per tool: `POST /api/v1/servers/{backend}/tools/{tool}`, concrete. */
 export function withTools(base: Document, tools: ReadonlyMap<string, readonly Tool[]>): Document {
   const paths = { ...base.paths };
+  const ids = new Set<string>();
+  const unique = (id: string) => {
+    let candidate = id;
+    for (let n = 2; ids.has(candidate); n++) candidate = `${id}_${n}`;
+    ids.add(candidate);
+    return candidate;
+  };
   for (const [backend, list] of tools) {
     for (const tool of list) {
       const path = `/api/v1/servers/${encodeURIComponent(backend)}/tools/${encodeURIComponent(tool.name)}`;
       const description = typeof tool.description === 'string' ? tool.description : undefined;
       paths[path] = {
         post: {
-          operationId: `call_${backend}_${tool.name}`.replace(/[^A-Za-z0-9_]/g, '_'),
+          operationId: unique(`call_${backend}_${tool.name}`.replace(/[^A-Za-z0-9_]/g, '_')),
           summary: `${backend}: ${tool.name}`,
           ...(description && { description }),
           tags: [`backend-${backend}`],

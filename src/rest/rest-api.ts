@@ -138,10 +138,7 @@ export function restRoutes(deps: RestDeps): RestHandler {
       return true;
     }
     run(match.route, match.params, req, res, path).catch((error: unknown) => {
-      if (
-        !(error instanceof GatewayError) &&
-        !(error instanceof Error && error.name === 'ReplyError')
-      )
+      if (!(error instanceof GatewayError) && !(error instanceof ReplyError))
         log.error({ err: error, path }, 'REST request failed');
       sendRestError(res, error);
     });

@@ -9,6 +9,9 @@ import { version } from '../version.js';
 import type { RestClientTransport } from './client-transport.js';
 import { checkArguments, validatorFor } from './tool-validation.js';
 
+/** Pages of a list followed before the rest is left out. */
+const MAX_PAGES = 100;
+
 /** An error reply from the session (a backend's own, or the gateway's from a policy). */
 export class ReplyError extends Error {
   readonly status: number;
@@ -121,8 +124,7 @@ export class RestSession {
 
   /** `tools/list` through the session (so authorization filters it), kept until it changes. */
   async listTools(signal?: AbortSignal): Promise<Tool[]> {
-    const result = await this.call('tools/list', undefined, signal);
-    const tools = Array.isArray(result.tools) ? (result.tools as Tool[]) : [];
+    const tools = (await this.listAll('tools/list', 'tools', signal)) as Tool[];
     this.tools = new Map(
       tools.map((tool) => [
         tool.name,
@@ -130,6 +132,20 @@ export class RestSession {
       ]),
     );
     return tools;
+  }
+
+  /** Every page of a list (`tools/list`, `resources/list`, `prompts/list`), followed by cursor. */
+  async listAll(method: string, key: string, signal?: AbortSignal): Promise<unknown[]> {
+    const items: unknown[] = [];
+    let cursor: unknown;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const result = await this.call(method, cursor === undefined ? undefined : { cursor }, signal);
+      const list = result[key];
+      if (Array.isArray(list)) items.push(...(list as unknown[]));
+      cursor = result.nextCursor;
+      if (typeof cursor !== 'string' || cursor === '') break;
+    }
+    return items;
   }
 
   /**
@@ -142,8 +158,12 @@ export class RestSession {
     options: { field: string; signal?: AbortSignal; progressToken?: string | number },
   ): Promise<Record<string, unknown>> {
     if (!this.tools) {
+      // Without a list (it failed), the call goes unchecked: the backend validates as usual.
       this.toolsLoading ??= this.listTools(options.signal)
-        .then(() => undefined)
+        .then(
+          () => undefined,
+          () => undefined,
+        )
         .finally(() => (this.toolsLoading = undefined));
       await this.toolsLoading;
     }

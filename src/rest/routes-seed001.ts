@@ -37,7 +37,7 @@ export function seed001Routes(deps: RouteDeps & { ops: OpsView }): Route[] {
         const items =
           kind === 'tools'
             ? await session.listTools(signal)
-            : ((await session.call(`${kind}/list`, undefined, signal))[kind] ?? []);
+            : await session.listAll(`${kind}/list`, kind, signal);
         return { session_id: session.id, [kind]: items };
       },
     });
