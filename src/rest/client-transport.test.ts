@@ -127,5 +127,11 @@ describe('RestClientTransport', () => {
       method: 'notifications/cancelled',
       params: { requestId: (sent[0] as JSONRPCRequest).id },
     });
+    // Regression: a signal aborted before the request (the caller left during the tool list)
+    // sent the call anyway, and it ran to its end.
+    await expect(
+      transport.request('tools/call', { name: 'slow' }, { signal: abort.signal }),
+    ).rejects.toThrow(/cancelled/);
+    expect(sent).toHaveLength(2);
   });
 });

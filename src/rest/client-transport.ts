@@ -102,6 +102,11 @@ export class RestClientTransport implements ClientTransport {
   ): Promise<JSONRPCReply> {
     if (this.closed)
       return Promise.reject(new GatewayError('GATEWAY_SESSION_CLOSED', this.endReason));
+    // A caller already gone (it left while an earlier step ran) sends nothing.
+    if (options.signal?.aborted)
+      return Promise.reject(
+        new GatewayError('GATEWAY_SESSION_CLOSED', 'the request was cancelled'),
+      );
     const id = `rest-${this.nextId++}`;
     const withMeta =
       options.progressToken === undefined

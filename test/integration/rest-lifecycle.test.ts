@@ -111,12 +111,19 @@ describe('REST lifecycle and settings', () => {
         body: JSON.stringify({
           session_id: id,
           tool: 'trigger-long-running-operation',
-          params: { duration: 30, steps: 30 },
+          params: { duration: 60, steps: 120 },
         }),
         signal: abort.signal,
       }).catch(() => undefined);
       const inFlight = () => running.gateway.sessions().find((s) => s.id === id)?.inFlight ?? -1;
-      await waitFor(() => inFlight() === 1, 10_000, 'the call to be in flight');
+      // The call (not the tool list before it) is running once its first progress is out.
+      const events = await openEvents(running.base, `/events/${id}`);
+      try {
+        await events.next((e) => e.event === 'progress');
+      } finally {
+        events.close();
+      }
+      expect(inFlight()).toBe(1);
       abort.abort();
       await pending;
       await waitFor(() => inFlight() === 0, 10_000, 'the call to be cancelled');
