@@ -14,7 +14,7 @@ import * as s from './schemas.js';
  * caller's own session (so authorization filters them) and kept for `rest.openapiToolsTtlMs`.
  */
 
-type Document = ReturnType<OpenApiGeneratorV31['generateDocument']>;
+export type Document = ReturnType<OpenApiGeneratorV31['generateDocument']>;
 
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad body: the message names the field (`error.data.field`)',

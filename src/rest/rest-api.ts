@@ -9,7 +9,7 @@ import type { HttpGuard } from '../auth/http-guard.js';
 import { sendJson } from '../frontends/http-io.js';
 import type { OpsView } from '../ops.js';
 import { serveDocs } from './docs-page.js';
-import { backendsUp, staticDocument, withTools } from './openapi.js';
+import type { Document as OpenApiDocument } from './openapi.js';
 import { ReplyError } from './rest-session.js';
 import type { Tool } from './rest-session.js';
 import { RestSessions, peerOf } from './rest-sessions.js';
@@ -55,7 +55,8 @@ export function restRoutes(deps: RestDeps): RestHandler {
   const routeDeps = { sessions, config: restConfig, ops: deps.ops };
   const table = new RouteTable([...seed000Routes(routeDeps), ...seed001Routes(routeDeps)]);
   let oneShotCalls = 0;
-  let document: ReturnType<typeof staticDocument> | undefined;
+  // The document's generator is loaded on the first request for it.
+  let document: OpenApiDocument | undefined;
   const toolLists = new Map<string, { at: number; tools: Promise<Tool[]> }>();
 
   async function run(
@@ -97,6 +98,7 @@ export function restRoutes(deps: RestDeps): RestHandler {
   }
 
   async function serveOpenapi(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const { backendsUp, staticDocument, withTools } = await import('./openapi.js');
     document ??= staticDocument(table.routes);
     // The document itself is public; the tools in it are what the caller may see. A caller
     // without a credential where one is required gets the document without them.

@@ -1,7 +1,6 @@
-import { Ajv } from 'ajv';
-import { Ajv2020 } from 'ajv/dist/2020.js';
-import type { ErrorObject, ValidateFunction } from 'ajv';
-import addFormatsModule from 'ajv-formats';
+import { createRequire } from 'node:module';
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
+import type { Ajv2020 } from 'ajv/dist/2020.js';
 import { GatewayError } from '../core/errors.js';
 
 /*
@@ -9,11 +8,19 @@ import { GatewayError } from '../core/errors.js';
  * web caller gets a 400 naming the field rather than whatever the backend makes of it. Schemas
  * are JSON Schema 2020-12 unless they say otherwise (MCP 2025-11-25); draft-07 is what most
  * servers built with zod emit. Compiled validators are kept per (endpoint, tool) and compiled
- * again only when the schema's text changes.
+ * again only when the schema's text changes. ajv is loaded on first use: a gateway that serves
+ * no REST call does not pay for it at start.
  */
 
-// ajv-formats is CommonJS with a default export; under NodeNext it arrives as the module object.
-const addFormats = addFormatsModule as unknown as (ajv: Ajv | Ajv2020) => void;
+const require = createRequire(import.meta.url);
+
+type AjvClass = new (options: Record<string, unknown>) => Ajv;
+type Ajv2020Class = new (options: Record<string, unknown>) => Ajv2020;
+const load = () => ({
+  Ajv: (require('ajv') as { Ajv: AjvClass }).Ajv,
+  Ajv2020: (require('ajv/dist/2020.js') as { Ajv2020: Ajv2020Class }).Ajv2020,
+  addFormats: require('ajv-formats') as (ajv: Ajv | Ajv2020) => void,
+});
 
 const DRAFT_07 = /json-schema\.org\/draft-0[4-7]\/schema/;
 
@@ -24,12 +31,14 @@ function compilerFor(schema: Record<string, unknown>): Ajv | Ajv2020 {
   const declared = typeof schema.$schema === 'string' ? schema.$schema : '';
   if (DRAFT_07.test(declared)) {
     if (!ajv07) {
+      const { Ajv, addFormats } = load();
       ajv07 = new Ajv({ strict: false, allErrors: false, validateSchema: false });
       addFormats(ajv07);
     }
     return ajv07;
   }
   if (!ajv2020) {
+    const { Ajv2020, addFormats } = load();
     ajv2020 = new Ajv2020({ strict: false, allErrors: false, validateSchema: false });
     addFormats(ajv2020);
   }
