@@ -13,6 +13,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HttpSession, WsSession, bytes, echo, httpPool } from './lib/clients.mjs';
+import { RestSession } from './lib/rest.mjs';
 import { Errors, percentile, runCount, runDuration, withLimit } from './lib/load.mjs';
 import { cpuOfTree, killEverything, liveCount, pssOfTree } from './lib/procs.mjs';
 import { cell, fixed, verdict } from './lib/report.mjs';
@@ -46,7 +47,7 @@ const { values: flags } = parseArgs({
 });
 if (flags.help) {
   process.stdout.write(
-    'node bench/run.mjs [--only i,ii,iii,iv,v,v2,vi,i-ws,ii-ws,iii-ws] [--targets direct,bridge,supergateway,mcp-proxy,floor]\n' +
+    'node bench/run.mjs [--only i,ii,iii,iv,v,v2,vi,i-ws,ii-ws,iii-ws,rest-s,rest-1] [--targets direct,bridge,supergateway,mcp-proxy,floor]\n' +
       '                   [--quick] [--cpu-prof DIR (profiles mcp-bridge)] [--json FILE]\n',
   );
   process.exit(0);
@@ -67,6 +68,7 @@ const SIZE = {
   perSessionSessions: quick ? 50 : 200,
   sharedSessions: quick ? 1000 : 10_000,
   idleSockets: quick ? 1000 : 10_000,
+  restMs: quick ? 1000 : 2000,
 };
 
 // ── safety: every child ends, and so does the run ────────────────────────────────────────
@@ -128,6 +130,12 @@ async function onTarget(column, { transport = 'http', processModel = 'per-sessio
       async open() {
         let session;
         if (column === 'direct') session = directSession();
+        else if (transport === 'rest' || transport === 'rest-one-shot')
+          session = new RestSession({
+            port: handle.port,
+            pool: (pool ??= httpPool(handle.port, 64)),
+            oneShot: transport === 'rest-one-shot',
+          });
         else if (transport === 'ws') session = new WsSession({ port: handle.port });
         else
           session = new HttpSession({
@@ -207,12 +215,12 @@ async function latency(ctx) {
   };
 }
 
-async function throughput(ctx, sessionCount, perSession) {
+async function throughput(ctx, sessionCount, perSession, windowMs = SIZE.windowMs) {
   const sessions = [];
   for (let i = 0; i < sessionCount; i++) sessions.push(await ctx.open());
   const workers = workersOn(sessions, perSession);
   await runDuration(workers, SIZE.warmMs, echoCall);
-  const r = await measureCpu(ctx, () => runDuration(workers, SIZE.windowMs, echoCall));
+  const r = await measureCpu(ctx, () => runDuration(workers, windowMs, echoCall));
   return { rps: r.rps, ok: r.ok, errors: r.errors, cpu: r.cpu };
 }
 
@@ -285,6 +293,7 @@ const NA = {
     'supergateway --stateful starts one backend process per session; it has no shared-process mode',
   noWs: 'mcp-proxy has no WebSocket transport',
   noDirect: 'needs a gateway: there is no connection to hold without one',
+  restOnly: 'mcp-bridge’s REST API (docs/rest-api.md); other gateways have none',
   floor: 'the floor relay has one process per session and Streamable HTTP only',
   sgWs: 'supergateway --outputTransport ws: one backend process shared by all connections',
 };
@@ -368,6 +377,23 @@ const SCENARIOS = [
     na: { 'mcp-proxy': NA.noWs, floor: NA.floor },
     run: (ctx) => throughput(ctx, 16, 4),
   },
+  // REST (docs/rest-api.md): mcp-bridge only, short windows, the direct figure of (ii).
+  {
+    key: 'rest-s',
+    title: `(rest-s) REST session calls (POST /tools/call), concurrency 32, ${SIZE.restMs / 1000} s`,
+    spec: { transport: 'rest' },
+    same: 'ii',
+    na: { supergateway: NA.restOnly, 'mcp-proxy': NA.restOnly, floor: NA.restOnly },
+    run: (ctx) => throughput(ctx, 1, 32, SIZE.restMs),
+  },
+  {
+    key: 'rest-1',
+    title: `(rest-1) REST one-shot calls (POST /api/v1/servers/…/tools/…), concurrency 32, ${SIZE.restMs / 1000} s`,
+    spec: { transport: 'rest-one-shot' },
+    same: 'ii',
+    na: { supergateway: NA.restOnly, 'mcp-proxy': NA.restOnly, floor: NA.restOnly },
+    run: (ctx) => throughput(ctx, 1, 32, SIZE.restMs),
+  },
 ];
 
 /** The commit measured: BENCH_COMMIT, or the work tree's HEAD (which may have local changes). */
@@ -413,6 +439,13 @@ async function main() {
       }
       if (column === 'direct' && scenario.same && results[scenario.same]?.direct) {
         row.direct = results[scenario.same].direct;
+        continue;
+      }
+      // A REST scenario has no direct run of its own: its baseline is (ii)'s, when (ii) ran.
+      if (column === 'direct' && scenario.spec?.transport?.startsWith('rest')) {
+        row.direct = {
+          na: note(`the baseline of REST scenarios is (ii)'s direct run; add ii to --only`),
+        };
         continue;
       }
       log(`▶ ${scenario.title} — ${LABELS[column]}`);

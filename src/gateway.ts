@@ -18,7 +18,6 @@ import { StdioServerTransport, UnixSocketFrontend } from './frontends/stdio.js';
 import type { OpenSession, SessionHandle } from './frontends/types.js';
 import { Endpoint } from './http/endpoints.js';
 import type { BackendReport } from './http/ops.js';
-import { healthyState } from './http/ops.js';
 import { Authenticator } from './auth/authenticator.js';
 import { HttpGuard } from './auth/http-guard.js';
 import { messageTokenVerifier } from './auth/message-tokens.js';
@@ -29,8 +28,10 @@ import { Health, probe } from './gateway/health.js';
 import { SessionRegistry } from './gateway/sessions.js';
 import type { SessionSummary } from './gateway/sessions.js';
 import { planReload } from './gateway/reload.js';
+import { createOpsView } from './gateway/ops-view.js';
 import type { ReloadResult } from './gateway/reload.js';
 import { createGatewayRouter } from './http/gateway-router.js';
+import { restRoutes } from './rest/rest-api.js';
 
 export type { SessionSummary, ReloadResult };
 
@@ -325,52 +326,17 @@ export function createGateway(
 
   // ── reports ────────────────────────────────────────────────────────────────────────────
 
-  function reports(): BackendReport[] {
-    const open = sessions.all();
-    return [...entries.values()].map(({ name, config: c, health }) => ({
-      name,
-      transport: c.transport,
-      enabled: c.enabled,
-      required: c.required,
-      state: health.state,
-      restarts: health.restarts,
-      lastError: health.lastError,
-      lastChange: health.lastChange ? new Date(health.lastChange).toISOString() : undefined,
-      failuresInARow: health.failuresInARow,
-      sessions: open.filter((s) => s.endpoint === name || s.endpoint === AGGREGATE).length,
-      processes: budget.runningFor(name),
-    }));
-  }
-
-  const ops = {
-    ready: () => {
-      const reasons: string[] = [];
-      if (!listening) reasons.push('not listening');
-      if (closing) reasons.push('shutting down');
-      for (const b of reports()) {
-        if (b.required && !healthyState(b.state)) {
-          reasons.push(`backend ${b.name} is ${b.state}${b.lastError ? `: ${b.lastError}` : ''}`);
-        }
-      }
-      return { ready: reasons.length === 0, reasons };
-    },
-    backends: reports,
-    stats: () => {
-      const { sessionsOpened, sessionsRejected, requests, errors } = sessions.counters;
-      return {
-        sessions: {
-          active: sessions.size,
-          opened: sessionsOpened,
-          rejected: sessionsRejected,
-          byTransport: sessions.byTransport(),
-        },
-        processes: { running: budget.running, max: budget.max },
-        requests: { total: requests, errors },
-        authFailures: { ...guard.failures },
-        uptimeSeconds: Math.round(process.uptime()),
-      };
-    },
-  };
+  const ops = createOpsView({
+    backends: () => entries.values(),
+    sessions,
+    budget,
+    notReady: () => [
+      ...(listening ? [] : ['not listening']),
+      ...(closing ? ['shutting down'] : []),
+    ],
+    authFailures: () => ({ ...guard.failures }),
+    extraStats: () => ({ rest: rest.stats() }),
+  });
 
   // ── HTTP ───────────────────────────────────────────────────────────────────────────────
 
@@ -387,6 +353,24 @@ export function createGateway(
     scopesSupported: authConfig.oauth.scopesSupported,
     securityContact: config.server.securityContact,
   });
+  // ── REST: sessions opened through openSession like any frontend's (src/rest) ──────────
+  const rest = restRoutes({
+    config: () => config,
+    log,
+    guard,
+    ops,
+    gateway: {
+      open(name, client, peer) {
+        if (name === undefined) return openRoot(client, 'rest', peer);
+        const entry = entries.get(name);
+        if (!entry)
+          throw new GatewayError('GATEWAY_BACKEND_DISABLED', `no enabled backend named ${name}`);
+        return openSession(name, (u, l, p) => entry.target.bind(u, l, p), client, 'rest', peer);
+      },
+      rootEndpoint,
+      hasBackend: (name) => entries.has(name),
+    },
+  });
   const http = createGatewayRouter({
     config,
     log,
@@ -394,6 +378,7 @@ export function createGateway(
     root,
     endpointOf: (name) => entries.get(name)?.endpoint,
     ops,
+    rest,
   });
   const server: Server = createListener(config.server.tls, http.request, log, config.server);
   server.on('upgrade', http.upgrade);
@@ -479,6 +464,7 @@ export function createGateway(
         unix?.close(),
         ...[...entries.values()].map((e) => e.endpoint.close()),
         ...sessions.all().map((s) => s.close('gateway shutting down')),
+        rest.close(),
       ]);
       await Promise.allSettled([...entries.values()].map((e) => e.target.backend.close()));
       await policies.close();
@@ -488,6 +474,6 @@ export function createGateway(
       log.flush();
     },
     sessions: () => sessions.summaries(),
-    backends: reports,
+    backends: () => ops.backends(),
   };
 }

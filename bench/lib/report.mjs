@@ -29,6 +29,8 @@ export function cell(key, r, direct) {
     case 'iii':
     case 'ii-ws':
     case 'iii-ws':
+    case 'rest-s':
+    case 'rest-1':
       return `${int(r.rps)} req/s${vs(r.rps, base?.rps)}${errs}`;
     case 'iv':
       return `${fixed(r.rps, 1)} req/s = ${int(r.mibps)} MiB/s${vs(r.rps, base?.rps)}${errs}`;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { restConfigSchema } from '../rest/config-schema.js';
 
 /*
  * The one schema of the gateway's configuration. Defaults live here and nowhere else; a config
@@ -507,6 +508,8 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** The REST/JSON API, /openapi.json and /docs (src/rest/config-schema.ts). */
+    rest: restConfigSchema,
     log: z
       .object({
         level: z

@@ -20,6 +20,12 @@ import { createRouter, pathOf } from './router.js';
 /** What the gateway listener needs from the gateway. */
 export interface GatewayHttp extends GatewayRouteDeps {
   log: Logger;
+  /**
+   * The REST/JSON API (`src/rest`), which keeps its own table of routes and authenticates its
+   * callers: tried for a path this table does not know, before the 404. Serves it and returns
+   * true, or returns false.
+   */
+  rest?: (req: IncomingMessage, res: ServerResponse, path: string) => boolean;
 }
 
 /** The listener's three handlers: `request`, `upgrade` and `clientError` events. */
@@ -70,6 +76,7 @@ export function createGatewayRouter(deps: GatewayHttp): GatewayRouter {
       );
     }
     if (found.kind === 'none') {
+      if (deps.rest?.(req, res, pathOf(req.url))) return;
       return sendHttpError(
         res,
         new GatewayError('GATEWAY_NOT_FOUND', `no endpoint at ${req.method} ${pathOf(req.url)}`),

@@ -1,0 +1,73 @@
+import type { BackendConfig } from '../config/schema.js';
+import type { ProcessBudget } from '../backends/process-budget.js';
+import type { BackendReport, OpsView } from '../http/ops.js';
+import { healthyState } from '../http/ops.js';
+import type { Health } from './health.js';
+import type { SessionRegistry } from './sessions.js';
+
+export interface OpsSources {
+  backends(): Iterable<{ name: string; config: Readonly<BackendConfig>; health: Health }>;
+  sessions: SessionRegistry;
+  budget: ProcessBudget;
+  /** Why the gateway is not ready on its own account (not listening, shutting down). */
+  notReady(): string[];
+  /** Authentication failures by reason. */
+  authFailures(): Record<string, number | undefined>;
+  /** More to show in `/stats` (the REST API's counters). */
+  extraStats?(): Record<string, unknown>;
+}
+
+/** What the ops endpoints show: backends' health, readiness, and the counters of `/stats`. */
+export function createOpsView(sources: OpsSources): OpsView {
+  const { sessions, budget } = sources;
+  function reports(): BackendReport[] {
+    const open = sessions.all();
+    return [...sources.backends()].map(({ name, config, health }) => ({
+      name,
+      transport: config.transport,
+      enabled: config.enabled,
+      required: config.required,
+      state: health.state,
+      restarts: health.restarts,
+      lastError: health.lastError,
+      lastChange: health.lastChange ? new Date(health.lastChange).toISOString() : undefined,
+      failuresInARow: health.failuresInARow,
+      sessions: open.filter((s) => s.endpoint === name || s.endpoint === '*').length,
+      processes: budget.runningFor(name),
+    }));
+  }
+  return {
+    backends: reports,
+    ready() {
+      const reasons = sources.notReady();
+      for (const b of reports()) {
+        if (b.required && !healthyState(b.state))
+          reasons.push(`backend ${b.name} is ${b.state}${b.lastError ? `: ${b.lastError}` : ''}`);
+      }
+      return { ready: reasons.length === 0, reasons };
+    },
+    stats() {
+      const { sessionsOpened, sessionsRejected, requests, errors } = sessions.counters;
+      const names = [...sources.backends()].map((b) => b.name);
+      return {
+        sessions: {
+          active: sessions.size,
+          opened: sessionsOpened,
+          rejected: sessionsRejected,
+          byTransport: sessions.byTransport(),
+        },
+        processes: { running: budget.running, max: budget.max },
+        requests: { total: requests, errors },
+        authFailures: sources.authFailures(),
+        uptimeSeconds: Math.round(process.uptime()),
+        // Seed 000's name for the process counters, per backend too.
+        process_stats: {
+          running: budget.running,
+          max: budget.max,
+          byBackend: Object.fromEntries(names.map((n) => [n, budget.runningFor(n)])),
+        },
+        ...sources.extraStats?.(),
+      };
+    },
+  };
+}
