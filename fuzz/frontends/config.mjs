@@ -1,0 +1,2 @@
+export async function runBatch() { return {}; }
+export const ownProcess = true;
