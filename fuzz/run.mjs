@@ -10,9 +10,9 @@
  *
  * Exit status: 0 when nothing but known defects was found, 1 when a violation was, 2 on misuse.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpuSeconds, fuzzConfig, startGateway } from './lib/gateway.mjs';
 import { logBound, normalCall, resources, settle } from './lib/checks.mjs';
@@ -35,8 +35,8 @@ const USAGE = `usage: node fuzz/run.mjs [options]
   --concurrency C    HTTP requests at once (default 64; streams use a fraction)
   --deadline MS      per-request deadline (default 5000)
   --spawn-inputs N   inputs for config (one process each; default min(inputs, 300))
-  --summary FILE     write the JSON summary there (default fuzz-summary.json)
-  --violations FILE  write violations, replayable, there (default fuzz-violations.json)
+  --summary FILE     write the JSON summary there (default test-artifacts/fuzz-summary.json)
+  --violations FILE  write violations, replayable, there (default test-artifacts/fuzz-violations.json)
   --replay FILE      send the inputs of a violations file again instead of generating
   --strict           count known defects as violations too
   --quiet            no progress lines`;
@@ -57,8 +57,8 @@ try {
       concurrency: { type: 'string', default: '64' },
       deadline: { type: 'string', default: '5000' },
       'spawn-inputs': { type: 'string' },
-      summary: { type: 'string', default: 'fuzz-summary.json' },
-      violations: { type: 'string', default: 'fuzz-violations.json' },
+      summary: { type: 'string', default: 'test-artifacts/fuzz-summary.json' },
+      violations: { type: 'string', default: 'test-artifacts/fuzz-violations.json' },
       replay: { type: 'string' },
       strict: { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
@@ -103,6 +103,8 @@ const dir = mkdtempSync(join(tmpdir(), 'mcp-bridge-fuzz-'));
 const unixSocket = join(dir, 'gateway.sock');
 const gatewayConfig = fuzzConfig({ unixSocket, maxBytes: options.maxBytes, backendTimeoutMs: options.backendTimeoutMs });
 let gw;
+let idle; // the gateway's processes and fds once warmed up
+let restarts = 0;
 const tallies = [];
 const started = Date.now();
 
@@ -111,6 +113,7 @@ async function startShared() {
   // Warm up: the shared server-everything process starts with the first aggregated session.
   const problem = await normalCall(gw.base);
   if (problem) throw new Error(`the gateway does not serve a normal call before fuzzing: ${problem}`);
+  idle = resources(gw.pid);
 }
 
 /** Runs one frontend's inputs in batches, with the checks after each. */
@@ -127,12 +130,19 @@ async function fuzzFrontend(name) {
   for (let from = 0; from < total; from += options.batch) {
     const to = Math.min(total, from + options.batch);
     if (!own && !gw.alive()) await startShared();
+    // Leaks of known defects pile up over a long run: a fresh gateway keeps the next batch fair.
+    if (!own && resources(gw.pid).processes > idle.processes + 40) {
+      log(`${name}: restarting the gateway: ${resources(gw.pid).processes} backend processes left by known defects`);
+      await gw.close();
+      await startShared();
+      restarts++;
+    }
     const baseline = own ? undefined : resources(gw.pid);
     const warningsBefore = own ? 0 : gw.log.warnings;
     const batchStart = Date.now();
     const result = (await frontend.runBatch({ gw, dir, seed, from, to, tally, options, inputs: replayed?.slice(from, to), gatewayConfig })) ?? {};
     tally.batches++;
-    const batchInput = { frontend: name, kind: 'batch', from, to, unansweredInitializes: result.unansweredInitializes ?? 0 };
+    const batchInput = { frontend: name, kind: 'batch', from, to, unansweredInitializes: result.unansweredInitializes ?? 0, reinitializes: result.reinitializes ?? 0 };
     const violations = [...(result.violations ?? [])];
     if (!own) {
       if (!gw.alive()) {
@@ -178,10 +188,13 @@ const totals = {
   seconds: Math.round((Date.now() - started) / 100) / 10,
   cpuSecondsHarness: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1e5) / 10,
   cpuSecondsGateway: gatewayCpu,
+  gatewayRestarts: restarts,
 };
 const knownCounts = {};
 for (const s of summaries) for (const [id, n] of Object.entries(s.knownDefects)) knownCounts[id] = (knownCounts[id] ?? 0) + n;
 const summary = { seed: args.seed, inputsPerFrontend, options, totals, frontends: summaries, knownDefects: knownDefects.map((d) => ({ id: d.id, issue: d.issue, title: d.title, inputs: knownCounts[d.id] ?? 0 })) };
+mkdirSync(dirname(args.summary), { recursive: true });
+mkdirSync(dirname(args.violations), { recursive: true });
 writeFileSync(args.summary, `${JSON.stringify(summary, null, 2)}\n`);
 writeFileSync(args.violations, `${JSON.stringify({ seed: args.seed, violations: tallies.flatMap((t) => t.violations) }, null, 2)}\n`);
 

@@ -18,7 +18,7 @@ export function buildInput(seed, index, { maxBytes }, frontend = 'unix') {
   const kind = rng.weighted([
     [85, 'line'],
     [5, 'batch'],
-    [4, 'initialize'],
+    [0.3, 'initialize'],
     [3, 'bytes'],
     [2, 'two-lines'],
     [1, 'cut'],
@@ -83,6 +83,5 @@ export async function runBatch({ gw, seed, from, to, tally, options, inputs }) {
     await new Promise((r) => socket.once('close', r));
     return { cls: 'closed', violations: [] };
   };
-  await runStreams({ from, to, tally, inputs, connections: Math.max(1, Math.min(8, options.concurrency >> 3)), build: (i) => buildInput(seed, i, options), open, single });
-  return {};
+  return runStreams({ from, to, tally, inputs, connections: Math.max(1, Math.min(8, options.concurrency >> 3)), build: (i) => buildInput(seed, i, options), open, single });
 }

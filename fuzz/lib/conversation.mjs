@@ -24,9 +24,25 @@ export class Conversation {
     this.stray = [];
     this.closed = undefined;
     this.fences = 0;
+    this.owners = new Map(); // id key → the payload that carried it, for replies that come late
   }
 
-  deliver({ raw, message, stray }) {
+  /** Remembers which payload carried each id, so that a late reply is judged against it. */
+  own(payload, whole = payload) {
+    let value;
+    try {
+      value = JSON.parse(payload.replace(/^\ufeff/, ''));
+    } catch {
+      if (payload.includes('\n')) for (const line of payload.split('\n')) this.own(line, whole);
+      return;
+    }
+    for (const m of Array.isArray(value) ? value : [value]) {
+      if (m !== null && typeof m === 'object' && 'id' in m && m.id !== null) this.owners.set(idKey(m.id), whole);
+    }
+    if (this.owners.size > 4000) this.owners.delete(this.owners.keys().next().value);
+  }
+
+  deliver({ raw, message, stray, whole }) {
     if (!stray && message && (typeof message.id === 'string' || typeof message.id === 'number') && !('method' in message)) {
       const waiters = this.pending.get(idKey(message.id));
       const waiter = waiters?.shift();
@@ -34,7 +50,8 @@ export class Conversation {
       if (waiter) return waiter.resolve({ raw, message });
     }
     if (message && typeof message.method === 'string') return; // the server's own request or notification
-    this.stray.push({ raw, message, stray });
+    if (process.env.FUZZ_TRACE && message && message.id !== null && message.id !== undefined) process.stderr.write(`orphan ${raw.slice(0, 300)}\n`);
+    this.stray.push({ raw, message, stray, whole });
   }
 
   /** The connection ended: every waiter learns it. */
@@ -68,6 +85,7 @@ export class Conversation {
    */
   async exchange(text, payload = text, { expectClose = false, sendInput } = {}) {
     const expected = expectedReplies(payload);
+    if (typeof payload === 'string') this.own(payload);
     const waiters = [];
     const replies = expected.map((e) => this.wait(e.key, waiters));
     const fenceId = `fence-${++this.fences}`;
@@ -101,8 +119,11 @@ export class Conversation {
         cls = 'rpc-error';
         return;
       }
-      const j = judgeMessage(message, raw, payload);
-      v.push(...j.violations);
+      // A reply to an earlier input (its answer came after that input's fence) is that input's.
+      const owner = message && message.id !== null && message.id !== undefined ? this.owners.get(idKey(message.id)) : undefined;
+      const late = owner !== undefined && owner !== payload ? owner : undefined;
+      const j = judgeMessage(message, raw, late ?? payload);
+      v.push(...(late ? j.violations.map((x) => ({ ...x, late: { text: late } })) : j.violations));
       if (j.cls !== 'ok') cls = 'rpc-error';
     };
     for (const s of stray) judge(s);
@@ -119,8 +140,8 @@ export class Conversation {
         if (rawId !== e.rawId) v.push({ kind: 'id-changed', rawId: e.rawId, detail: `id ${e.rawId} came back as ${rawId}` });
       }
     });
-    // An error that could not name its id answers one request that it could not read.
-    unanswered = Math.max(0, unanswered - stray.filter((s) => s.stray || s.message?.id === null).length);
+    // An error that names no id refuses the line or batch as a whole: it answers every request in it.
+    if (stray.some((s) => s.stray || s.whole || s.message?.id === null)) unanswered = 0;
     if (fenced.closed || this.closed) {
       if (!expectClose && (unanswered > 0 || fenced.closed)) v.push({ kind: 'reset', detail: `connection closed: ${this.closed ?? fenced.closed}` });
       return { cls: 'closed', violations: v };

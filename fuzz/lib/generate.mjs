@@ -23,18 +23,21 @@ function withRawId(message, rawId) {
   return JSON.stringify({ ...message, id: ID }).replace(ID_TOKEN, rawId);
 }
 
+/*
+ * Odd ids, each still unique per input (`n`), so that inputs in flight on one connection never
+ * share one; the numeric ones also differ as doubles. The last few are not ids at all.
+ */
 const WEIRD_IDS = [
-  () => `1234567890123456789012345678${Math.floor(Math.random() * 10)}`, // replaced below
-  () => '9007199254740993',
-  () => '-1',
-  () => '0',
-  () => '1.5',
-  () => '1e3',
-  () => '1.0',
-  () => '-0',
-  () => '""',
-  () => '"\\u0000"',
-  () => '"🙂"',
+  (n) => `${n + 1}000000000000000000001`, // beyond 2^53: not a double
+  (n) => String(9007199254740993n + BigInt(n) * 4n), // odd and above 2^53
+  (n) => `-${n + 1}`,
+  (n) => `${n}.5`,
+  (n) => `${n}e0`,
+  (n) => `${n}.0`,
+  (n) => JSON.stringify(` ${n}`),
+  (n) => JSON.stringify(`\u0000${n}`),
+  (n) => JSON.stringify(`🙂${n}`),
+  (n) => JSON.stringify(`${n}`.repeat(200)),
   () => 'null',
   () => 'true',
   () => '{}',
@@ -47,11 +50,7 @@ const WEIRD_IDS = [
 function idToken(rng, ctx) {
   const n = ctx.nextId();
   if (!rng.chance(0.12)) return rng.chance(0.7) ? String(n) : JSON.stringify(`f-${n}`);
-  const k = rng.int(WEIRD_IDS.length);
-  if (k === 0) return `1234567890123456789012${String(n).padStart(8, '0')}`; // beyond 2^53
-  if (k === 1) return String(9007199254740993n + BigInt(n) * 2n); // odd: not a double
-  if (k === 8) return JSON.stringify(`${n}`.repeat(rng.range(1, 3)) + ' ');
-  return WEIRD_IDS[k]();
+  return rng.pick(WEIRD_IDS)(n);
 }
 
 const METHODS = [
@@ -186,7 +185,9 @@ function mutateBytes(rng, text) {
         t = rng.chance(0.5) ? `\ufeff${t}` : `${t}${rng.pick([' ', '\t', ',', 'x', '}'])}`;
     }
   }
-  return t.replace(/\n/g, rng.chance(0.8) ? '' : '\n');
+  // Lone surrogates cannot be sent as UTF-8 (they would arrive as U+FFFD); bytes that are not
+  // UTF-8 have inputs of their own (`hex`).
+  return t.replace(/\n/g, rng.chance(0.8) ? '' : '\n').toWellFormed();
 }
 
 /** A request carrying `tags` for the known-defect classes; `shape(params)` gives its params. */
@@ -271,7 +272,17 @@ export const SPECIAL_KINDS = [
 function recordedMessage(rng, ctx, { initialize = false } = {}) {
   const pool = recorded.filter((m) => (m.method === 'initialize') === initialize);
   const m = structuredClone(rng.pick(pool));
-  return 'id' in m ? { message: m, text: withRawId(m, idToken(rng, ctx)) } : { message: m, text: JSON.stringify(m) };
+  if (!('id' in m)) return { message: m, text: JSON.stringify(m) };
+  // Ids are fresh per input, so that inputs in flight on one connection never share one.
+  const token = idToken(rng, ctx);
+  let id;
+  try {
+    id = JSON.parse(token);
+  } catch {
+    id = token;
+  }
+  m.id = typeof id === 'number' && !Number.isSafeInteger(id) ? ctx.nextId() : id;
+  return { message: m, text: withRawId(m, token) };
 }
 
 /**
@@ -357,7 +368,8 @@ export function expectedReplies(text) {
   try {
     value = JSON.parse(text);
   } catch {
-    return [];
+    // Several lines (a line-based surface reads each as a message of its own)?
+    return text.includes('\n') ? text.split('\n').flatMap((line) => (line ? expectedReplies(line) : [])) : [];
   }
   const raws = Array.isArray(value) ? rawElements(text.trim().replace(/^\ufeff/, '')) ?? [] : [text.trim().replace(/^\ufeff/, '')];
   const items = Array.isArray(value) ? value : [value];

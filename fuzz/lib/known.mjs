@@ -16,13 +16,17 @@ const isObject = (v) => typeof v === 'object' && v !== null && !Array.isArray(v)
 function messagesOf(input) {
   const text = input.text ?? '';
   if (input.messages) return input.messages;
-  let value;
-  try {
-    value = JSON.parse(text.replace(/^\ufeff/, ''));
-  } catch {
-    value = undefined;
+  const list = [];
+  // A line-based input may hold several lines, each a message or a batch.
+  for (const part of input.frontend === 'http' ? [text] : text.split('\n')) {
+    let value;
+    try {
+      value = JSON.parse(part.replace(/^\ufeff/, ''));
+    } catch {
+      value = undefined;
+    }
+    list.push(...(Array.isArray(value) ? value.flat(2) : [value]));
   }
-  const list = Array.isArray(value) ? value.flat(2) : [value];
   const payloads = list.map((m) => (isObject(m) && isObject(m.mcp_payload) ? m.mcp_payload : m));
   Object.defineProperty(input, 'messages', { value: payloads.filter(isObject), enumerable: false });
   return input.messages;
@@ -100,10 +104,15 @@ const MATCHERS = {
     kinds: ['log-flood'],
     match: (input) => input.frontend === 'unix' || input.frontend === 'stdio',
   },
+  'reinitialize-leak': {
+    kinds: ['leak-processes', 'leak-fds'],
+    // At most two processes (and their pipes) per repeated initialize the batch sent.
+    match: (input, v) => (input.reinitializes ?? 0) * (v.kind === 'leak-fds' ? 16 : 2) >= (v.excess ?? Infinity),
+  },
   'abandoned-handshake': {
-    kinds: ['leak-processes'],
+    kinds: ['leak-processes', 'leak-fds'],
     // A batch that sent initializes which got no successful answer; the leak is at most those.
-    match: (input, v) => (input.unansweredInitializes ?? 0) * 2 >= (v.excess ?? Infinity),
+    match: (input, v) => (input.unansweredInitializes ?? 0) * (v.kind === 'leak-fds' ? 16 : 2) >= (v.excess ?? Infinity),
   },
 };
 
@@ -116,7 +125,9 @@ export function isKnown(id) {
 
 /** The known defect that explains violation `v` of `input`, or undefined. */
 export function explain(input, v) {
-  for (const d of knownDefects) if (d.kinds.includes(v.kind) && d.match?.(input, v)) return d.id;
+  // A late reply is judged by the input it answers.
+  const owner = v.late ? { ...v.late, frontend: input.frontend } : input;
+  for (const d of knownDefects) if (d.kinds.includes(v.kind) && d.match?.(owner, v)) return d.id;
   return undefined;
 }
 

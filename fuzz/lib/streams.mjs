@@ -12,6 +12,7 @@
  */
 export async function runStreams({ from, to, tally, connections, build, inputs, open, single }) {
   const done = [];
+  const result = { reinitializes: 0 };
   let next = from;
   const opened = [];
   const worker = async () => {
@@ -21,6 +22,7 @@ export async function runStreams({ from, to, tally, connections, build, inputs, 
         const index = next++;
         if (index >= to) return;
         const input = inputs ? inputs[index - from] : build(index);
+        if (input.kind === 'initialize') result.reinitializes++;
         if (input.single) {
           const verdict = await single(input).catch((error) => ({ cls: 'closed', violations: [{ kind: 'reset', detail: String(error.message) }] }));
           tally.record(index, input, verdict.cls, verdict.violations);
@@ -32,7 +34,9 @@ export async function runStreams({ from, to, tally, connections, build, inputs, 
           opened.push(conn);
         }
         const { text, payload } = conn.frame(input);
+        const t0 = Date.now();
         const { done: verdict } = await conn.conversation.exchange(text, payload, conn.exchangeOptions?.(input) ?? {});
+        if (process.env.FUZZ_TRACE) process.stderr.write(`#${index} ${Date.now() - t0}ms ${input.kind}:${input.tags ?? ''} ${String(text).slice(0, 300)}\n`);
         done.push(verdict.then((v) => tally.record(index, input, v.cls, v.violations)));
       }
     } finally {
@@ -42,5 +46,5 @@ export async function runStreams({ from, to, tally, connections, build, inputs, 
   };
   await Promise.all(Array.from({ length: connections }, worker));
   await Promise.allSettled(done);
-  return opened;
+  return result;
 }
