@@ -304,6 +304,9 @@ export function generateMessage(rng, ctx) {
     case 'fields': {
       const { message } = recordedMessage(rng, ctx);
       const mutated = mutateFields(rng, message);
+      // A mutated id that is still an id stays unique to this input (replies are matched by id).
+      if (typeof mutated.id === 'string' && mutated.id !== message.id) mutated.id = `${mutated.id}#${ctx.nextId()}`;
+      if (typeof mutated.id === 'number' && mutated.id !== message.id) mutated.id = ctx.nextId();
       const text = 'id' in mutated && rng.chance(0.5) ? withRawId(mutated, idToken(rng, ctx)) : JSON.stringify(mutated);
       return { text, tags: ['fields'] };
     }

@@ -22,7 +22,8 @@ export async function runStreams({ from, to, tally, connections, build, inputs, 
         const index = next++;
         if (index >= to) return;
         const input = inputs ? inputs[index - from] : build(index);
-        if (input.kind === 'initialize') result.reinitializes++;
+        // An initialize in a live session (a mutation may make any message one): see reinitialize-leak.
+        if (input.kind === 'initialize' || /"method"\s*:\s*"initialize"/.test(input.text ?? '')) result.reinitializes++;
         if (input.single) {
           const verdict = await single(input).catch((error) => ({ cls: 'closed', violations: [{ kind: 'reset', detail: String(error.message) }] }));
           tally.record(index, input, verdict.cls, verdict.violations);
