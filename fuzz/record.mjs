@@ -23,18 +23,45 @@ function recording(transport, messages) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'mcp-bridge-record-'));
-const gateway = await startGateway({ dir, config: fuzzConfig({ maxBytes: 1 << 20, backendTimeoutMs: 10_000 }) });
+const gateway = await startGateway({
+  dir,
+  config: fuzzConfig({ maxBytes: 1 << 20, backendTimeoutMs: 10_000 }),
+});
 const sessions = [];
 try {
   const plans = [
-    { path: '/servers/echo/mcp', tools: [['echo', { text: 'hello' }], ['add', { a: 2, b: 3 }], ['bytes', { n: 16 }]] },
-    { path: '/servers/everything/mcp', tools: [['echo', { message: 'hello' }], ['get-sum', { a: 1, b: 2 }]] },
-    { path: '/mcp', tools: [['echo__echo', { text: 'hi' }], ['everything__get-sum', { a: 4, b: 5 }]] },
+    {
+      path: '/servers/echo/mcp',
+      tools: [
+        ['echo', { text: 'hello' }],
+        ['add', { a: 2, b: 3 }],
+        ['bytes', { n: 16 }],
+      ],
+    },
+    {
+      path: '/servers/everything/mcp',
+      tools: [
+        ['echo', { message: 'hello' }],
+        ['get-sum', { a: 1, b: 2 }],
+      ],
+    },
+    {
+      path: '/mcp',
+      tools: [
+        ['echo__echo', { text: 'hi' }],
+        ['everything__get-sum', { a: 4, b: 5 }],
+      ],
+    },
   ];
   for (const plan of plans) {
     const messages = [];
-    const client = new Client({ name: 'fuzz-recorder', version: '1.0.0' }, { capabilities: { roots: { listChanged: true } } });
-    await client.connect(recording(new StreamableHTTPClientTransport(new URL(gateway.base + plan.path)), messages));
+    const client = new Client(
+      { name: 'fuzz-recorder', version: '1.0.0' },
+      { capabilities: { roots: { listChanged: true } } },
+    );
+    await client.connect(
+      recording(new StreamableHTTPClientTransport(new URL(gateway.base + plan.path)), messages),
+    );
     await client.listTools();
     await client.listTools({ cursor: 'next' }).catch(() => undefined);
     for (const [name, args] of plan.tools) await client.callTool({ name, arguments: args });
@@ -43,7 +70,10 @@ try {
     await client.listResources().catch(() => undefined);
     await client.listPrompts().catch(() => undefined);
     await client.notification({ method: 'notifications/roots/list_changed' });
-    await client.notification({ method: 'notifications/cancelled', params: { requestId: 999, reason: 'fuzz' } });
+    await client.notification({
+      method: 'notifications/cancelled',
+      params: { requestId: 999, reason: 'fuzz' },
+    });
     await client.close();
     sessions.push({ path: plan.path, messages });
   }
@@ -61,4 +91,6 @@ sessions.push({
 });
 const out = new URL('./corpus/recorded.json', import.meta.url);
 writeFileSync(out, `${JSON.stringify({ recordedWith: 'fuzz/record.mjs', sessions }, null, 2)}\n`);
-console.log(`recorded ${sessions.reduce((n, s) => n + s.messages.length, 0)} messages to ${out.pathname}`);
+console.log(
+  `recorded ${sessions.reduce((n, s) => n + s.messages.length, 0)} messages to ${out.pathname}`,
+);

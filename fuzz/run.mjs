@@ -74,7 +74,8 @@ if (args.help) {
 }
 const int = (name) => {
   const n = Number(args[name]);
-  if (!Number.isInteger(n) || n < 0) usage(`--${name}: expected a whole number, got "${args[name]}"`);
+  if (!Number.isInteger(n) || n < 0)
+    usage(`--${name}: expected a whole number, got "${args[name]}"`);
   return n;
 };
 const inputsPerFrontend = int('inputs');
@@ -84,7 +85,8 @@ const options = {
   batch: Math.max(1, int('batch')),
   concurrency: Math.max(1, int('concurrency')),
   deadlineMs: int('deadline'),
-  spawnInputs: args['spawn-inputs'] !== undefined ? int('spawn-inputs') : Math.min(inputsPerFrontend, 300),
+  spawnInputs:
+    args['spawn-inputs'] !== undefined ? int('spawn-inputs') : Math.min(inputsPerFrontend, 300),
 };
 const names = args.frontend === 'all' ? Object.keys(FRONTENDS) : args.frontend.split(',');
 for (const n of names) if (!FRONTENDS[n]) usage(`--frontend: unknown frontend "${n}"`);
@@ -101,7 +103,11 @@ const log = (line) => {
 
 const dir = mkdtempSync(join(tmpdir(), 'mcp-bridge-fuzz-'));
 const unixSocket = join(dir, 'gateway.sock');
-const gatewayConfig = fuzzConfig({ unixSocket, maxBytes: options.maxBytes, backendTimeoutMs: options.backendTimeoutMs });
+const gatewayConfig = fuzzConfig({
+  unixSocket,
+  maxBytes: options.maxBytes,
+  backendTimeoutMs: options.backendTimeoutMs,
+});
 let gw;
 let idle; // the gateway's processes and fds once warmed up
 let restarts = 0;
@@ -112,7 +118,8 @@ async function startShared() {
   gw = await startGateway({ dir, config: gatewayConfig });
   // Warm up: the shared server-everything process starts with the first aggregated session.
   const problem = await normalCall(gw.base);
-  if (problem) throw new Error(`the gateway does not serve a normal call before fuzzing: ${problem}`);
+  if (problem)
+    throw new Error(`the gateway does not serve a normal call before fuzzing: ${problem}`);
   idle = resources(gw.pid);
 }
 
@@ -124,7 +131,11 @@ async function fuzzFrontend(name) {
   tallies.push(tally);
   const own = frontend.ownProcess === true; // stdio and config start their own processes
   const replayed = replay?.filter((r) => r.frontend === name).map((r) => r.input);
-  const total = replayed ? replayed.length : name === 'config' ? options.spawnInputs : inputsPerFrontend;
+  const total = replayed
+    ? replayed.length
+    : name === 'config'
+      ? options.spawnInputs
+      : inputsPerFrontend;
   if (total === 0) return tally;
   const t0 = Date.now();
   for (let from = 0; from < total; from += options.batch) {
@@ -132,7 +143,9 @@ async function fuzzFrontend(name) {
     if (!own && !gw.alive()) await startShared();
     // Leaks of known defects pile up over a long run: a fresh gateway keeps the next batch fair.
     if (!own && resources(gw.pid).processes > idle.processes + 40) {
-      log(`${name}: restarting the gateway: ${resources(gw.pid).processes} backend processes left by known defects`);
+      log(
+        `${name}: restarting the gateway: ${resources(gw.pid).processes} backend processes left by known defects`,
+      );
       await gw.close();
       await startShared();
       restarts++;
@@ -140,32 +153,59 @@ async function fuzzFrontend(name) {
     const baseline = own ? undefined : resources(gw.pid);
     const warningsBefore = own ? 0 : gw.log.warnings;
     const batchStart = Date.now();
-    const result = (await frontend.runBatch({ gw, dir, seed, from, to, tally, options, inputs: replayed?.slice(from, to), gatewayConfig })) ?? {};
+    const result =
+      (await frontend.runBatch({
+        gw,
+        dir,
+        seed,
+        from,
+        to,
+        tally,
+        options,
+        inputs: replayed?.slice(from, to),
+        gatewayConfig,
+      })) ?? {};
     tally.batches++;
-    const batchInput = { frontend: name, kind: 'batch', from, to, unansweredInitializes: result.unansweredInitializes ?? 0, reinitializes: result.reinitializes ?? 0 };
+    const batchInput = {
+      frontend: name,
+      kind: 'batch',
+      from,
+      to,
+      unansweredInitializes: result.unansweredInitializes ?? 0,
+      reinitializes: result.reinitializes ?? 0,
+    };
     const violations = [...(result.violations ?? [])];
     if (!own) {
       if (!gw.alive()) {
         const { code, signal } = await gw.exited;
-        violations.push({ kind: 'crash', detail: `the gateway exited (${code ?? signal}); last log: ${gw.log.recent.slice(-3).join(' | ')}` });
+        violations.push({
+          kind: 'crash',
+          detail: `the gateway exited (${code ?? signal}); last log: ${gw.log.recent.slice(-3).join(' | ')}`,
+        });
       } else {
         const problem = await normalCall(gw.base);
         if (problem) violations.push({ kind: 'health', detail: problem });
         violations.push(...(await settle(gw.pid, baseline, { processes: result.lingering ?? 0 })));
         const warnings = gw.log.warnings - warningsBefore;
-        if (warnings > logBound(to - from)) violations.push({ kind: 'log-flood', detail: `${warnings} warning lines for ${to - from} inputs` });
+        if (warnings > logBound(to - from))
+          violations.push({
+            kind: 'log-flood',
+            detail: `${warnings} warning lines for ${to - from} inputs`,
+          });
       }
     }
     tally.violate(`batch ${from}-${to}`, batchInput, violations);
     tally.elapsedMs = Date.now() - t0;
     const s = tally.summary();
-    log(`${name}: ${to}/${total} inputs, ${Math.round(((to - from) * 1000) / Math.max(1, Date.now() - batchStart))}/s; ok ${s.replies.ok}, rpc-error ${s.replies['rpc-error']}, 4xx ${s.replies['http-4xx']}, 5xx ${s.replies['http-5xx']}, closed ${s.replies.closed}; crashes ${s.crashes}, hangs ${s.hangs}, slow ${s.slowErrors}, leaks ${s.leaks}, violations ${s.violations}`);
+    log(
+      `${name}: ${to}/${total} inputs, ${Math.round(((to - from) * 1000) / Math.max(1, Date.now() - batchStart))}/s; ok ${s.replies.ok}, rpc-error ${s.replies['rpc-error']}, 4xx ${s.replies['http-4xx']}, 5xx ${s.replies['http-5xx']}, closed ${s.replies.closed}; crashes ${s.crashes}, hangs ${s.hangs}, slow ${s.slowErrors}, leaks ${s.leaks}, violations ${s.violations}`,
+    );
   }
   return tally;
 }
 
 let exitCode = 0;
-let gatewayCpu = 0;
+let gatewayCpu;
 try {
   if (names.some((n) => !FRONTENDS[n].ownProcess)) await startShared();
   for (const name of names) await fuzzFrontend(name);
@@ -191,19 +231,47 @@ const totals = {
   gatewayRestarts: restarts,
 };
 const knownCounts = {};
-for (const s of summaries) for (const [id, n] of Object.entries(s.knownDefects)) knownCounts[id] = (knownCounts[id] ?? 0) + n;
-const summary = { seed: args.seed, inputsPerFrontend, options, totals, frontends: summaries, knownDefects: knownDefects.map((d) => ({ id: d.id, issue: d.issue, title: d.title, inputs: knownCounts[d.id] ?? 0 })) };
+for (const s of summaries)
+  for (const [id, n] of Object.entries(s.knownDefects))
+    knownCounts[id] = (knownCounts[id] ?? 0) + n;
+const summary = {
+  seed: args.seed,
+  inputsPerFrontend,
+  options,
+  totals,
+  frontends: summaries,
+  knownDefects: knownDefects.map((d) => ({
+    id: d.id,
+    issue: d.issue,
+    title: d.title,
+    inputs: knownCounts[d.id] ?? 0,
+  })),
+};
 mkdirSync(dirname(args.summary), { recursive: true });
 mkdirSync(dirname(args.violations), { recursive: true });
 writeFileSync(args.summary, `${JSON.stringify(summary, null, 2)}\n`);
-writeFileSync(args.violations, `${JSON.stringify({ seed: args.seed, violations: tallies.flatMap((t) => t.violations) }, null, 2)}\n`);
+writeFileSync(
+  args.violations,
+  `${JSON.stringify({ seed: args.seed, violations: tallies.flatMap((t) => t.violations) }, null, 2)}\n`,
+);
 
 const pad = (v, n) => String(v).padStart(n);
-process.stdout.write(`\nfrontend  inputs   in/s     ok  rpc-err  4xx   5xx closed crash hang  slow leak viol\n`);
+process.stdout.write(
+  `\nfrontend  inputs   in/s     ok  rpc-err  4xx   5xx closed crash hang  slow leak viol\n`,
+);
 for (const s of summaries)
-  process.stdout.write(`${s.frontend.padEnd(8)}${pad(s.inputs, 8)}${pad(s.inputsPerSecond, 7)}${pad(s.replies.ok, 7)}${pad(s.replies['rpc-error'], 9)}${pad(s.replies['http-4xx'], 5)}${pad(s.replies['http-5xx'], 6)}${pad(s.replies.closed + s.replies.timeout, 7)}${pad(s.crashes, 6)}${pad(s.hangs, 5)}${pad(s.slowErrors, 6)}${pad(s.leaks, 5)}${pad(s.violations, 5)}\n`);
+  process.stdout.write(
+    `${s.frontend.padEnd(8)}${pad(s.inputs, 8)}${pad(s.inputsPerSecond, 7)}${pad(s.replies.ok, 7)}${pad(s.replies['rpc-error'], 9)}${pad(s.replies['http-4xx'], 5)}${pad(s.replies['http-5xx'], 6)}${pad(s.replies.closed + s.replies.timeout, 7)}${pad(s.crashes, 6)}${pad(s.hangs, 5)}${pad(s.slowErrors, 6)}${pad(s.leaks, 5)}${pad(s.violations, 5)}\n`,
+  );
 process.stdout.write('\nknown defects (inputs that hit each):\n');
-for (const d of summary.knownDefects) process.stdout.write(`  ${d.id.padEnd(26)} ${pad(d.inputs, 7)}  (${d.issue}) ${d.title}\n`);
-for (const t of tallies) for (const v of t.violations.slice(0, 5)) process.stdout.write(`violation ${t.frontend} #${v.index}: ${v.violations.map((x) => `${x.kind}: ${x.detail ?? ''}`).join('; ')}\n`);
-process.stdout.write(`\n${totals.inputs} inputs in ${totals.seconds} s; summary in ${args.summary}, violations in ${args.violations}\n`);
+for (const d of summary.knownDefects)
+  process.stdout.write(`  ${d.id.padEnd(26)} ${pad(d.inputs, 7)}  (${d.issue}) ${d.title}\n`);
+for (const t of tallies)
+  for (const v of t.violations.slice(0, 5))
+    process.stdout.write(
+      `violation ${t.frontend} #${v.index}: ${v.violations.map((x) => `${x.kind}: ${x.detail ?? ''}`).join('; ')}\n`,
+    );
+process.stdout.write(
+  `\n${totals.inputs} inputs in ${totals.seconds} s; summary in ${args.summary}, violations in ${args.violations}\n`,
+);
 process.exit(exitCode || (totals.violations > 0 ? 1 : 0));

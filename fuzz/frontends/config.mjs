@@ -17,10 +17,81 @@ import { internalsIn } from '../lib/verdict.mjs';
 export const ownProcess = true;
 
 const FIXTURES = join(ROOT, 'test/fixtures/configs');
-const SEEDS = ['good.yaml', 'two-backends.yaml', 'two-backends.json', 'wrong-type.yaml', 'unknown-key.yaml', 'bad-url.yaml'].map((f) => [f, readFileSync(join(FIXTURES, f), 'utf8')]);
+const SEEDS = [
+  'good.yaml',
+  'two-backends.yaml',
+  'two-backends.json',
+  'wrong-type.yaml',
+  'unknown-key.yaml',
+  'bad-url.yaml',
+].map((f) => [f, readFileSync(join(FIXTURES, f), 'utf8')]);
 
-const KEYS = ['server', 'port', 'host', 'backends', 'command', 'args', 'limits', 'maxMessageBytes', 'auth', 'jwt', 'secret', 'apiKeys', 'processes', 'max', 'tls', 'cert', 'sessions', 'idleTimeoutMs', 'rateLimits', 'log', 'level', 'aggregate', 'separator', 'transport', 'url', 'processModel', 'poolSize', 'authorization', 'rules', 'redis', 'audit', '<<'];
-const YAML_NOISE = ['\t', ': ', '- ', '&a ', '*a ', '!!binary ', '!!js/function ', '? ', '|', '>', '%YAML 1.1\n', '---\n', '...\n', '"', "'", '{', '[', '#', '${', '${HOME', '$${', '\\u0000', '\u0000', '\ufeff', '0x10', '1e999', '~', 'null', 'yes', '<<: *x\n'];
+const KEYS = [
+  'server',
+  'port',
+  'host',
+  'backends',
+  'command',
+  'args',
+  'limits',
+  'maxMessageBytes',
+  'auth',
+  'jwt',
+  'secret',
+  'apiKeys',
+  'processes',
+  'max',
+  'tls',
+  'cert',
+  'sessions',
+  'idleTimeoutMs',
+  'rateLimits',
+  'log',
+  'level',
+  'aggregate',
+  'separator',
+  'transport',
+  'url',
+  'processModel',
+  'poolSize',
+  'authorization',
+  'rules',
+  'redis',
+  'audit',
+  '<<',
+];
+const YAML_NOISE = [
+  '\t',
+  ': ',
+  '- ',
+  '&a ',
+  '*a ',
+  '!!binary ',
+  '!!js/function ',
+  '? ',
+  '|',
+  '>',
+  '%YAML 1.1\n',
+  '---\n',
+  '...\n',
+  '"',
+  "'",
+  '{',
+  '[',
+  '#',
+  '${',
+  '${HOME',
+  '$${',
+  '\\u0000',
+  '\u0000',
+  '\ufeff',
+  '0x10',
+  '1e999',
+  '~',
+  'null',
+  'yes',
+  '<<: *x\n',
+];
 
 function mutateText(rng, text) {
   let t = text;
@@ -34,7 +105,10 @@ function mutateText(rng, text) {
         t = t.slice(0, at) + t.slice(at + rng.range(1, 12));
         break;
       case 2:
-        t = t.slice(0, at) + `\n${rng.pick(KEYS)}: ${JSON.stringify(randomValue(rng, 2))}\n` + t.slice(at);
+        t =
+          t.slice(0, at) +
+          `\n${rng.pick(KEYS)}: ${JSON.stringify(randomValue(rng, 2))}\n` +
+          t.slice(at);
         break;
       case 3:
         t = t.slice(0, at);
@@ -54,15 +128,75 @@ function mutateText(rng, text) {
 function structured(rng) {
   const config = { backends: { echo: { command: process.execPath, args: [ECHO] } } };
   for (let n = rng.range(1, 4); n > 0; n--) {
-    const section = rng.pick(['server', 'limits', 'sessions', 'processes', 'auth', 'log', 'aggregate', 'rateLimits', 'backends']);
+    const section = rng.pick([
+      'server',
+      'limits',
+      'sessions',
+      'processes',
+      'auth',
+      'log',
+      'aggregate',
+      'rateLimits',
+      'backends',
+    ]);
     const key = rng.pick(KEYS);
-    config[section] = rng.chance(0.2) ? randomValue(rng, 2) : { ...(config[section] ?? {}), [key]: randomValue(rng, 2) };
+    config[section] = rng.chance(0.2)
+      ? randomValue(rng, 2)
+      : { ...(config[section] ?? {}), [key]: randomValue(rng, 2) };
   }
   return config;
 }
 
-const FLAGS = ['--stdio', '--url', '--transport', '--serve', '--port', '--host', '--unix', '--log-level', '--config', '--help', '--version', '--bogus', '-p', '--', 'check-config', 'schema', 'token', 'create', '--sub', '--ttl', '--secret-env', '--scopes', '--audience'];
-const VALUES = ['0', '-1', '65536', 'eighty', '', ' ', 'stdio', 'http', 'ws://127.0.0.1:1/ws', 'http://', 'x | y', 'a && b', '$(id)', '`id`', 'node', '${HOME}', '/nonexistent', 'debug', 'loud', '7d', '1e9', '--', '"unterminated'];
+const FLAGS = [
+  '--stdio',
+  '--url',
+  '--transport',
+  '--serve',
+  '--port',
+  '--host',
+  '--unix',
+  '--log-level',
+  '--config',
+  '--help',
+  '--version',
+  '--bogus',
+  '-p',
+  '--',
+  'check-config',
+  'schema',
+  'token',
+  'create',
+  '--sub',
+  '--ttl',
+  '--secret-env',
+  '--scopes',
+  '--audience',
+];
+const VALUES = [
+  '0',
+  '-1',
+  '65536',
+  'eighty',
+  '',
+  ' ',
+  'stdio',
+  'http',
+  'ws://127.0.0.1:1/ws',
+  'http://',
+  'x | y',
+  'a && b',
+  '$(id)',
+  '`id`',
+  'node',
+  '${HOME}',
+  '/nonexistent',
+  'debug',
+  'loud',
+  '7d',
+  '1e9',
+  '--',
+  '"unterminated',
+];
 
 export function buildInput(seed, index) {
   const rng = new Rng(`${seed}:config:${index}`);
@@ -79,16 +213,31 @@ export function buildInput(seed, index) {
     }
     return { frontend: 'config', kind, argv };
   }
-  if (kind === 'structured') return { frontend: 'config', kind, name: rng.chance(0.5) ? 'c.json' : 'c.yaml', text: JSON.stringify(structured(rng)) };
+  if (kind === 'structured')
+    return {
+      frontend: 'config',
+      kind,
+      name: rng.chance(0.5) ? 'c.json' : 'c.yaml',
+      text: JSON.stringify(structured(rng)),
+    };
   const [name, text] = rng.pick(SEEDS);
-  return { frontend: 'config', kind, name: rng.chance(0.1) ? 'c.conf' : name, text: mutateText(rng, text) };
+  return {
+    frontend: 'config',
+    kind,
+    name: rng.chance(0.1) ? 'c.conf' : name,
+    text: mutateText(rng, text),
+  };
 }
 
 function runCli(args, cwd, deadlineMs) {
   return new Promise((resolve) => {
     // BRIDGE_PORT=0 and no admin listener: a command line that happens to start a gateway must
     // not take a fixed port from anyone.
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH, HOME: cwd, BRIDGE_PORT: '0', BRIDGE_ENABLE_METRICS: 'false' } });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH, HOME: cwd, BRIDGE_PORT: '0', BRIDGE_ENABLE_METRICS: 'false' },
+    });
     let stdout = '';
     let stderr = '';
     let started = false;
@@ -110,12 +259,23 @@ function runCli(args, cwd, deadlineMs) {
 
 export function judge(input, r) {
   const v = [];
-  const leak = internalsIn(r.stderr, (input.text ?? '') + (input.argv ?? []).join(' ')) ?? internalsIn(r.stdout, input.text ?? '');
+  const leak =
+    internalsIn(r.stderr, (input.text ?? '') + (input.argv ?? []).join(' ')) ??
+    internalsIn(r.stdout, input.text ?? '');
   if (leak) v.push({ kind: 'stack-trace', detail: leak });
   if (r.started) return { cls: 'ok', violations: v };
-  if (r.signal === 'SIGKILL') return { cls: 'timeout', violations: [...v, { kind: 'hang', detail: 'no exit within the deadline' }] };
-  if (![0, 1, 2].includes(r.code)) v.push({ kind: 'crash', detail: `exit status ${r.code ?? r.signal}: ${r.stderr.slice(0, 200)}` });
-  if (r.code !== 0 && r.stderr.trim() === '') v.push({ kind: 'bad-reply', detail: `exit ${r.code} with nothing on stderr` });
+  if (r.signal === 'SIGKILL')
+    return {
+      cls: 'timeout',
+      violations: [...v, { kind: 'hang', detail: 'no exit within the deadline' }],
+    };
+  if (![0, 1, 2].includes(r.code))
+    v.push({
+      kind: 'crash',
+      detail: `exit status ${r.code ?? r.signal}: ${r.stderr.slice(0, 200)}`,
+    });
+  if (r.code !== 0 && r.stderr.trim() === '')
+    v.push({ kind: 'bad-reply', detail: `exit ${r.code} with nothing on stderr` });
   return { cls: r.code === 0 ? 'ok' : 'rpc-error', violations: v };
 }
 

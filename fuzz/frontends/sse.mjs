@@ -24,14 +24,35 @@ export function buildInput(seed, index, { maxBytes }) {
   let n = 0;
   const ctx = { nextId: () => index * 16 + n++, maxBytes, huge: 0.05 };
   const item = rng.chance(0.06) ? generateBatch(rng, ctx) : generateMessage(rng, ctx);
-  const input = { frontend: 'sse', kind: 'message', text: item.text, tags: item.tags, maxBytes, headers: { 'content-type': 'application/json' } };
+  const input = {
+    frontend: 'sse',
+    kind: 'message',
+    text: item.text,
+    tags: item.tags,
+    maxBytes,
+    headers: { 'content-type': 'application/json' },
+  };
   if (item.recipe) input.recipe = item.recipe;
   if (rng.chance(0.1)) {
     input.kind = 'post-fuzz';
     const which = rng.int(6);
-    if (which === 0) input.session = rng.pick(['', 'nope', '00000000-0000-0000-0000-000000000000', 'x'.repeat(3000), '$S&sessionId=other']);
-    if (which === 1) input.headers['content-type'] = rng.pick(['text/plain', '', 'application/json; charset=latin1', 'multipart/form-data']);
-    if (which === 2) input.headers.origin = rng.pick(['null', 'http://evil.example', 'http://allowed.example']);
+    if (which === 0)
+      input.session = rng.pick([
+        '',
+        'nope',
+        '00000000-0000-0000-0000-000000000000',
+        'x'.repeat(3000),
+        '$S&sessionId=other',
+      ]);
+    if (which === 1)
+      input.headers['content-type'] = rng.pick([
+        'text/plain',
+        '',
+        'application/json; charset=latin1',
+        'multipart/form-data',
+      ]);
+    if (which === 2)
+      input.headers.origin = rng.pick(['null', 'http://evil.example', 'http://allowed.example']);
     if (which === 3) input.headers['content-encoding'] = rng.pick(['gzip', 'br']);
     if (which === 4) input.session = '$NONE';
     if (which === 5) input.headers.host = 'evil.example';
@@ -42,7 +63,12 @@ export function buildInput(seed, index, { maxBytes }) {
 /** Opens `GET <base>/sse` and resolves once its `endpoint` event has come. */
 function openStream(port, base, onMessage, onClose) {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: `${base}/sse`, headers: { accept: 'text/event-stream' } });
+    const req = request({
+      host: '127.0.0.1',
+      port,
+      path: `${base}/sse`,
+      headers: { accept: 'text/event-stream' },
+    });
     req.on('error', (e) => (onClose(`stream error ${e.code ?? e.message}`), reject(e)));
     req.on('response', (res) => {
       if (res.statusCode !== 200) {
@@ -59,7 +85,11 @@ function openStream(port, base, onMessage, onClose) {
           const event = buf.slice(0, at);
           buf = buf.slice(at).replace(/^\r?\n\r?\n/, '');
           const type = /^event: ?(.*)$/m.exec(event)?.[1] ?? 'message';
-          const data = event.split(/\r?\n/).filter((l) => l.startsWith('data:')).map((l) => l.slice(5).replace(/^ /, '')).join('\n');
+          const data = event
+            .split(/\r?\n/)
+            .filter((l) => l.startsWith('data:'))
+            .map((l) => l.slice(5).replace(/^ /, ''))
+            .join('\n');
           if (type === 'endpoint' && !endpoint) {
             endpoint = data;
             resolve({ endpoint, close: () => req.destroy() });
@@ -95,13 +125,28 @@ export async function runBatch({ gw, seed, from, to, tally, options, inputs }) {
     const post = (body, input) => {
       let path = url.pathname + url.search;
       if (input?.session === '$NONE') path = url.pathname;
-      else if (input?.session !== undefined) path = `${url.pathname}?sessionId=${encodeURIComponent(input.session.replace('$S', sessionId))}`;
-      const headers = { ...(input?.headers ?? { 'content-type': 'application/json' }), 'content-length': String(Buffer.byteLength(body)) };
-      return send(agent, { port: gw.port, method: 'POST', path, headers, body, deadlineMs: options.deadlineMs });
+      else if (input?.session !== undefined)
+        path = `${url.pathname}?sessionId=${encodeURIComponent(input.session.replace('$S', sessionId))}`;
+      const headers = {
+        ...(input?.headers ?? { 'content-type': 'application/json' }),
+        'content-length': String(Buffer.byteLength(body)),
+      };
+      return send(agent, {
+        port: gw.port,
+        method: 'POST',
+        path,
+        headers,
+        body,
+        deadlineMs: options.deadlineMs,
+      });
     };
     conversation = new Conversation({
       deadlineMs: options.deadlineMs,
-      send: (text) => void post(text).then((res) => res.status !== 202 && conversation.close(`a fence POST got ${res.status ?? res.error}`)),
+      send: (text) =>
+        void post(text).then(
+          (res) =>
+            res.status !== 202 && conversation.close(`a fence POST got ${res.status ?? res.error}`),
+        ),
     });
     const { done } = await conversation.exchange(JSON.stringify({ ...INITIALIZE, id: 'init' }));
     await done;
@@ -114,15 +159,31 @@ export async function runBatch({ gw, seed, from, to, tally, options, inputs }) {
         sendInput: async (text) => {
           const res = await post(text, input);
           if (res.status === 202 && !res.error) return undefined;
-          if (process.env.FUZZ_TRACE) process.stderr.write(`refused ${res.status ?? res.error} ${String(res.body ?? '').slice(0, 200)} ← ${text.slice(0, 120)}\n`);
-          return judgeHttp({ ...input, method: 'POST', path: '/messages' }, { res, text, headers: input.headers }, gw.port);
+          if (process.env.FUZZ_TRACE)
+            process.stderr.write(
+              `refused ${res.status ?? res.error} ${String(res.body ?? '').slice(0, 200)} ← ${text.slice(0, 120)}\n`,
+            );
+          return judgeHttp(
+            { ...input, method: 'POST', path: '/messages' },
+            { res, text, headers: input.headers },
+            gw.port,
+          );
         },
       }),
       close: async () => stream.close(),
     };
   };
   try {
-    return await runStreams({ from, to, tally, inputs, connections: Math.max(1, Math.min(8, options.concurrency >> 3)), build: (i) => buildInput(seed, i, options), open, single: async () => ({ cls: 'closed', violations: [] }) });
+    return await runStreams({
+      from,
+      to,
+      tally,
+      inputs,
+      connections: Math.max(1, Math.min(8, options.concurrency >> 3)),
+      build: (i) => buildInput(seed, i, options),
+      open,
+      single: async () => ({ cls: 'closed', violations: [] }),
+    });
   } finally {
     agent.destroy();
   }

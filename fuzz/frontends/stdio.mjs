@@ -8,8 +8,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { CLI, LogTap, descendants, fuzzConfig, isAlive } from '../lib/gateway.mjs';
-import { buildInput as buildLine, lineOf } from './unix.mjs';
-import { materialize } from '../lib/generate.mjs';
+import { buildInput as buildLine, lineOf, payloadOf } from './unix.mjs';
 import { Conversation, lineReader } from '../lib/conversation.mjs';
 import { runStreams } from '../lib/streams.mjs';
 import { INITIALIZE, logBound } from '../lib/checks.mjs';
@@ -24,16 +23,32 @@ export const buildInput = (seed, index, options) => {
 
 export async function runBatch({ dir, seed, from, to, tally, options, inputs }) {
   const file = join(dir, 'stdio.json');
-  writeFileSync(file, JSON.stringify(fuzzConfig({ maxBytes: options.maxBytes, backendTimeoutMs: options.backendTimeoutMs, everything: false })));
-  const child = spawn(process.execPath, [CLI, '--config', file, '--serve', 'stdio'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, BRIDGE_ENABLE_METRICS: 'false' } });
+  writeFileSync(
+    file,
+    JSON.stringify(
+      fuzzConfig({
+        maxBytes: options.maxBytes,
+        backendTimeoutMs: options.backendTimeoutMs,
+        everything: false,
+      }),
+    ),
+  );
+  const child = spawn(process.execPath, [CLI, '--config', file, '--serve', 'stdio'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, BRIDGE_ENABLE_METRICS: 'false' },
+  });
   const log = new LogTap(child.stderr);
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   const violations = [];
   const conversation = new Conversation({
     deadlineMs: options.deadlineMs,
     send: (text) => {
       if (child.stdin.destroyed) throw new Error('stdin is closed');
-      child.stdin.write(typeof text === 'string' ? `${text}\n` : Buffer.concat([text, Buffer.from('\n')]));
+      child.stdin.write(
+        typeof text === 'string' ? `${text}\n` : Buffer.concat([text, Buffer.from('\n')]),
+      );
     },
   });
   child.stdin.on('error', () => {});
@@ -45,7 +60,11 @@ export async function runBatch({ dir, seed, from, to, tally, options, inputs }) 
       try {
         conversation.deliver({ raw: line, message: JSON.parse(line) });
       } catch {
-        if (notJson++ < 3) violations.push({ kind: 'bad-reply', detail: `stdout carried a line that is not JSON: ${line.slice(0, 200)}` });
+        if (notJson++ < 3)
+          violations.push({
+            kind: 'bad-reply',
+            detail: `stdout carried a line that is not JSON: ${line.slice(0, 200)}`,
+          });
       }
     }),
   );
@@ -56,20 +75,51 @@ export async function runBatch({ dir, seed, from, to, tally, options, inputs }) 
     await done;
     child.stdin.write('{"jsonrpc":"2.0","method":"notifications/initialized"}\n');
     backends = descendants(child.pid);
-    const conn = { conversation, frame: (input) => ({ text: lineOf(input), payload: materialize(input) }), close: async () => {} };
-    const result = await runStreams({ from, to, tally, inputs, connections: 1, build: (i) => buildInput(seed, i, options), open: async () => conn, single: async () => ({ cls: 'closed', violations: [] }) });
+    const conn = {
+      conversation,
+      frame: (input) => ({ text: lineOf(input), payload: payloadOf(input) }),
+      close: async () => {},
+    };
+    const result = await runStreams({
+      from,
+      to,
+      tally,
+      inputs,
+      connections: 1,
+      build: (i) => buildInput(seed, i, options),
+      open: async () => conn,
+      single: async () => ({ cls: 'closed', violations: [] }),
+    });
     backends = [...new Set([...backends, ...descendants(child.pid)])];
-    if (child.exitCode !== null) violations.push({ kind: 'crash', detail: `the stdio gateway exited (${child.exitCode}); ${log.recent.slice(-3).join(' | ')}` });
+    if (child.exitCode !== null)
+      violations.push({
+        kind: 'crash',
+        detail: `the stdio gateway exited (${child.exitCode}); ${log.recent.slice(-3).join(' | ')}`,
+      });
     child.stdin.end();
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     const { code, signal } = await exited;
     clearTimeout(timer);
-    if (code !== 0) violations.push({ kind: signal === 'SIGKILL' ? 'hang' : 'crash', detail: `after stdin ended the gateway exited with ${code ?? signal}` });
+    if (code !== 0)
+      violations.push({
+        kind: signal === 'SIGKILL' ? 'hang' : 'crash',
+        detail: `after stdin ended the gateway exited with ${code ?? signal}`,
+      });
     const deadline = Date.now() + 5000;
-    while (backends.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while (backends.some(isAlive) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
     const left = backends.filter(isAlive);
-    if (left.length > 0) violations.push({ kind: 'leak-processes', excess: left.length, detail: `${left.length} backend processes outlived the stdio gateway` });
-    if (log.warnings > logBound(to - from)) violations.push({ kind: 'log-flood', detail: `${log.warnings} warning lines for ${to - from} inputs` });
+    if (left.length > 0)
+      violations.push({
+        kind: 'leak-processes',
+        excess: left.length,
+        detail: `${left.length} backend processes outlived the stdio gateway`,
+      });
+    if (log.warnings > logBound(to - from))
+      violations.push({
+        kind: 'log-flood',
+        detail: `${log.warnings} warning lines for ${to - from} inputs`,
+      });
     return { ...result, violations };
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

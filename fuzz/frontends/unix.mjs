@@ -6,7 +6,12 @@
  */
 import { connect } from 'node:net';
 import { Rng } from '../lib/prng.mjs';
-import { generateBatch, generateInitialize, generateMessage, materialize } from '../lib/generate.mjs';
+import {
+  generateBatch,
+  generateInitialize,
+  generateMessage,
+  materialize,
+} from '../lib/generate.mjs';
 import { Conversation, lineReader, plain } from '../lib/conversation.mjs';
 import { runStreams } from '../lib/streams.mjs';
 import { INITIALIZE } from '../lib/checks.mjs';
@@ -23,11 +28,20 @@ export function buildInput(seed, index, { maxBytes }, frontend = 'unix') {
     [2, 'two-lines'],
     [1, 'cut'],
   ]);
-  const item = kind === 'batch' ? generateBatch(rng, ctx) : kind === 'initialize' ? generateInitialize(rng, ctx) : generateMessage(rng, ctx);
+  const item =
+    kind === 'batch'
+      ? generateBatch(rng, ctx)
+      : kind === 'initialize'
+        ? generateInitialize(rng, ctx)
+        : generateMessage(rng, ctx);
   const input = { frontend, kind, text: item.text.replace(/\n/g, ''), tags: item.tags, maxBytes };
   if (item.recipe) input.recipe = item.recipe;
-  if (kind === 'bytes') input.hex = Buffer.from([0xff, 0xfe, 0xc0, 0x80, 0xed, 0xa0, 0x80].slice(0, rng.range(1, 7))).toString('hex');
-  if (kind === 'two-lines') input.text = `${input.text}\n${generateMessage(rng, { ...ctx, huge: 0 }).text.replace(/\n/g, '')}`;
+  if (kind === 'bytes')
+    input.hex = Buffer.from(
+      [0xff, 0xfe, 0xc0, 0x80, 0xed, 0xa0, 0x80].slice(0, rng.range(1, 7)),
+    ).toString('hex');
+  if (kind === 'two-lines')
+    input.text = `${input.text}\n${generateMessage(rng, { ...ctx, huge: 0 }).text.replace(/\n/g, '')}`;
   if (kind === 'cut') input.single = true;
   return input;
 }
@@ -37,8 +51,15 @@ export function lineOf(input) {
   const text = materialize(input);
   if (!input.hex) return text;
   const at = Math.floor(text.length / 2);
-  return Buffer.concat([Buffer.from(text.slice(0, at)), Buffer.from(input.hex, 'hex'), Buffer.from(text.slice(at))]);
+  return Buffer.concat([
+    Buffer.from(text.slice(0, at)),
+    Buffer.from(input.hex, 'hex'),
+    Buffer.from(text.slice(at)),
+  ]);
 }
+
+/** The text whose requests are owed a reply: none when bytes that are not UTF-8 were spliced in (they may land in an id). */
+export const payloadOf = (input) => (input.hex ? '' : materialize(input));
 
 /** A line-based session over `duplex` (its readable and writable sides). */
 export function lineSession(readable, writable, deadlineMs) {
@@ -46,11 +67,16 @@ export function lineSession(readable, writable, deadlineMs) {
     deadlineMs,
     send: (text) => {
       if (writable.destroyed || writable.writableEnded) throw new Error('the stream is closed');
-      writable.write(typeof text === 'string' ? `${text}\n` : Buffer.concat([text, Buffer.from('\n')]));
+      writable.write(
+        typeof text === 'string' ? `${text}\n` : Buffer.concat([text, Buffer.from('\n')]),
+      );
     },
   });
   readable.setEncoding('utf8');
-  readable.on('data', lineReader((line) => conversation.deliver(plain(line))));
+  readable.on(
+    'data',
+    lineReader((line) => conversation.deliver(plain(line))),
+  );
   return conversation;
 }
 
@@ -67,7 +93,7 @@ export async function runBatch({ gw, seed, from, to, tally, options, inputs }) {
     socket.write('{"jsonrpc":"2.0","method":"notifications/initialized"}\n');
     return {
       conversation,
-      frame: (input) => ({ text: lineOf(input), payload: materialize(input) }),
+      frame: (input) => ({ text: lineOf(input), payload: payloadOf(input) }),
       close: async () => {
         socket.end();
         await new Promise((r) => (socket.closed ? r() : socket.once('close', r)));
@@ -83,5 +109,14 @@ export async function runBatch({ gw, seed, from, to, tally, options, inputs }) {
     await new Promise((r) => socket.once('close', r));
     return { cls: 'closed', violations: [] };
   };
-  return runStreams({ from, to, tally, inputs, connections: Math.max(1, Math.min(8, options.concurrency >> 3)), build: (i) => buildInput(seed, i, options), open, single });
+  return runStreams({
+    from,
+    to,
+    tally,
+    inputs,
+    connections: Math.max(1, Math.min(8, options.concurrency >> 3)),
+    build: (i) => buildInput(seed, i, options),
+    open,
+    single,
+  });
 }

@@ -12,7 +12,12 @@
  */
 import WebSocket from 'ws';
 import { Rng } from '../lib/prng.mjs';
-import { generateBatch, generateInitialize, generateMessage, materialize } from '../lib/generate.mjs';
+import {
+  generateBatch,
+  generateInitialize,
+  generateMessage,
+  materialize,
+} from '../lib/generate.mjs';
 import { Conversation, plain } from '../lib/conversation.mjs';
 import { runStreams } from '../lib/streams.mjs';
 import { INITIALIZE } from '../lib/checks.mjs';
@@ -39,12 +44,36 @@ export function buildInput(seed, index, { maxBytes }) {
     [3, 'envelope-fuzz'],
     [3.7, 'single'],
   ]);
-  const item = kind === 'batch' ? generateBatch(rng, ctx) : kind === 'initialize' ? generateInitialize(rng, ctx) : generateMessage(rng, ctx);
+  const item =
+    kind === 'batch'
+      ? generateBatch(rng, ctx)
+      : kind === 'initialize'
+        ? generateInitialize(rng, ctx)
+        : generateMessage(rng, ctx);
   const input = { frontend: 'ws', kind, text: item.text, tags: item.tags, maxBytes };
   if (item.recipe) input.recipe = item.recipe;
-  if (kind === 'envelope-fuzz') input.envelope = rng.pick(['no-payload', 'token-number', 'token-object', 'payload-string', 'payload-array', 'null-payload', 'no-source']);
+  if (kind === 'envelope-fuzz')
+    input.envelope = rng.pick([
+      'no-payload',
+      'token-number',
+      'token-object',
+      'payload-string',
+      'payload-array',
+      'null-payload',
+      'no-source',
+    ]);
   if (kind === 'single') {
-    input.single = rng.pick(['binary', 'oversize', 'not-utf8', 'origin-null', 'origin-evil', 'attach-missing', 'close-mid-call', 'bad-subprotocol', 'control-unknown-type']);
+    input.single = rng.pick([
+      'binary',
+      'oversize',
+      'not-utf8',
+      'origin-null',
+      'origin-evil',
+      'attach-missing',
+      'close-mid-call',
+      'bad-subprotocol',
+      'control-unknown-type',
+    ]);
     input.path = rng.chance(0.5) ? '/ws' : '/servers/echo/ws';
     if (input.single === 'origin-null') input.headers = { origin: 'null' };
     if (input.single === 'origin-evil') input.headers = { origin: 'http://evil.example' };
@@ -86,12 +115,15 @@ function unwrap(dialect, raw) {
   if (dialect === 'control') {
     if (frame?.type === 'error') return { raw, stray: frame.error };
     const data = rawMembers(raw)?.get('data');
-    return data ? { raw: data, message: frame.data } : { raw, stray: 'a control frame without data' };
+    return data
+      ? { raw: data, message: frame.data }
+      : { raw, stray: 'a control frame without data' };
   }
   const payload = rawMembers(raw)?.get('mcp_payload');
   if (!payload) return { raw, stray: 'an envelope without mcp_payload' };
   // The gateway answers an envelope it could not read with the envelope's own id: the whole frame.
-  const whole = typeof frame.mcp_payload?.id === 'string' && frame.mcp_payload.id.startsWith('env-');
+  const whole =
+    typeof frame.mcp_payload?.id === 'string' && frame.mcp_payload.id.startsWith('env-');
   return { raw: payload, message: frame.mcp_payload, whole };
 }
 
@@ -103,20 +135,39 @@ function connect(url, options = {}) {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ refused: { status: res.statusCode, type: String(res.headers['content-type'] ?? ''), body } }));
+      res.on('end', () =>
+        resolve({
+          refused: {
+            status: res.statusCode,
+            type: String(res.headers['content-type'] ?? ''),
+            body,
+          },
+        }),
+      );
     });
     ws.once('error', (error) => resolve({ error }));
   });
 }
 
-const closed = (ws) => new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })));
+const closed = (ws) =>
+  new Promise((resolve) =>
+    ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })),
+  );
 
 /** An input on a connection of its own; its verdict. */
 async function single(input, gw, deadlineMs) {
   const url = `ws://127.0.0.1:${gw.port}${input.path}`;
   const kind = input.single;
-  const headers = kind === 'origin-null' ? { origin: 'null' } : kind === 'origin-evil' ? { origin: 'http://evil.example' } : undefined;
-  const conn = kind === 'bad-subprotocol' ? await connectWith(url, 'not-mcp') : await connect(url, headers ? { headers } : {});
+  const headers =
+    kind === 'origin-null'
+      ? { origin: 'null' }
+      : kind === 'origin-evil'
+        ? { origin: 'http://evil.example' }
+        : undefined;
+  const conn =
+    kind === 'bad-subprotocol'
+      ? await connectWith(url, 'not-mcp')
+      : await connect(url, headers ? { headers } : {});
   if (conn.refused) {
     const v = [];
     let json = false;
@@ -127,15 +178,26 @@ async function single(input, gw, deadlineMs) {
       // not JSON
     }
     // A refused upgrade is a clear answer whatever its body (WebSocket clients show the status).
-    if (conn.refused.status < 400) v.push({ kind: 'bad-reply', detail: `upgrade answered ${conn.refused.status}` });
-    if (json === false && conn.refused.status === 500) v.push({ kind: 'internal-error', detail: conn.refused.body.slice(0, 80) });
+    if (conn.refused.status < 400)
+      v.push({ kind: 'bad-reply', detail: `upgrade answered ${conn.refused.status}` });
+    if (json === false && conn.refused.status === 500)
+      v.push({ kind: 'internal-error', detail: conn.refused.body.slice(0, 80) });
     const leak = internalsIn(conn.refused.body);
     if (leak) v.push({ kind: 'stack-trace', detail: leak });
     return { cls: conn.refused.status >= 500 ? 'http-5xx' : 'http-4xx', violations: v };
   }
   // The gateway need not pick a subprotocol it does not speak; the client then gives up.
-  if (conn.error && kind === 'bad-subprotocol' && /no subprotocol|Invalid Sec-WebSocket-Protocol/.test(conn.error.message)) return { cls: 'closed', violations: [] };
-  if (conn.error) return { cls: 'closed', violations: [{ kind: 'reset', detail: `upgrade failed: ${conn.error.message}` }] };
+  if (
+    conn.error &&
+    kind === 'bad-subprotocol' &&
+    /no subprotocol|Invalid Sec-WebSocket-Protocol/.test(conn.error.message)
+  )
+    return { cls: 'closed', violations: [] };
+  if (conn.error)
+    return {
+      cls: 'closed',
+      violations: [{ kind: 'reset', detail: `upgrade failed: ${conn.error.message}` }],
+    };
   const ws = conn.ws;
   ws.on('error', () => {});
   const end = closed(ws);
@@ -146,7 +208,11 @@ async function single(input, gw, deadlineMs) {
     const timer = new Promise((r) => setTimeout(() => r({ timeout: true }), deadlineMs));
     const r = await Promise.race([end, timer]);
     if (r.timeout) v.push({ kind: 'hang', detail: `${what}: no close within ${deadlineMs} ms` });
-    else if (!codes.includes(r.code)) v.push({ kind: r.code === 1006 ? 'reset' : 'bad-reply', detail: `${what}: closed with ${r.code}, expected ${codes.join(' or ')}` });
+    else if (!codes.includes(r.code))
+      v.push({
+        kind: r.code === 1006 ? 'reset' : 'bad-reply',
+        detail: `${what}: closed with ${r.code}, expected ${codes.join(' or ')}`,
+      });
     return r;
   };
   try {
@@ -165,20 +231,39 @@ async function single(input, gw, deadlineMs) {
       ws.send(Buffer.from(materialize(input)), { binary: true });
       await expectClose([1003], 'a binary frame');
     } else if (kind === 'oversize') {
-      ws.send(`{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":"${'x'.repeat(input.maxBytes + 10)}"}}`);
+      ws.send(
+        `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":"${'x'.repeat(input.maxBytes + 10)}"}}`,
+      );
       await expectClose([1009], 'a frame over the limit');
     } else if (kind === 'not-utf8') {
       ws.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false });
       await expectClose([1007], 'a text frame that is not UTF-8');
     } else if (kind === 'attach-missing' || kind === 'control-unknown-type') {
-      ws.send(kind === 'attach-missing' ? '{"type":"attach_session","session_id":"nope"}' : '{"type":"create_session"}');
+      ws.send(
+        kind === 'attach-missing'
+          ? '{"type":"attach_session","session_id":"nope"}'
+          : '{"type":"create_session"}',
+      );
       if (kind === 'control-unknown-type') ws.send('{"type":"launch_missiles"}');
       const deadline = Date.now() + deadlineMs;
-      while (!frames.some((f) => /"type":"error"|"error"/.test(f)) && Date.now() < deadline && ws.readyState === WebSocket.OPEN) await new Promise((r) => setTimeout(r, 20));
-      if (!frames.some((f) => /"error"/.test(f)) && ws.readyState === WebSocket.OPEN) v.push({ kind: 'hang', detail: `${kind}: no error frame` });
+      while (
+        !frames.some((f) => /"type":"error"|"error"/.test(f)) &&
+        Date.now() < deadline &&
+        ws.readyState === WebSocket.OPEN
+      )
+        await new Promise((r) => setTimeout(r, 20));
+      if (!frames.some((f) => /"error"/.test(f)) && ws.readyState === WebSocket.OPEN)
+        v.push({ kind: 'hang', detail: `${kind}: no error frame` });
       ws.close(1000);
     } else {
-      ws.send(JSON.stringify({ jsonrpc: '2.0', id: 'mid', method: 'tools/call', params: { name: 'echo__echo', arguments: { text: 'bye' } } }));
+      ws.send(
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id: 'mid',
+          method: 'tools/call',
+          params: { name: 'echo__echo', arguments: { text: 'bye' } },
+        }),
+      );
       ws.terminate();
     }
     for (const f of frames) {
@@ -199,7 +284,15 @@ function connectWith(url, protocol) {
     ws.once('unexpected-response', (_req, res) => {
       let body = '';
       res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ refused: { status: res.statusCode, type: String(res.headers['content-type'] ?? ''), body } }));
+      res.on('end', () =>
+        resolve({
+          refused: {
+            status: res.statusCode,
+            type: String(res.headers['content-type'] ?? ''),
+            body,
+          },
+        }),
+      );
     });
     ws.once('error', (error) => resolve({ error }));
   });
@@ -215,14 +308,25 @@ export async function runBatch({ gw, seed, from, to, tally, options, inputs }) {
     if (!ws) throw new Error(`cannot open ${path}: ${error?.message ?? refused?.status}`);
     ws.on('error', () => {});
     const wrap = (payload, input) => (dialect === 'envelope' ? envelope(payload, input) : payload);
-    const conversation = new Conversation({ deadlineMs: options.deadlineMs, send: (text) => ws.send(text), fence: (id) => wrap(`{"jsonrpc":"2.0","id":"${id}","method":"ping"}`) });
-    ws.on('message', (data, isBinary) => (isBinary ? conversation.deliver({ raw: '', stray: 'binary' }) : conversation.deliver(unwrap(dialect, String(data)))));
+    const conversation = new Conversation({
+      deadlineMs: options.deadlineMs,
+      send: (text) => ws.send(text),
+      fence: (id) => wrap(`{"jsonrpc":"2.0","id":"${id}","method":"ping"}`),
+    });
+    ws.on('message', (data, isBinary) =>
+      isBinary
+        ? conversation.deliver({ raw: '', stray: 'binary' })
+        : conversation.deliver(unwrap(dialect, String(data))),
+    );
     ws.on('close', (code) => conversation.close(`closed with ${code}`));
     if (dialect === 'control') {
       controlSessions++;
       ws.send('{"type":"create_session"}');
     }
-    const { done } = await conversation.exchange(wrap(JSON.stringify({ ...INITIALIZE, id: 'init' })), JSON.stringify({ ...INITIALIZE, id: 'init' }));
+    const { done } = await conversation.exchange(
+      wrap(JSON.stringify({ ...INITIALIZE, id: 'init' })),
+      JSON.stringify({ ...INITIALIZE, id: 'init' }),
+    );
     await done;
     ws.send(wrap('{"jsonrpc":"2.0","method":"notifications/initialized"}'));
     return {
@@ -231,7 +335,10 @@ export async function runBatch({ gw, seed, from, to, tally, options, inputs }) {
         input.dialect = dialect;
         const payload = materialize(input);
         // An envelope that does not carry the payload as its object owes no reply to its requests.
-        const carried = dialect !== 'envelope' || !input.envelope || ['token-number', 'token-object', 'no-source'].includes(input.envelope);
+        const carried =
+          dialect !== 'envelope' ||
+          !input.envelope ||
+          ['token-number', 'token-object', 'no-source'].includes(input.envelope);
         return { text: wrap(payload, input), payload: carried ? payload : '' };
       },
       close: async () => {
@@ -242,7 +349,16 @@ export async function runBatch({ gw, seed, from, to, tally, options, inputs }) {
       },
     };
   };
-  const result = await runStreams({ from, to, tally, inputs, connections: Math.max(1, Math.min(8, options.concurrency >> 3)), build: (i) => buildInput(seed, i, options), open, single: (input) => single(input, gw, options.deadlineMs) });
+  const result = await runStreams({
+    from,
+    to,
+    tally,
+    inputs,
+    connections: Math.max(1, Math.min(8, options.concurrency >> 3)),
+    build: (i) => buildInput(seed, i, options),
+    open,
+    single: (input) => single(input, gw, options.deadlineMs),
+  });
   // Control-dialect sessions wait CONTROL_GRACE_MS for a reattach before ending their backend.
   return { ...result, controlSessions, lingering: controlSessions };
 }

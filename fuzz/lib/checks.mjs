@@ -4,15 +4,23 @@
  * what they were before the batch (polled, since ending a process takes its grace period), and
  * its log did not grow by a line per input.
  */
+import { readFileSync } from 'node:fs';
 import { descendants, fdCount } from './gateway.mjs';
 
-const HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+const HEADERS = {
+  'content-type': 'application/json',
+  accept: 'application/json, text/event-stream',
+};
 
 export const INITIALIZE = {
   jsonrpc: '2.0',
   id: 1,
   method: 'initialize',
-  params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'fuzz-probe', version: '1' } },
+  params: {
+    protocolVersion: '2025-11-25',
+    capabilities: {},
+    clientInfo: { name: 'fuzz-probe', version: '1' },
+  },
 };
 
 async function post(url, body, session, signal) {
@@ -32,10 +40,18 @@ export async function normalCall(base, path = '/mcp', expectTool = 'echo__echo')
     const init = await post(url, INITIALIZE, undefined, signal);
     const session = init.headers.get('mcp-session-id');
     const initBody = await init.text();
-    if (init.status !== 200 || !session) return `initialize: ${init.status} ${initBody.slice(0, 300)}`;
+    if (init.status !== 200 || !session)
+      return `initialize: ${init.status} ${initBody.slice(0, 300)}`;
     try {
-      await (await post(url, { jsonrpc: '2.0', method: 'notifications/initialized' }, session, signal)).text();
-      const list = await post(url, { jsonrpc: '2.0', id: 2, method: 'tools/list' }, session, signal);
+      await (
+        await post(url, { jsonrpc: '2.0', method: 'notifications/initialized' }, session, signal)
+      ).text();
+      const list = await post(
+        url,
+        { jsonrpc: '2.0', id: 2, method: 'tools/list' },
+        session,
+        signal,
+      );
       const text = await list.text();
       let tools = [];
       try {
@@ -43,14 +59,36 @@ export async function normalCall(base, path = '/mcp', expectTool = 'echo__echo')
       } catch {
         // reported below
       }
-      if (list.status !== 200 || !tools.includes(expectTool)) return `tools/list: ${list.status} ${text.slice(0, 300)}`;
+      if (list.status !== 200 || !tools.includes(expectTool))
+        return `tools/list: ${list.status} ${text.slice(0, 300)}`;
     } finally {
-      await fetch(url, { method: 'DELETE', headers: { 'mcp-session-id': session }, signal }).then((r) => r.text(), () => '');
+      await fetch(url, { method: 'DELETE', headers: { 'mcp-session-id': session }, signal }).then(
+        (r) => r.text(),
+        () => '',
+      );
     }
     return undefined;
   } catch (error) {
     return `normal call failed: ${error.message}`;
   }
+}
+
+/** The gateway's descendants, as `pid age-in-seconds command`, for a leak report. */
+function describe(pid) {
+  return descendants(pid)
+    .map((p) => {
+      try {
+        const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8')
+          .split('\0')
+          .filter(Boolean)
+          .map((a) => a.split('/').pop())
+          .join(' ');
+        return `${p} ${cmd.slice(0, 60)}`;
+      } catch {
+        return `${p} (gone)`;
+      }
+    })
+    .join('; ');
 }
 
 /** Backend processes and fds of the gateway right now. */
@@ -72,9 +110,17 @@ export async function settle(pid, baseline, { processes = 0, fds = 24 } = {}, ms
   }
   const out = [];
   if (now.processes > baseline.processes + processes)
-    out.push({ kind: 'leak-processes', excess: now.processes - baseline.processes - processes, detail: `${now.processes} backend processes after the batch, ${baseline.processes} before (+${processes} allowed)` });
+    out.push({
+      kind: 'leak-processes',
+      excess: now.processes - baseline.processes - processes,
+      detail: `${now.processes} backend processes after the batch, ${baseline.processes} before (+${processes} allowed): ${describe(pid)}`,
+    });
   if (now.fds > baseline.fds + fds)
-    out.push({ kind: 'leak-fds', excess: now.fds - baseline.fds - fds, detail: `${now.fds} fds after the batch, ${baseline.fds} before (+${fds} allowed)` });
+    out.push({
+      kind: 'leak-fds',
+      excess: now.fds - baseline.fds - fds,
+      detail: `${now.fds} fds after the batch, ${baseline.fds} before (+${fds} allowed)`,
+    });
   return out;
 }
 

@@ -16,7 +16,11 @@ export class Conversation {
    * gateway sent, as `{ raw, message }` (already taken out of any envelope), or `{ raw, stray }`
    * for a frame that is a problem report rather than a JSON-RPC message.
    */
-  constructor({ send, deadlineMs, fence = (id) => `{"jsonrpc":"2.0","id":"${id}","method":"ping"}` }) {
+  constructor({
+    send,
+    deadlineMs,
+    fence = (id) => `{"jsonrpc":"2.0","id":"${id}","method":"ping"}`,
+  }) {
     this.sendText = send;
     this.deadlineMs = deadlineMs;
     this.fenceText = fence;
@@ -37,27 +41,35 @@ export class Conversation {
       return;
     }
     for (const m of Array.isArray(value) ? value : [value]) {
-      if (m !== null && typeof m === 'object' && 'id' in m && m.id !== null) this.owners.set(idKey(m.id), whole);
+      if (m !== null && typeof m === 'object' && 'id' in m && m.id !== null)
+        this.owners.set(idKey(m.id), whole);
     }
     if (this.owners.size > 4000) this.owners.delete(this.owners.keys().next().value);
   }
 
   deliver({ raw, message, stray, whole }) {
-    if (!stray && message && (typeof message.id === 'string' || typeof message.id === 'number') && !('method' in message)) {
+    if (
+      !stray &&
+      message &&
+      (typeof message.id === 'string' || typeof message.id === 'number') &&
+      !('method' in message)
+    ) {
       const waiters = this.pending.get(idKey(message.id));
       const waiter = waiters?.shift();
       if (waiters?.length === 0) this.pending.delete(idKey(message.id));
       if (waiter) return waiter.resolve({ raw, message });
     }
     if (message && typeof message.method === 'string') return; // the server's own request or notification
-    if (process.env.FUZZ_TRACE && message && message.id !== null && message.id !== undefined) process.stderr.write(`orphan ${raw.slice(0, 300)}\n`);
+    if (process.env.FUZZ_TRACE && message && message.id !== null && message.id !== undefined)
+      process.stderr.write(`orphan ${raw.slice(0, 300)}\n`);
     this.stray.push({ raw, message, stray, whole });
   }
 
   /** The connection ended: every waiter learns it. */
   close(reason) {
     this.closed = reason;
-    for (const waiters of this.pending.values()) for (const w of waiters) w.resolve({ closed: reason });
+    for (const waiters of this.pending.values())
+      for (const w of waiters) w.resolve({ closed: reason });
     this.pending.clear();
   }
 
@@ -120,7 +132,10 @@ export class Conversation {
         return;
       }
       // A reply to an earlier input (its answer came after that input's fence) is that input's.
-      const owner = message && message.id !== null && message.id !== undefined ? this.owners.get(idKey(message.id)) : undefined;
+      const owner =
+        message && message.id !== null && message.id !== undefined
+          ? this.owners.get(idKey(message.id))
+          : undefined;
       const late = owner !== undefined && owner !== payload ? owner : undefined;
       const j = judgeMessage(message, raw, late ?? payload);
       v.push(...(late ? j.violations.map((x) => ({ ...x, late: { text: late } })) : j.violations));
@@ -137,17 +152,28 @@ export class Conversation {
       judge(r);
       if (typeof e.id === 'number') {
         const rawId = rawMembers(r.raw)?.get('id');
-        if (rawId !== e.rawId) v.push({ kind: 'id-changed', rawId: e.rawId, detail: `id ${e.rawId} came back as ${rawId}` });
+        if (rawId !== e.rawId)
+          v.push({
+            kind: 'id-changed',
+            rawId: e.rawId,
+            detail: `id ${e.rawId} came back as ${rawId}`,
+          });
       }
     });
     // An error that names no id refuses the line or batch as a whole: it answers every request in it.
     if (stray.some((s) => s.stray || s.whole || s.message?.id === null)) unanswered = 0;
     if (fenced.closed || this.closed) {
-      if (!expectClose && (unanswered > 0 || fenced.closed)) v.push({ kind: 'reset', detail: `connection closed: ${this.closed ?? fenced.closed}` });
+      if (!expectClose && (unanswered > 0 || fenced.closed))
+        v.push({ kind: 'reset', detail: `connection closed: ${this.closed ?? fenced.closed}` });
       return { cls: 'closed', violations: v };
     }
     if (fenced.timeout || unanswered > 0) {
-      v.push({ kind: 'hang', detail: fenced.timeout ? 'the fence ping got no answer' : `${unanswered} request(s) unanswered within ${this.deadlineMs} ms` });
+      v.push({
+        kind: 'hang',
+        detail: fenced.timeout
+          ? 'the fence ping got no answer'
+          : `${unanswered} request(s) unanswered within ${this.deadlineMs} ms`,
+      });
       return { cls: 'timeout', violations: v };
     }
     return { cls, violations: v };

@@ -19,7 +19,13 @@ export const EVERYTHING = join(
 );
 
 /** The fuzz configuration: a fast echo backend per session, server-everything shared. */
-export function fuzzConfig({ unixSocket, maxBytes, backendTimeoutMs, everything = true, extra = {} }) {
+export function fuzzConfig({
+  unixSocket,
+  maxBytes,
+  backendTimeoutMs,
+  everything = true,
+  extra = {},
+}) {
   const backends = {
     echo: {
       command: process.execPath,
@@ -67,7 +73,7 @@ export function descendants(pid) {
       return;
     }
     for (const t of tasks) {
-      let text = '';
+      let text;
       try {
         text = readFileSync(`/proc/${p}/task/${t}/children`, 'utf8');
       } catch {
@@ -142,7 +148,9 @@ export class LogTap {
     if (!line) return;
     const m = /^\{"level":(\d+)/.exec(line);
     const level = m ? Number(m[1]) : 0;
-    const name = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' }[level] ?? 'other';
+    const name =
+      { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' }[level] ??
+      'other';
     this.byLevel[name]++;
     if (level >= 40 || !m) {
       this.recent.push(line.length > 2000 ? `${line.slice(0, 2000)}…` : line);
@@ -184,12 +192,16 @@ export async function startGateway({ dir, config, args = [], name = 'fuzz' }) {
     env: { ...process.env, BRIDGE_ENABLE_METRICS: 'false' },
   });
   const log = new LogTap(child.stderr);
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   const listening = log.waitFor(/"msg":"gateway listening"/, 30_000);
   const line = await Promise.race([
     listening,
     exited.then(({ code, signal }) => {
-      throw new Error(`the gateway exited (${code ?? signal}) before listening: ${log.recent.join('\n')}`);
+      throw new Error(
+        `the gateway exited (${code ?? signal}) before listening: ${log.recent.join('\n')}`,
+      );
     }),
   ]);
   const port = JSON.parse(line).port;

@@ -10,7 +10,9 @@
 import { readFileSync } from 'node:fs';
 import { rawElements, rawMembers } from './json-raw.mjs';
 
-const CORPUS = JSON.parse(readFileSync(new URL('../corpus/recorded.json', import.meta.url), 'utf8'));
+const CORPUS = JSON.parse(
+  readFileSync(new URL('../corpus/recorded.json', import.meta.url), 'utf8'),
+);
 
 /** Client messages recorded from real sessions (the official SDK client through the gateway). */
 export const recorded = CORPUS.sessions.flatMap((s) => s.messages);
@@ -144,20 +146,42 @@ function mutateFields(rng, message) {
         parent[key] = [parent[key]];
         break;
       case 4:
-        if (!Array.isArray(parent) && rng.chance(0.3)) parent[rng.pick(['result', 'error', 'extra', 'ID', 'Method'])] = {};
+        if (!Array.isArray(parent) && rng.chance(0.3))
+          parent[rng.pick(['result', 'error', 'extra', 'ID', 'Method'])] = {};
         break;
       case 5:
-        if (typeof parent[key] === 'string') parent[key] = parent[key] + rng.pick(['\u0000', '/', '🙂', ' ']);
+        if (typeof parent[key] === 'string')
+          parent[key] = parent[key] + rng.pick(['\u0000', '/', '🙂', ' ']);
         else parent[key] = String(parent[key]);
         break;
       default:
-        if (!Array.isArray(parent)) parent[rng.pick(['method', 'jsonrpc', 'params', 'name'])] = rng.pick(METHODS);
+        if (!Array.isArray(parent))
+          parent[rng.pick(['method', 'jsonrpc', 'params', 'name'])] = rng.pick(METHODS);
     }
   }
   return m;
 }
 
-const NOISE = ['\u0000', '\n', '\r', '"', '\\', '{', '}', '[', ']', ',', ':', '\ufeff', '\ud800', 'é', ' ', '0', '-', 'e'];
+const NOISE = [
+  '\u0000',
+  '\n',
+  '\r',
+  '"',
+  '\\',
+  '{',
+  '}',
+  '[',
+  ']',
+  ',',
+  ':',
+  '\ufeff',
+  '\ud800',
+  'é',
+  ' ',
+  '0',
+  '-',
+  'e',
+];
 
 function mutateBytes(rng, text) {
   let t = text;
@@ -197,7 +221,9 @@ function special(rng, ctx, kind) {
   const call = { name: 'echo', arguments: { text: 'special' } };
   switch (kind) {
     case 'array-params':
-      return { text: withRawId({ ...base, params: rng.pick([[], [1, 2], ['echo']]) }, idToken(rng, ctx)) };
+      return {
+        text: withRawId({ ...base, params: rng.pick([[], [1, 2], ['echo']]) }, idToken(rng, ctx)),
+      };
     case 'request-with-result':
       return {
         text: withRawId(
@@ -207,18 +233,31 @@ function special(rng, ctx, kind) {
       };
     case 'meta-not-object':
       return {
-        text: withRawId({ ...base, params: { ...call, _meta: rng.pick([[], 'x', 1, true]) } }, idToken(rng, ctx)),
+        text: withRawId(
+          { ...base, params: { ...call, _meta: rng.pick([[], 'x', 1, true]) } },
+          idToken(rng, ctx),
+        ),
       };
     case 'huge-progress-token': {
       const token = rng.pick(['9007199254740993', '1e30', '123456789012345678901234567890', '1.5']);
-      const text = withRawId({ ...base, params: { ...call, _meta: { progressToken: 'TOKEN' } } }, idToken(rng, ctx));
+      const text = withRawId(
+        { ...base, params: { ...call, _meta: { progressToken: 'TOKEN' } } },
+        idToken(rng, ctx),
+      );
       return { text: text.replace('"TOKEN"', token) };
     }
     case 'deep-nesting': {
       const depth = rng.pick([100, 1000, 3000, 20000, 100000]);
       const open = rng.chance(0.5) ? '[' : '{"a":';
       const close = open === '[' ? ']' : '}';
-      const head = withRawId({ jsonrpc: '2.0', method: 'tools/call', params: { name: 'echo', arguments: { text: 'd', x: 'DEEP' } } }, idToken(rng, ctx));
+      const head = withRawId(
+        {
+          jsonrpc: '2.0',
+          method: 'tools/call',
+          params: { name: 'echo', arguments: { text: 'd', x: 'DEEP' } },
+        },
+        idToken(rng, ctx),
+      );
       const [prefix, suffix] = head.split('"DEEP"');
       return {
         text: prefix + open.repeat(depth) + close.repeat(depth) + suffix,
@@ -227,28 +266,67 @@ function special(rng, ctx, kind) {
     }
     case 'huge': {
       const count = ctx.maxBytes + rng.range(1, 4096);
-      const head = withRawId({ jsonrpc: '2.0', method: 'tools/call', params: { name: 'echo', arguments: { text: 'BODY' } } }, idToken(rng, ctx));
+      const head = withRawId(
+        {
+          jsonrpc: '2.0',
+          method: 'tools/call',
+          params: { name: 'echo', arguments: { text: 'BODY' } },
+        },
+        idToken(rng, ctx),
+      );
       const [prefix, suffix] = head.split('BODY');
-      return { text: prefix + 'x'.repeat(count) + suffix, recipe: { prefix, repeat: 'x', count, suffix } };
+      return {
+        text: prefix + 'x'.repeat(count) + suffix,
+        recipe: { prefix, repeat: 'x', count, suffix },
+      };
     }
     case 'big-text': {
       const count = rng.range(10_000, 200_000);
-      const head = withRawId({ jsonrpc: '2.0', method: 'tools/call', params: { name: 'echo', arguments: { text: 'BODY' } } }, idToken(rng, ctx));
+      const head = withRawId(
+        {
+          jsonrpc: '2.0',
+          method: 'tools/call',
+          params: { name: 'echo', arguments: { text: 'BODY' } },
+        },
+        idToken(rng, ctx),
+      );
       const [prefix, suffix] = head.split('BODY');
-      return { text: prefix + 'y'.repeat(count) + suffix, recipe: { prefix, repeat: 'y', count, suffix } };
+      return {
+        text: prefix + 'y'.repeat(count) + suffix,
+        recipe: { prefix, repeat: 'y', count, suffix },
+      };
     }
     case 'duplicate-keys':
-      return { text: `{"jsonrpc":"2.0","id":${idToken(rng, ctx)},"method":"ping","id":${idToken(rng, ctx)},"method":"tools/list"}` };
+      return {
+        text: `{"jsonrpc":"2.0","id":${idToken(rng, ctx)},"method":"ping","id":${idToken(rng, ctx)},"method":"tools/list"}`,
+      };
     case 'odd-numbers':
       return {
-        text: withRawId({ jsonrpc: '2.0', method: 'tools/call', params: { name: 'add', arguments: { a: 'A', b: 'B' } } }, idToken(rng, ctx))
-          .replace('"A"', rng.pick(['1e400', '-0', '1E+2', '0.1e-400', '123456789012345678901234567890']))
+        text: withRawId(
+          {
+            jsonrpc: '2.0',
+            method: 'tools/call',
+            params: { name: 'add', arguments: { a: 'A', b: 'B' } },
+          },
+          idToken(rng, ctx),
+        )
+          .replace(
+            '"A"',
+            rng.pick(['1e400', '-0', '1E+2', '0.1e-400', '123456789012345678901234567890']),
+          )
           .replace('"B"', rng.pick(['1', '-1e308', '2'])),
       };
     default: // unicode
       return {
         text: withRawId(
-          { jsonrpc: '2.0', method: 'tools/call', params: { name: 'echo', arguments: { text: rng.pick(['\ud800', '\u0000\u0001', '🙂\u200b', '\\u0000']) } } },
+          {
+            jsonrpc: '2.0',
+            method: 'tools/call',
+            params: {
+              name: 'echo',
+              arguments: { text: rng.pick(['\ud800', '\u0000\u0001', '🙂\u200b', '\\u0000']) },
+            },
+          },
           idToken(rng, ctx),
         ).replace('\\\\u0000', '\\u0000'),
       };
@@ -305,9 +383,13 @@ export function generateMessage(rng, ctx) {
       const { message } = recordedMessage(rng, ctx);
       const mutated = mutateFields(rng, message);
       // A mutated id that is still an id stays unique to this input (replies are matched by id).
-      if (typeof mutated.id === 'string' && mutated.id !== message.id) mutated.id = `${mutated.id}#${ctx.nextId()}`;
+      if (typeof mutated.id === 'string' && mutated.id !== message.id)
+        mutated.id = `${mutated.id}#${ctx.nextId()}`;
       if (typeof mutated.id === 'number' && mutated.id !== message.id) mutated.id = ctx.nextId();
-      const text = 'id' in mutated && rng.chance(0.5) ? withRawId(mutated, idToken(rng, ctx)) : JSON.stringify(mutated);
+      const text =
+        'id' in mutated && rng.chance(0.5)
+          ? withRawId(mutated, idToken(rng, ctx))
+          : JSON.stringify(mutated);
       return { text, tags: ['fields'] };
     }
     case 'bytes':
@@ -315,8 +397,11 @@ export function generateMessage(rng, ctx) {
     case 'random':
       return {
         text: rng.chance(0.5)
-          ? JSON.stringify(randomValue(rng, 4)) ?? 'null'
-          : withRawId({ jsonrpc: '2.0', method: rng.pick(METHODS), params: randomValue(rng, 2) }, idToken(rng, ctx)),
+          ? (JSON.stringify(randomValue(rng, 4)) ?? 'null')
+          : withRawId(
+              { jsonrpc: '2.0', method: rng.pick(METHODS), params: randomValue(rng, 2) },
+              idToken(rng, ctx),
+            ),
         tags: ['random'],
       };
     case 'huge':
@@ -338,7 +423,10 @@ export function generateInitialize(rng, ctx) {
 
 /** A batch (JSON array) of generated messages, for the surfaces that take batches. */
 export function generateBatch(rng, ctx) {
-  const parts = Array.from({ length: rng.range(0, 4) }, () => generateMessage(rng, { ...ctx, huge: 0 }).text);
+  const parts = Array.from(
+    { length: rng.range(0, 4) },
+    () => generateMessage(rng, { ...ctx, huge: 0 }).text,
+  );
   const text = `[${parts.join(',')}]`;
   return { text: rng.chance(0.1) ? `[${text}]` : text, tags: ['batch'] };
 }
@@ -353,7 +441,8 @@ export function materialize(item) {
 /** For a report: the input without its bulk (the recipe stands for the text). */
 export function portable(item) {
   if (!item.recipe) return item;
-  const { text: _text, ...rest } = item;
+  const rest = { ...item };
+  delete rest.text;
   return rest;
 }
 
@@ -372,9 +461,13 @@ export function expectedReplies(text) {
     value = JSON.parse(text);
   } catch {
     // Several lines (a line-based surface reads each as a message of its own)?
-    return text.includes('\n') ? text.split('\n').flatMap((line) => (line ? expectedReplies(line) : [])) : [];
+    return text.includes('\n')
+      ? text.split('\n').flatMap((line) => (line ? expectedReplies(line) : []))
+      : [];
   }
-  const raws = Array.isArray(value) ? rawElements(text.trim().replace(/^\ufeff/, '')) ?? [] : [text.trim().replace(/^\ufeff/, '')];
+  const raws = Array.isArray(value)
+    ? (rawElements(text.trim().replace(/^\ufeff/, '')) ?? [])
+    : [text.trim().replace(/^\ufeff/, '')];
   const items = Array.isArray(value) ? value : [value];
   const out = [];
   items.forEach((item, i) => {

@@ -15,11 +15,15 @@ export async function send(agent, request) {
   const outcome = await sendOnce(agent, request);
   // A keep-alive socket the server closed while we picked it up: the race every HTTP client
   // retries (Node's docs say so); a fresh connection that resets too is the gateway's doing.
-  if (outcome.error === 'reset' && outcome.reusedSocket) return { ...(await sendOnce(false, request)), retried: true };
+  if (outcome.error === 'reset' && outcome.reusedSocket)
+    return { ...(await sendOnce(false, request)), retried: true };
   return outcome;
 }
 
-function sendOnce(agent, { port, method, path, headers, body, deadlineMs, stream, maxBody = 4 << 20 }) {
+function sendOnce(
+  agent,
+  { port, method, path, headers, body, deadlineMs, stream, maxBody = 4 << 20 },
+) {
   return new Promise((resolve) => {
     let done = false;
     const finish = (outcome) => {
@@ -30,7 +34,15 @@ function sendOnce(agent, { port, method, path, headers, body, deadlineMs, stream
     };
     let req;
     try {
-      req = httpRequest({ agent, host: '127.0.0.1', port, method, path, headers, setHost: !('host' in headers) });
+      req = httpRequest({
+        agent,
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        headers,
+        setHost: !('host' in headers),
+      });
     } catch (error) {
       return finish({ error: 'refused-by-client', detail: String(error.message) });
     }
@@ -38,11 +50,22 @@ function sendOnce(agent, { port, method, path, headers, body, deadlineMs, stream
       finish({ error: 'timeout' });
       req.destroy();
     }, deadlineMs);
-    req.on('error', (error) => finish({ error: 'reset', detail: error.code ?? error.message, reusedSocket: req.reusedSocket && error.code === 'ECONNRESET' }));
+    req.on('error', (error) =>
+      finish({
+        error: 'reset',
+        detail: error.code ?? error.message,
+        reusedSocket: req.reusedSocket && error.code === 'ECONNRESET',
+      }),
+    );
     req.on('response', (res) => {
       const ctype = String(res.headers['content-type'] ?? '');
       if (stream === 'head' && ctype.includes('text/event-stream')) {
-        finish({ status: res.statusCode, headers: res.headers, body: Buffer.alloc(0), streaming: true });
+        finish({
+          status: res.statusCode,
+          headers: res.headers,
+          body: Buffer.alloc(0),
+          streaming: true,
+        });
         res.destroy();
         return;
       }
@@ -52,9 +75,20 @@ function sendOnce(agent, { port, method, path, headers, body, deadlineMs, stream
         size += c.length;
         if (size <= maxBody) chunks.push(c);
       });
-      res.on('end', () => finish({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks), cut: size > maxBody }));
-      res.on('error', (error) => finish({ error: 'reset', detail: error.code ?? error.message, status: res.statusCode }));
-      res.on('aborted', () => finish({ error: 'reset', detail: 'aborted', status: res.statusCode }));
+      res.on('end', () =>
+        finish({
+          status: res.statusCode,
+          headers: res.headers,
+          body: Buffer.concat(chunks),
+          cut: size > maxBody,
+        }),
+      );
+      res.on('error', (error) =>
+        finish({ error: 'reset', detail: error.code ?? error.message, status: res.statusCode }),
+      );
+      res.on('aborted', () =>
+        finish({ error: 'reset', detail: 'aborted', status: res.statusCode }),
+      );
     });
     req.end(body);
   });
@@ -86,12 +120,14 @@ export function parseResponse(buf) {
       if (eol < 0) return { status, headers, body: Buffer.concat(parts), complete: false };
       const size = parseInt(rest.subarray(i, eol).toString('latin1'), 16);
       if (size === 0) return { status, headers, body: Buffer.concat(parts), complete: true };
-      if (rest.length < eol + 2 + size) return { status, headers, body: Buffer.concat(parts), complete: false };
+      if (rest.length < eol + 2 + size)
+        return { status, headers, body: Buffer.concat(parts), complete: false };
       parts.push(rest.subarray(eol + 2, eol + 2 + size));
       i = eol + 4 + size;
     }
   }
-  if (status === 204 || status === 304 || (status >= 100 && status < 200)) return { status, headers, body: Buffer.alloc(0), complete: true };
+  if (status === 204 || status === 304 || (status >= 100 && status < 200))
+    return { status, headers, body: Buffer.alloc(0), complete: true };
   return { status, headers, body: rest, complete: false, untilClose: true };
 }
 

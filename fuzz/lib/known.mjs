@@ -52,29 +52,39 @@ const MATCHERS = {
   'request-with-result': {
     kinds: FORWARDED_BUT_DROPPED,
     match: (input) =>
-      messagesOf(input).some((m) => typeof m.method === 'string' && ('result' in m || 'error' in m)),
+      messagesOf(input).some(
+        (m) => typeof m.method === 'string' && ('result' in m || 'error' in m),
+      ),
   },
   'meta-not-object': {
     kinds: FORWARDED_BUT_DROPPED,
     match: (input) =>
-      messagesOf(input).some((m) => isObject(m.params) && '_meta' in m.params && !isObject(m.params._meta)),
+      messagesOf(input).some(
+        (m) => isObject(m.params) && '_meta' in m.params && !isObject(m.params._meta),
+      ),
   },
   'huge-progress-token': {
     kinds: FORWARDED_BUT_DROPPED,
     match: (input) =>
       messagesOf(input).some((m) => {
-        const t = isObject(m.params) && isObject(m.params._meta) ? m.params._meta.progressToken : undefined;
+        const t =
+          isObject(m.params) && isObject(m.params._meta) ? m.params._meta.progressToken : undefined;
         return t !== undefined && typeof t !== 'string' && !Number.isSafeInteger(t);
       }),
   },
   'extra-member': {
     kinds: FORWARDED_BUT_DROPPED,
     match: (input) =>
-      messagesOf(input).some((m) => Object.keys(m).some((k) => !['jsonrpc', 'id', 'method', 'params', 'result', 'error'].includes(k))),
+      messagesOf(input).some((m) =>
+        Object.keys(m).some(
+          (k) => !['jsonrpc', 'id', 'method', 'params', 'result', 'error'].includes(k),
+        ),
+      ),
   },
   'proto-method-deadline': {
     kinds: ['slow-error'],
-    match: (input) => messagesOf(input).some((m) => typeof m.method === 'string' && m.method in Object.prototype),
+    match: (input) =>
+      messagesOf(input).some((m) => typeof m.method === 'string' && m.method in Object.prototype),
   },
   'deep-nesting': {
     kinds: ['internal-error'],
@@ -82,7 +92,8 @@ const MATCHERS = {
   },
   'big-int-id': {
     kinds: ['id-changed'],
-    match: (_input, v) => typeof v.rawId === 'string' && /^-?\d/.test(v.rawId) && String(Number(v.rawId)) !== v.rawId,
+    match: (_input, v) =>
+      typeof v.rawId === 'string' && /^-?\d/.test(v.rawId) && String(Number(v.rawId)) !== v.rawId,
   },
   'oversize-body-on-session': {
     kinds: ['reset'],
@@ -94,7 +105,8 @@ const MATCHERS = {
   },
   'unknown-http-method': {
     kinds: ['non-json-error'],
-    match: (input) => typeof input.method === 'string' && !['GET', 'POST', 'DELETE', 'HEAD'].includes(input.method),
+    match: (input) =>
+      typeof input.method === 'string' && !['GET', 'POST', 'DELETE', 'HEAD'].includes(input.method),
   },
   'connect-method-reset': {
     kinds: ['reset'],
@@ -107,17 +119,23 @@ const MATCHERS = {
   'reinitialize-leak': {
     kinds: ['leak-processes', 'leak-fds'],
     // At most two processes (and their pipes) per repeated initialize the batch sent.
-    match: (input, v) => (input.reinitializes ?? 0) * (v.kind === 'leak-fds' ? 16 : 2) >= (v.excess ?? Infinity),
+    match: (input, v) =>
+      (input.reinitializes ?? 0) * (v.kind === 'leak-fds' ? 16 : 2) >= (v.excess ?? Infinity),
   },
   'abandoned-handshake': {
     kinds: ['leak-processes', 'leak-fds'],
     // A batch that sent initializes which got no successful answer; the leak is at most those.
-    match: (input, v) => (input.unansweredInitializes ?? 0) * (v.kind === 'leak-fds' ? 16 : 2) >= (v.excess ?? Infinity),
+    match: (input, v) =>
+      (input.unansweredInitializes ?? 0) * (v.kind === 'leak-fds' ? 16 : 2) >=
+      (v.excess ?? Infinity),
   },
 };
 
 /** The entries of the list in force, with their matchers. */
-export const knownDefects = LIST.defects.map((d) => ({ ...d, ...(MATCHERS[d.id] ?? { kinds: [] }) }));
+export const knownDefects = LIST.defects.map((d) => ({
+  ...d,
+  ...(MATCHERS[d.id] ?? { kinds: [] }),
+}));
 
 export function isKnown(id) {
   return LIST.defects.some((d) => d.id === id);

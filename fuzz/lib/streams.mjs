@@ -23,9 +23,13 @@ export async function runStreams({ from, to, tally, connections, build, inputs, 
         if (index >= to) return;
         const input = inputs ? inputs[index - from] : build(index);
         // An initialize in a live session (a mutation may make any message one): see reinitialize-leak.
-        if (input.kind === 'initialize' || /"method"\s*:\s*"initialize"/.test(input.text ?? '')) result.reinitializes++;
+        if (input.kind === 'initialize' || /"method"\s*:\s*"initialize"/.test(input.text ?? ''))
+          result.reinitializes++;
         if (input.single) {
-          const verdict = await single(input).catch((error) => ({ cls: 'closed', violations: [{ kind: 'reset', detail: String(error.message) }] }));
+          const verdict = await single(input).catch((error) => ({
+            cls: 'closed',
+            violations: [{ kind: 'reset', detail: String(error.message) }],
+          }));
           tally.record(index, input, verdict.cls, verdict.violations);
           continue;
         }
@@ -36,8 +40,15 @@ export async function runStreams({ from, to, tally, connections, build, inputs, 
         }
         const { text, payload } = conn.frame(input);
         const t0 = Date.now();
-        const { done: verdict } = await conn.conversation.exchange(text, payload, conn.exchangeOptions?.(input) ?? {});
-        if (process.env.FUZZ_TRACE) process.stderr.write(`#${index} ${Date.now() - t0}ms ${input.kind}:${input.tags ?? ''} ${String(text).slice(0, 300)}\n`);
+        const { done: verdict } = await conn.conversation.exchange(
+          text,
+          payload,
+          conn.exchangeOptions?.(input) ?? {},
+        );
+        if (process.env.FUZZ_TRACE)
+          process.stderr.write(
+            `#${index} ${Date.now() - t0}ms ${input.kind}:${input.tags ?? ''} ${String(text).slice(0, 300)}\n`,
+          );
         done.push(verdict.then((v) => tally.record(index, input, v.cls, v.violations)));
       }
     } finally {

@@ -18,7 +18,12 @@
 import { explain } from './known.mjs';
 import { portable } from './generate.mjs';
 
-const STACK = [/\n\s+at \S/, /\bat (?:async )?[\w$.<>]+ \((?:file:\/\/|\/|node:)/, /(?:file:\/\/\/|\/work\/|\bdist\/[\w/.-]+\.js)/, /node:internal\//];
+const STACK = [
+  /\n\s+at \S/,
+  /\bat (?:async )?[\w$.<>]+ \((?:file:\/\/|\/|node:)/,
+  /(?:file:\/\/\/|\/work\/|\bdist\/[\w/.-]+\.js)/,
+  /node:internal\//,
+];
 
 /** The first stack-like fragment in `reply` that the input itself did not contain. */
 export function internalsIn(reply, inputText = '') {
@@ -35,7 +40,10 @@ export function judgeMessage(message, rawText, inputText) {
   const leak = internalsIn(rawText, inputText);
   if (leak) violations.push({ kind: 'stack-trace', detail: leak });
   if (message === null || typeof message !== 'object' || Array.isArray(message))
-    return { cls: 'bad', violations: [...violations, { kind: 'bad-reply', detail: rawText.slice(0, 200) }] };
+    return {
+      cls: 'bad',
+      violations: [...violations, { kind: 'bad-reply', detail: rawText.slice(0, 200) }],
+    };
   const error = message.error;
   if (error && typeof error === 'object') {
     const code = error.data?.code;
@@ -99,7 +107,13 @@ export class Tally {
       this.violationCount++;
       for (const v of real) this.violationKinds[v.kind] = (this.violationKinds[v.kind] ?? 0) + 1;
       if (this.violations.length < this.keep)
-        this.violations.push({ frontend: this.frontend, seed: this.seed, index, violations: real, input: portable(input) });
+        this.violations.push({
+          frontend: this.frontend,
+          seed: this.seed,
+          index,
+          violations: real,
+          input: portable(input),
+        });
     }
     return real;
   }

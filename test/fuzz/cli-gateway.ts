@@ -25,9 +25,9 @@ interface KnownDefect {
 }
 
 const KNOWN: KnownDefect[] = (
-  JSON.parse(
-    readFileSync(new URL('../../fuzz/known-defects.json', import.meta.url), 'utf8'),
-  ) as { defects: KnownDefect[] }
+  JSON.parse(readFileSync(new URL('../../fuzz/known-defects.json', import.meta.url), 'utf8')) as {
+    defects: KnownDefect[];
+  }
 ).defects;
 
 /** Whether `id` is on the known-defect list (fuzz/known-defects.json). */
@@ -133,14 +133,14 @@ export function echoBackend(mode?: string, extra: Record<string, unknown> = {}) 
 export function descendantsOf(pid: number): number[] {
   const out: number[] = [];
   const walk = (p: number) => {
-    let tasks: string[] = [];
+    let tasks: string[];
     try {
       tasks = readdirSync(`/proc/${p}/task`);
     } catch {
       return;
     }
     for (const t of tasks) {
-      let text = '';
+      let text: string;
       try {
         text = readFileSync(`/proc/${p}/task/${t}/children`, 'utf8');
       } catch {
@@ -215,7 +215,7 @@ export async function rpc(
     signal,
   });
   const text = await res.text();
-  let body: RpcReply['body'] = {};
+  let body: RpcReply['body'];
   const data = text.startsWith('{') ? text : /^data: (.*)$/m.exec(text)?.[1];
   try {
     body = data ? (JSON.parse(data) as RpcReply['body']) : {};

@@ -245,7 +245,9 @@ describe('client faults', () => {
         sockets.push(s);
       }
       await Promise.all(
-        sockets.map((s) => new Promise<void>((r) => (s.connecting ? s.once('connect', () => r()) : r()))),
+        sockets.map(
+          (s) => new Promise<void>((r) => (s.connecting ? s.once('connect', () => r()) : r())),
+        ),
       );
       for (let i = 0; i < 3; i++)
         expect(await normalSession(gw.base + ECHO_PATH)).toContain('echo');

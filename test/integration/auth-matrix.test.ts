@@ -65,7 +65,11 @@ interface Credential {
 const CREDENTIALS: Credential[] = [
   { name: 'no credential', status: 401, headers: () => ({}) },
   { name: 'a wrong API key', status: 401, headers: () => ({ 'x-api-key': 'not-the-key-0123456' }) },
-  { name: 'a random bearer token', status: 401, headers: () => ({ authorization: 'Bearer abc.def.ghi' }) },
+  {
+    name: 'a random bearer token',
+    status: 401,
+    headers: () => ({ authorization: 'Bearer abc.def.ghi' }),
+  },
   {
     name: 'an alg:none JWT',
     status: 401,
@@ -156,7 +160,8 @@ const HTTP_SURFACES: Surface[] = [
   {
     name: 'POST /messages (a live SSE session)',
     method: 'POST',
-    path: (cred) => `/messages?sessionId=${cred?.owner === 'key' ? keySseSession : aliceSseSession}`,
+    path: (cred) =>
+      `/messages?sessionId=${cred?.owner === 'key' ? keySseSession : aliceSseSession}`,
     body: () => JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'ping' }),
   },
   { name: 'GET /stats', method: 'GET', path: () => '/stats' },
@@ -181,7 +186,9 @@ async function send(
   const res = await fetch(url, {
     method: surface.method,
     headers: {
-      ...(surface.method === 'POST' ? MCP_HEADERS : { accept: 'text/event-stream, application/json' }),
+      ...(surface.method === 'POST'
+        ? MCP_HEADERS
+        : { accept: 'text/event-stream, application/json' }),
       ...headers,
     },
     body: surface.body?.(),
@@ -229,16 +236,28 @@ beforeAll(async () => {
   });
   // Valid tokens as an operator mints them: `mcp-bridge token create`.
   const file = join(gw.dir, 'token.json');
-  writeFileSync(file, JSON.stringify({ auth: { jwt: { secret: SECRET, issuer: ISSUER, audience: AUDIENCE } }, backends: { echo: echoBackend() } }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      auth: { jwt: { secret: SECRET, issuer: ISSUER, audience: AUDIENCE } },
+      backends: { echo: echoBackend() },
+    }),
+  );
   const mint = (sub: string) => {
-    const r = spawnSync(process.execPath, [CLI, 'token', 'create', '--config', file, '--sub', sub, '--ttl', '10m'], { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [CLI, 'token', 'create', '--config', file, '--sub', sub, '--ttl', '10m'],
+      { encoding: 'utf8' },
+    );
     if (r.status !== 0) throw new Error(`token create: ${r.stderr}`);
     return r.stdout.trim();
   };
   alice = mint('alice');
   bob = mint('bob');
   // Alice's sessions, which the other principals' cells try to use.
-  const init = await rpc(`${gw.base}/servers/echo/mcp`, INITIALIZE, undefined, { authorization: `Bearer ${alice}` });
+  const init = await rpc(`${gw.base}/servers/echo/mcp`, INITIALIZE, undefined, {
+    authorization: `Bearer ${alice}`,
+  });
   if (!init.session) throw new Error(`alice cannot open a session: ${init.status} ${init.text}`);
   aliceMcpSession = init.session;
   aliceSseSession = await openSse({ authorization: `Bearer ${alice}` });
@@ -275,7 +294,12 @@ async function openSse(headers: Record<string, string>): Promise<string> {
 
 describe('the credentials that are good are served (so that a refusal means something)', () => {
   it('an API key and minted JWTs open sessions on /mcp and /servers/echo/mcp', async () => {
-    for (const headers of [{ 'x-api-key': API_KEY }, { authorization: `Bearer ${API_KEY}` }, { authorization: `Bearer ${alice}` }]) {
+    const good: Array<Record<string, string>> = [
+      { 'x-api-key': API_KEY },
+      { authorization: `Bearer ${API_KEY}` },
+      { authorization: `Bearer ${alice}` },
+    ];
+    for (const headers of good) {
       for (const path of ['/mcp', '/servers/echo/mcp']) {
         const r = await rpc(gw.base + path, INITIALIZE, undefined, headers);
         expect(r.status).toBe(200);
@@ -299,14 +323,21 @@ describe.each(CREDENTIALS)('$name', (cred) => {
   for (const path of ['/ws', '/servers/echo/ws']) {
     cell(`a WebSocket upgrade to ${path} is refused with ${cred.status}${suffix}`, async () => {
       const query = cred.query?.();
-      expect(await upgrade(query ? `${path}?${query}` : path, await cred.headers())).toBe(cred.status);
+      expect(await upgrade(query ? `${path}?${query}` : path, await cred.headers())).toBe(
+        cred.status,
+      );
     });
   }
 });
 
 describe("another principal's session", () => {
   it("bob cannot use alice's Streamable HTTP session (403, JSON)", async () => {
-    const r = await rpc(`${gw.base}/servers/echo/mcp`, { jsonrpc: '2.0', id: 3, method: 'tools/list' }, aliceMcpSession, { authorization: `Bearer ${bob}` });
+    const r = await rpc(
+      `${gw.base}/servers/echo/mcp`,
+      { jsonrpc: '2.0', id: 3, method: 'tools/list' },
+      aliceMcpSession,
+      { authorization: `Bearer ${bob}` },
+    );
     expect(r.status).toBe(403);
     expect(r.body.error).toBeDefined();
   });
@@ -317,26 +348,47 @@ describe("another principal's session", () => {
   });
 
   it("an API key cannot use alice's session either (403, JSON)", async () => {
-    const r = await rpc(`${gw.base}/servers/echo/mcp`, { jsonrpc: '2.0', id: 4, method: 'tools/list' }, aliceMcpSession, { 'x-api-key': API_KEY });
+    const r = await rpc(
+      `${gw.base}/servers/echo/mcp`,
+      { jsonrpc: '2.0', id: 4, method: 'tools/list' },
+      aliceMcpSession,
+      { 'x-api-key': API_KEY },
+    );
     expect(r.status).toBe(403);
   });
 });
 
 describe('WebSocket envelope auth_token (per-message authentication)', () => {
-  async function envelopeReplies(tokens: Array<string | undefined>): Promise<Array<{ error?: unknown; result?: unknown }>> {
-    const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/servers/echo/ws`, 'mcp', { headers: { authorization: `Bearer ${alice}` } });
+  async function envelopeReplies(
+    tokens: Array<string | undefined>,
+  ): Promise<Array<{ error?: unknown; result?: unknown }>> {
+    const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/servers/echo/ws`, 'mcp', {
+      headers: { authorization: `Bearer ${alice}` },
+    });
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     const replies = new Map<string, { error?: unknown; result?: unknown }>();
     ws.on('message', (d) => {
-      const frame = JSON.parse(String(d)) as { mcp_payload?: { id?: string; error?: unknown; result?: unknown } };
+      const frame = JSON.parse(String(d)) as {
+        mcp_payload?: { id?: string; error?: unknown; result?: unknown };
+      };
       if (frame.mcp_payload?.id) replies.set(frame.mcp_payload.id, frame.mcp_payload);
     });
     try {
       const send = (id: string, payload: unknown, token?: string) =>
-        ws.send(JSON.stringify({ id, timestamp: new Date().toISOString(), source: 'auth-matrix', ...(token !== undefined ? { auth_token: token } : {}), mcp_payload: payload }));
+        ws.send(
+          JSON.stringify({
+            id,
+            timestamp: new Date().toISOString(),
+            source: 'auth-matrix',
+            ...(token !== undefined ? { auth_token: token } : {}),
+            mcp_payload: payload,
+          }),
+        );
       send('init', { ...INITIALIZE, id: 'init' }, alice);
       await waitFor(() => replies.has('init'), 10_000, 'initialize');
-      tokens.forEach((token, i) => send(`m${i}`, { jsonrpc: '2.0', id: `m${i}`, method: 'ping' }, token));
+      tokens.forEach((token, i) =>
+        send(`m${i}`, { jsonrpc: '2.0', id: `m${i}`, method: 'ping' }, token),
+      );
       await waitFor(() => tokens.every((_, i) => replies.has(`m${i}`)), 10_000, 'every reply');
       return tokens.map((_, i) => replies.get(`m${i}`)!);
     } finally {
@@ -345,7 +397,12 @@ describe('WebSocket envelope auth_token (per-message authentication)', () => {
   }
 
   it("a bad token, or another principal's, gets a JSON-RPC error; the connection's own is served", async () => {
-    const [own, bad, other, none] = await envelopeReplies([alice, 'bad.token.here', bob, 'x'.repeat(10)]);
+    const [own, bad, other, none] = await envelopeReplies([
+      alice,
+      'bad.token.here',
+      bob,
+      'x'.repeat(10),
+    ]);
     expect(own!.result).toBeDefined();
     expect(bad!.error).toBeDefined();
     expect(other!.error).toBeDefined();
