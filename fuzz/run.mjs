@@ -130,7 +130,10 @@ async function fuzzFrontend(name) {
   const tally = new Tally(name, seed);
   tallies.push(tally);
   const own = frontend.ownProcess === true; // stdio and config start their own processes
-  const replayed = replay?.filter((r) => r.frontend === name).map((r) => r.input);
+  // Batch-level violations (a leak, a crash) name a range, not an input: they are not replayed.
+  const replayed = replay
+    ?.filter((r) => r.frontend === name && typeof r.index === 'number')
+    .map((r) => r.input);
   const total = replayed
     ? replayed.length
     : name === 'config'

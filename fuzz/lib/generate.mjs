@@ -111,9 +111,26 @@ export function randomValue(rng, depth = 3) {
   if (r === 5) return 'abcdefghij'.repeat(rng.range(0, 50)).slice(0, rng.int(400));
   if (r < 8) return Array.from({ length: rng.int(4) }, () => randomValue(rng, depth - 1));
   const out = {};
-  for (let i = rng.int(4); i > 0; i--)
-    out[rng.pick(['a', 'name', 'arguments', '_meta', 'id', 'method', '__proto__', 'text', 'x'])] =
-      randomValue(rng, depth - 1);
+  for (let i = rng.int(4); i > 0; i--) {
+    const key = rng.pick([
+      'a',
+      'name',
+      'arguments',
+      '_meta',
+      'id',
+      'method',
+      '__proto__',
+      'text',
+      'x',
+    ]);
+    // An own "__proto__" member (as JSON.parse makes one), not a prototype.
+    Object.defineProperty(out, key, {
+      value: randomValue(rng, depth - 1),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
   return out;
 }
 
@@ -152,7 +169,7 @@ function mutateFields(rng, message) {
       case 5:
         if (typeof parent[key] === 'string')
           parent[key] = parent[key] + rng.pick(['\u0000', '/', '🙂', ' ']);
-        else parent[key] = String(parent[key]);
+        else parent[key] = JSON.stringify(parent[key]) ?? 'undefined';
         break;
       default:
         if (!Array.isArray(parent))
