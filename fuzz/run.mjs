@@ -34,6 +34,7 @@ const USAGE = `usage: node fuzz/run.mjs [options]
   --batch B          inputs per batch; checks run after each (default 2000)
   --concurrency C    HTTP requests at once (default 64; streams use a fraction)
   --deadline MS      per-request deadline (default 5000)
+  --backend-timeout MS  the gateway's backend timeout: a dropped request's GATEWAY_TIMEOUT (default 1000)
   --spawn-inputs N   inputs for config (one process each; default min(inputs, 300))
   --summary FILE     write the JSON summary there (default test-artifacts/fuzz-summary.json)
   --violations FILE  write violations, replayable, there (default test-artifacts/fuzz-violations.json)
@@ -56,6 +57,7 @@ try {
       batch: { type: 'string', default: '2000' },
       concurrency: { type: 'string', default: '64' },
       deadline: { type: 'string', default: '5000' },
+      'backend-timeout': { type: 'string', default: '1000' },
       'spawn-inputs': { type: 'string' },
       summary: { type: 'string', default: 'test-artifacts/fuzz-summary.json' },
       violations: { type: 'string', default: 'test-artifacts/fuzz-violations.json' },
@@ -81,7 +83,7 @@ const int = (name) => {
 const inputsPerFrontend = int('inputs');
 const options = {
   maxBytes: 1 << 20,
-  backendTimeoutMs: 1000,
+  backendTimeoutMs: int('backend-timeout'),
   batch: Math.max(1, int('batch')),
   concurrency: Math.max(1, int('concurrency')),
   deadlineMs: int('deadline'),

@@ -41,6 +41,12 @@ function fuzz(
     '12',
     '--frontend',
     frontends,
+    // Other test files load the machine meanwhile: a backend timeout and a deadline with room,
+    // so that only what is never answered times out.
+    '--backend-timeout',
+    '2000',
+    '--deadline',
+    '8000',
     '--quiet',
     '--summary',
     summaryFile,
