@@ -58,8 +58,18 @@ export function lineOf(input) {
   ]);
 }
 
-/** The text whose requests are owed a reply: none when bytes that are not UTF-8 were spliced in (they may land in an id). */
-export const payloadOf = (input) => (input.hex ? '' : materialize(input));
+/**
+ * The text as the gateway reads it: bytes that are not UTF-8 become U+FFFD, as Node decodes them
+ * (they may have landed in an id or a member name, which the replies and the matchers must see).
+ */
+export function payloadOf(input) {
+  if (!input.hex) return materialize(input);
+  Object.defineProperty(input, 'decoded', {
+    value: lineOf(input).toString('utf8'),
+    configurable: true,
+  });
+  return input.decoded;
+}
 
 /** A line-based session over `duplex` (its readable and writable sides). */
 export function lineSession(readable, writable, deadlineMs) {

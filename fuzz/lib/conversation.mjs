@@ -95,9 +95,10 @@ export class Conversation {
    * resolves once its fence is answered, with `done`: a promise of `{ cls, violations }` once
    * every reply it is owed is in (so the next input need not wait for a slow one).
    */
-  async exchange(text, payload = text, { expectClose = false, sendInput } = {}) {
+  async exchange(text, payload = text, { expectClose = false, sendInput, owner } = {}) {
     const expected = expectedReplies(payload);
-    if (typeof payload === 'string') this.own(payload);
+    // `owner`: the text whose ids a late reply may carry, when `payload` owes no reply.
+    if (typeof (owner ?? payload) === 'string') this.own(owner ?? payload);
     const waiters = [];
     const replies = expected.map((e) => this.wait(e.key, waiters));
     const fenceId = `fence-${++this.fences}`;

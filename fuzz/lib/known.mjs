@@ -14,7 +14,8 @@ const isObject = (v) => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /** The JSON-RPC objects in an input's text (one, or a batch's elements). */
 function messagesOf(input) {
-  const text = input.text ?? '';
+  // `decoded`: the text as the gateway read it, when bytes that are not UTF-8 were spliced in.
+  const text = input.decoded ?? input.text ?? '';
   if (input.messages) return input.messages;
   const list = [];
   // A line-based input may hold several lines, each a message or a batch.

@@ -38,13 +38,12 @@ export async function runStreams({ from, to, tally, connections, build, inputs, 
           conn = await open();
           opened.push(conn);
         }
-        const { text, payload } = conn.frame(input);
+        const { text, payload, owner } = conn.frame(input);
         const t0 = Date.now();
-        const { done: verdict } = await conn.conversation.exchange(
-          text,
-          payload,
-          conn.exchangeOptions?.(input) ?? {},
-        );
+        const { done: verdict } = await conn.conversation.exchange(text, payload, {
+          owner,
+          ...(conn.exchangeOptions?.(input) ?? {}),
+        });
         if (process.env.FUZZ_TRACE)
           process.stderr.write(
             `#${index} ${Date.now() - t0}ms ${input.kind}:${input.tags ?? ''} ${String(text).slice(0, 300)}\n`,

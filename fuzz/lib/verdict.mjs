@@ -47,7 +47,11 @@ export function judgeMessage(message, rawText, inputText) {
   const error = message.error;
   if (error && typeof error === 'object') {
     const code = error.data?.code;
-    if (code === 'GATEWAY_TIMEOUT') violations.push({ kind: 'slow-error', detail: error.message });
+    if (code === 'GATEWAY_TIMEOUT')
+      violations.push({
+        kind: 'slow-error',
+        detail: `${error.message} (id ${JSON.stringify(message.id)})`,
+      });
     else if (code === 'GATEWAY_INTERNAL')
       violations.push({ kind: 'internal-error', detail: error.message });
     return { cls: 'rpc-error', violations };
