@@ -53,11 +53,15 @@ export async function normalCall(base, path = '/mcp', expectTool = 'echo__echo')
         signal,
       );
       const text = await list.text();
+      // The reply may come as JSON or on an SSE stream, after notifications (list_changed).
       let tools = [];
-      try {
-        tools = JSON.parse(text).result?.tools?.map((t) => t.name) ?? [];
-      } catch {
-        // reported below
+      for (const data of [text, ...[...text.matchAll(/^data: (.+)$/gm)].map((m) => m[1])]) {
+        try {
+          const reply = JSON.parse(data);
+          if (reply.id === 2) tools = reply.result?.tools?.map((t) => t.name) ?? [];
+        } catch {
+          // not this one
+        }
       }
       if (list.status !== 200 || !tools.includes(expectTool))
         return `tools/list: ${list.status} ${text.slice(0, 300)}`;
