@@ -63,7 +63,9 @@ export async function startCliGateway(
 ): Promise<CliGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'mcp-bridge-faults-'));
   const file = join(dir, 'gateway.json');
-  writeFileSync(file, JSON.stringify({ admin: { enabled: false }, ...config }));
+  // Port 0 always: a fixed port would collide with every other gateway on the machine.
+  const server = { host: '127.0.0.1', ...(config.server as object | undefined), port: 0 };
+  writeFileSync(file, JSON.stringify({ admin: { enabled: false }, ...config, server }));
   const child = spawn(process.execPath, [CLI, '--config', file], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, BRIDGE_ENABLE_METRICS: 'false', ...env },
