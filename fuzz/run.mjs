@@ -14,7 +14,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { cpuSeconds, fuzzConfig, startGateway } from './lib/gateway.mjs';
+import { children, cpuSeconds, fuzzConfig, startGateway } from './lib/gateway.mjs';
 import { logBound, normalCall, resources, settle } from './lib/checks.mjs';
 import { Tally } from './lib/verdict.mjs';
 import { knownDefects } from './lib/known.mjs';
@@ -104,6 +104,14 @@ const log = (line) => {
 };
 
 const dir = mkdtempSync(join(tmpdir(), 'mcp-bridge-fuzz-'));
+// Interrupted: end what we started (the gateways end their own backends), then go.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    for (const child of children) child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
 const unixSocket = join(dir, 'gateway.sock');
 const gatewayConfig = fuzzConfig({
   unixSocket,

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '../lib/prng.mjs';
-import { CLI, ECHO, ROOT } from '../lib/gateway.mjs';
+import { CLI, ECHO, ROOT, track } from '../lib/gateway.mjs';
 import { randomValue } from '../lib/generate.mjs';
 import { internalsIn } from '../lib/verdict.mjs';
 
@@ -233,11 +233,18 @@ function runCli(args, cwd, deadlineMs) {
   return new Promise((resolve) => {
     // BRIDGE_PORT=0 and no admin listener: a command line that happens to start a gateway must
     // not take a fixed port from anyone.
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { PATH: process.env.PATH, HOME: cwd, BRIDGE_PORT: '0', BRIDGE_ENABLE_METRICS: 'false' },
-    });
+    const child = track(
+      spawn(process.execPath, [CLI, ...args], {
+        cwd,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {
+          PATH: process.env.PATH,
+          HOME: cwd,
+          BRIDGE_PORT: '0',
+          BRIDGE_ENABLE_METRICS: 'false',
+        },
+      }),
+    );
     let stdout = '';
     let stderr = '';
     let started = false;

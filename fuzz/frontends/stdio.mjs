@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { CLI, LogTap, descendants, fuzzConfig, isAlive } from '../lib/gateway.mjs';
+import { CLI, LogTap, descendants, fuzzConfig, isAlive, track } from '../lib/gateway.mjs';
 import { buildInput as buildLine, lineOf, payloadOf } from './unix.mjs';
 import { Conversation, lineReader } from '../lib/conversation.mjs';
 import { runStreams } from '../lib/streams.mjs';
@@ -33,10 +33,12 @@ export async function runBatch({ dir, seed, from, to, tally, options, inputs }) 
       }),
     ),
   );
-  const child = spawn(process.execPath, [CLI, '--config', file, '--serve', 'stdio'], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, BRIDGE_ENABLE_METRICS: 'false' },
-  });
+  const child = track(
+    spawn(process.execPath, [CLI, '--config', file, '--serve', 'stdio'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, BRIDGE_ENABLE_METRICS: 'false' },
+    }),
+  );
   const log = new LogTap(child.stderr);
   const exited = new Promise((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),

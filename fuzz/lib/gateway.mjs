@@ -18,6 +18,18 @@ export const EVERYTHING = join(
   'dist/index.js',
 );
 
+/**
+ * Every process the harness started and has not seen exit, so that an interrupted run (Ctrl-C,
+ * a timeout's SIGTERM) ends them instead of leaving a gateway behind.
+ */
+export const children = new Set();
+
+export function track(child) {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
 /** The fuzz configuration: a fast echo backend per session, server-everything shared. */
 export function fuzzConfig({
   unixSocket,
@@ -187,10 +199,12 @@ export class LogTap {
 export async function startGateway({ dir, config, args = [], name = 'fuzz' }) {
   const file = join(dir, `${name}.json`);
   writeFileSync(file, JSON.stringify(config, null, 2));
-  const child = spawn(process.execPath, [CLI, '--config', file, ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, BRIDGE_ENABLE_METRICS: 'false' },
-  });
+  const child = track(
+    spawn(process.execPath, [CLI, '--config', file, ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, BRIDGE_ENABLE_METRICS: 'false' },
+    }),
+  );
   const log = new LogTap(child.stderr);
   const exited = new Promise((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
