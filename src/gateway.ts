@@ -383,6 +383,7 @@ export function createGateway(
   const server: Server = createListener(config.server.tls, http.request, log, config.server);
   server.on('upgrade', http.upgrade);
   server.on('clientError', http.clientError);
+  server.on('connect', http.connect);
 
   return {
     log,

@@ -15,6 +15,7 @@ import {
   progressTokenOf,
 } from '../core/jsonrpc.js';
 import { RequestTracker } from '../core/request-tracker.js';
+import { ThrottledWarning } from '../core/throttled-warning.js';
 import type { Logger } from '../core/logger.js';
 import { GatewayError } from '../core/errors.js';
 import { version as gatewayVersion } from '../version.js';
@@ -103,7 +104,15 @@ export class SharedProcess implements ChannelHost {
   private assigned = 0;
   private idleSince: number | undefined;
 
-  constructor(private readonly options: SharedProcessOptions) {}
+  /** A server that asks often must not write a warning each time. */
+  private readonly refused: ThrottledWarning;
+
+  constructor(private readonly options: SharedProcessOptions) {
+    this.refused = new ThrottledWarning(
+      options.log,
+      'shared backend request refused: stdio does not say which session it is for',
+    );
+  }
 
   /** How long the process has run with no session (0 when it has sessions or is not running). */
   idleFor(): number {
@@ -372,10 +381,7 @@ export class SharedProcess implements ChannelHost {
       owners.size === 0
         ? 'no client call is in flight that it could belong to'
         : `${owners.size} client sessions have calls in flight and stdio does not say which one asked`;
-    this.options.log.warn(
-      { method: message.method, owners: owners.size },
-      `shared backend request refused: ${why}`,
-    );
+    this.refused.warn({ method: message.method, owners: owners.size, why });
     void this.forward(
       errorReply(message.id, -32603, `mcp-bridge cannot route ${message.method}: ${why}`),
     ).catch(() => {});

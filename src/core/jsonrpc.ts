@@ -67,6 +67,7 @@ export interface MessageProblem {
 }
 
 const invalid = (problem: string): MessageProblem => ({ problem, params: false });
+const REQUEST_MEMBERS: ReadonlySet<string> = new Set(['jsonrpc', 'id', 'method', 'params']);
 const invalidParams = (problem: string): MessageProblem => ({ problem, params: true });
 
 function check(value: unknown, fromClient: boolean): MessageProblem | undefined {
@@ -84,6 +85,16 @@ function check(value: unknown, fromClient: boolean): MessageProblem | undefined 
       return invalid('a request or notification must not carry "result" or "error"');
     }
     if ('id' in m && !validId(m.id)) return invalid(`the "id" member must be ${idText}`);
+    if (fromClient) {
+      // The SDK's schemas are strict: a backend drops a request with a member JSON-RPC does not
+      // define, and the caller would wait for its deadline.
+      for (const key in m) {
+        if (!REQUEST_MEMBERS.has(key))
+          return invalid(
+            `a request or notification has no member "${key}" (only jsonrpc, id, method, params)`,
+          );
+      }
+    }
     if ('params' in m) {
       // MCP's params are always by name: an array (typeof "object") is as wrong as a string.
       const params = m.params;

@@ -24,6 +24,11 @@ export interface StdioServerTransportOptions {
   maxDepth: number;
   /** How refused lines are logged: the first few one by one, then summaries. @default {} */
   refusalLog?: ThrottledWarningOptions;
+  /**
+   * A throttle shared with other connections (a listener's), so that many connections sending
+   * bad lines are summarized together too. @default one of this transport's own
+   */
+  refusals?: ThrottledWarning;
 }
 
 /**
@@ -41,6 +46,8 @@ export class StdioServerTransport implements ClientTransport {
   private readonly log: Logger;
   private readonly splitter: LineSplitter;
   private readonly refusals: ThrottledWarning;
+  /** A shared throttle summarizes on its own interval, not as each connection ends. */
+  private readonly ownRefusals: boolean;
   private started = false;
   private closed = false;
   private announcedClose = false;
@@ -50,11 +57,10 @@ export class StdioServerTransport implements ClientTransport {
     this.input = options.input;
     this.output = options.output;
     this.log = options.log;
-    this.refusals = new ThrottledWarning(
-      options.log,
-      'refused a line from the client',
-      options.refusalLog,
-    );
+    this.ownRefusals = options.refusals === undefined;
+    this.refusals =
+      options.refusals ??
+      new ThrottledWarning(options.log, 'refused a line from the client', options.refusalLog);
     this.splitter = new LineSplitter(
       options.maxMessageBytes,
       (line) => this.receive(line),
@@ -167,7 +173,7 @@ export class StdioServerTransport implements ClientTransport {
   private announceClose(): void {
     if (this.announcedClose) return;
     this.announcedClose = true;
-    this.refusals.flush();
+    if (this.ownRefusals) this.refusals.flush();
     this.onclose?.();
   }
 

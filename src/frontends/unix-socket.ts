@@ -2,6 +2,7 @@ import { chmod, lstat, unlink } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import type { Logger } from '../core/logger.js';
+import { ThrottledWarning } from '../core/throttled-warning.js';
 import { channels } from '../core/diagnostics.js';
 import { StdioServerTransport, refuseClient } from './stdio-server-transport.js';
 import type { FrontendOptions, SessionHandle } from './types.js';
@@ -29,9 +30,12 @@ export class UnixSocketFrontend {
   private inode: number | undefined;
   private closing = false;
   private readonly log: Logger;
+  /** Refused lines of every connection, summarized together: a flood may come on many. */
+  private readonly refusals: ThrottledWarning;
 
   constructor(private readonly options: UnixSocketOptions) {
     this.log = options.log.child({ unixSocket: options.path });
+    this.refusals = new ThrottledWarning(this.log, 'refused a line from the client');
   }
 
   async listen(): Promise<void> {
@@ -69,6 +73,7 @@ export class UnixSocketFrontend {
       log: this.log,
       maxMessageBytes: this.options.maxMessageBytes,
       maxDepth: this.options.maxDepth,
+      refusals: this.refusals,
     });
     let handle: SessionHandle;
     try {

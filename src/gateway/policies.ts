@@ -65,8 +65,13 @@ export function createPolicies(config: Readonly<GatewayConfig>, log: Logger): Ga
     gatewayWide: limiter ? [limiter.callerPolicy] : [],
     forBackend(name, backend) {
       // initialize is bounded by the transport's own start-up, not by a request deadline.
+      // Own keys only: a method named `__proto__` or `constructor` gets the default deadline.
       const base = (method: string) =>
-        method === 'initialize' ? 0 : (backend.methodTimeoutsMs[method] ?? backend.timeoutMs);
+        method === 'initialize'
+          ? 0
+          : Object.hasOwn(backend.methodTimeoutsMs, method)
+            ? backend.methodTimeoutsMs[method]!
+            : backend.timeoutMs;
       const steps: Array<Policy | undefined> = [
         toolView(backend.tools),
         authorizer?.policy,

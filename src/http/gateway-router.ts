@@ -33,6 +33,8 @@ export interface GatewayRouter {
   request(req: IncomingMessage, res: ServerResponse): void;
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   clientError(error: Error, socket: Duplex): void;
+  /** An HTTP CONNECT (a proxy request): not served, and said so instead of a bare close. */
+  connect(req: IncomingMessage, socket: Duplex): void;
 }
 
 export function createGatewayRouter(deps: GatewayHttp): GatewayRouter {
@@ -114,6 +116,12 @@ export function createGatewayRouter(deps: GatewayHttp): GatewayRouter {
     },
     upgrade(req, socket, head) {
       accept(req, socket, head).catch(failed(socket, 'upgrade failed'));
+    },
+    connect(_req, socket) {
+      sendHttpError(
+        socket,
+        new GatewayError('GATEWAY_METHOD_NOT_ALLOWED', 'CONNECT is not served: this is no proxy'),
+      );
     },
     clientError(error, socket) {
       log.debug({ err: error }, 'malformed HTTP request');

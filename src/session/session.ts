@@ -199,6 +199,16 @@ export class Session implements Upstream {
   }
 
   private async dispatchRequest(message: JSONRPCRequest): Promise<void> {
+    if (message.method === 'initialize' && this.initialized) {
+      // The handshake happens once: a second one would start the backends again (an
+      // aggregated session's members) and leave the first ones running.
+      void this.client
+        .send(errorReply(message.id, -32600, 'the session is already initialized'), {
+          relatedRequestId: message.id,
+        })
+        .catch(() => {});
+      return;
+    }
     this.dispatching++;
     const ctx = this.contextFor(message);
     this.inflight.set(message.id, ctx);

@@ -169,11 +169,14 @@ export class FederatedTarget implements SessionTarget, Upstream {
 
   private async initialize(params: Record<string, unknown>): Promise<Record<string, unknown>> {
     // Each backend is asked with the client's own handshake, so it offers what the client can use.
-    this.initParams = {
-      ...params,
-      clientInfo: params.clientInfo ?? { name: 'mcp-bridge', version },
-    };
-    for (const m of this.members) void m.connect(this.initParams);
+    if (this.initParams === undefined) {
+      this.initParams = {
+        ...params,
+        clientInfo: params.clientInfo ?? { name: 'mcp-bridge', version },
+      };
+      // Once: the members are this session's connections, whatever the client sends again.
+      for (const m of this.members) void m.connect(this.initParams);
+    }
     await Promise.all(this.members.map((m) => m.settled(INSTRUCTIONS_WAIT_MS)));
     const asked =
       typeof params.protocolVersion === 'string' ? params.protocolVersion : LATEST_PROTOCOL_VERSION;
