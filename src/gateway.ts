@@ -29,6 +29,7 @@ import type { SessionSummary } from './gateway/sessions.js';
 import { planReload } from './gateway/reload.js';
 import type { ReloadResult } from './gateway/reload.js';
 import { createGatewayHttp } from './gateway/http.js';
+import { createTcpFrontend } from './gateway/tcp.js';
 
 export type { SessionSummary, ReloadResult };
 
@@ -59,6 +60,8 @@ export interface Gateway {
   close(): Promise<void>;
   sessions(): SessionSummary[];
   backends(): BackendReport[];
+  /** Where the framed TCP frontend listens, when `server.tcp.enabled` and listening. */
+  tcpAddress(): AddressInfo | undefined;
   readonly log: Logger;
 }
 
@@ -204,6 +207,14 @@ export function createGateway(
         path: config.server.unixSocket,
       })
     : undefined;
+
+  // The framed TCP frontend (server.tcp), on its own port; same sessions and credentials.
+  const tcp = createTcpFrontend(config, {
+    openSession: openRoot,
+    log,
+    verifyMessageToken,
+    authRequired: authConfig.required,
+  });
 
   // ── backends ───────────────────────────────────────────────────────────────────────────
 
@@ -397,6 +408,7 @@ export function createGateway(
         });
       });
       await unix?.listen();
+      const tcpAddress = await tcp?.listen();
       listening = true;
       startTimers();
       await Promise.all([...entries.values()].map(warm));
@@ -407,6 +419,7 @@ export function createGateway(
           path: config.server.path,
           backends: [...entries.keys()],
           unixSocket: config.server.unixSocket,
+          tcpPort: tcpAddress?.port,
         },
         'gateway listening',
       );
@@ -461,6 +474,7 @@ export function createGateway(
       await Promise.allSettled([
         root.close(),
         unix?.close(),
+        tcp?.close(),
         ...[...entries.values()].map((e) => e.endpoint.close()),
         ...sessions.all().map((s) => s.close('gateway shutting down')),
       ]);
@@ -473,5 +487,6 @@ export function createGateway(
     },
     sessions: () => sessions.summaries(),
     backends: reports,
+    tcpAddress: () => tcp?.address(),
   };
 }

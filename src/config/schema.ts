@@ -180,6 +180,17 @@ export const remoteBackendSchema = z.discriminatedUnion('transport', [
       ...commonBackendFields,
     })
     .strict(),
+  /** The framed TCP protocol (docs/tcp-protocol.md); `tcps://` for TLS. */
+  z
+    .object({
+      transport: z.literal('tcp'),
+      url: urlWithScheme(['tcp:', 'tcps:']),
+      /** `Authorization: Bearer <token>` here becomes the request frames' `auth_token`. */
+      headers,
+      ...replicaFields,
+      ...commonBackendFields,
+    })
+    .strict(),
 ]);
 
 /** Fills in `transport` when it can be told from the rest: a command, or a URL's scheme. */
@@ -190,6 +201,7 @@ function inferTransport(value: unknown): unknown {
   if (typeof v.url === 'string') {
     const scheme = v.url.slice(0, v.url.indexOf(':') + 1).toLowerCase();
     if (scheme === 'ws:' || scheme === 'wss:') return { transport: 'websocket', ...v };
+    if (scheme === 'tcp:' || scheme === 'tcps:') return { transport: 'tcp', ...v };
     if (scheme === 'http:' || scheme === 'https:') return { transport: 'auto', ...v };
   }
   return value;
@@ -200,7 +212,7 @@ export const backendSchema = z.preprocess(
   z.discriminatedUnion('transport', [stdioBackendSchema, ...remoteBackendSchema.options], {
     error: (issue) =>
       issue.code === 'invalid_union'
-        ? 'expected a "command", a "url" starting with http(s):// or ws(s)://, or a "transport"'
+        ? 'expected a "command", a "url" starting with http(s)://, ws(s):// or tcp(s)://, or a "transport"'
         : undefined,
   }),
 );
@@ -227,6 +239,28 @@ export const configSchema = z
         allowedHosts: z.array(z.string().min(1)).optional(),
         /** Origins allowed besides the gateway's own, for browsers (BRIDGE_CORS_ORIGINS); `*` for any. */
         allowedOrigins: z.array(z.string().min(1)).default([]),
+        /** The framed TCP protocol (docs/tcp-protocol.md), one session per connection. */
+        tcp: z
+          .object({
+            /** Serve it (`--tcp-port <n>` also turns it on). */
+            enabled: z.boolean().default(false),
+            /** Its own port, 0 for any free one. */
+            port: z.number().int().min(0).max(65535).default(8444),
+            /** Address to bind; default: `server.host`. */
+            host: z.string().min(1).optional(),
+            /** Serve TLS with `server.tls`'s certificate and key. */
+            tls: z.boolean().default(false),
+            /** Largest frame payload accepted, in bytes. */
+            maxFrameBytes: z
+              .number()
+              .int()
+              .min(1024)
+              .default(10 * 1024 * 1024),
+            /** Requests one connection may have in flight; more are refused with GATEWAY_CAPACITY. */
+            maxInFlight: z.number().int().min(1).default(1024),
+          })
+          .strict()
+          .prefault({}),
         /** Serve HTTPS (and WSS) instead of HTTP. */
         tls: z
           .object({
