@@ -27,13 +27,17 @@ import {
   isLinkFailure,
   meansNoStreamableHttp,
 } from './remote-link.js';
+import { transportsFor } from './remote-link.js';
 import type { ConnectTransport, ResolvedTransport } from './remote-link.js';
 import { RestoreMemo } from './restore-memo.js';
 
 export interface ConnectorOptions {
   /** The remote gateway or server: http(s)://, ws(s):// or tcp(s)://. */
   url: string;
-  /** How to reach it; `auto` tries Streamable HTTP, then legacy SSE. @default 'auto' */
+  /**
+   * How to reach it; `auto` tries Streamable HTTP, then legacy SSE.
+   * @default by the URL's scheme: `auto` for http(s), `websocket` for ws(s), `tcp` for tcp(s)
+   */
   transport?: ConnectTransport;
   /** The desktop client's side: the stdio server transport, started by the connector. */
   client: Transport;
@@ -93,6 +97,8 @@ export class Connector {
   /** `auto` has not yet seen which HTTP transport the remote speaks. */
   private autoPending: boolean;
   private attempt = 0;
+  /** The current link has carried a reply: it really is up (an HTTP link is up only in name until then). */
+  private confirmed = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private nextRemoteId = 1;
   private nextClientFacingId = 1;
@@ -113,7 +119,8 @@ export class Connector {
   readonly ended = new Promise<void>((resolve) => (this.markEnded = resolve));
 
   constructor(private readonly options: ConnectorOptions) {
-    const transport = options.transport ?? 'auto';
+    const inferred = transportsFor(new URL(options.url)).auto;
+    const transport = options.transport === undefined || options.transport === 'auto' ? inferred : options.transport;
     this.kind = transport === 'auto' ? 'streamable-http' : transport;
     this.autoPending = transport === 'auto';
     this.credentials = options.credentials ?? new StaticCredentials();
@@ -256,6 +263,7 @@ export class Connector {
   // ── from the remote ────────────────────────────────────────────────────────────────────
 
   private fromRemote(message: JSONRPCMessage): void {
+    this.confirmed = true;
     if (isReply(message)) {
       const id = message.id as number;
       const waiting = this.handshake.get(id);
@@ -332,6 +340,7 @@ export class Connector {
     if (this.closed) return;
     const epoch = ++this.epoch;
     const restoring = this.memo.established;
+    this.confirmed = false;
     if (this.state === 'idle') this.setState('connecting');
     let link: Transport;
     try {
@@ -441,7 +450,7 @@ export class Connector {
   /** The link broke: settle what was in flight, tell the client, and reconnect. */
   private linkLost(reason: string, epoch: number, immediate = false): void {
     if (epoch !== this.epoch || this.closed) return;
-    const wasConnected = this.state === 'connected';
+    const wasConnected = this.state === 'connected' && this.confirmed;
     this.drop();
     this.lastError = reason;
     this.setState('reconnecting');
@@ -464,7 +473,7 @@ export class Connector {
     if (wasConnected) {
       this.tellClient(
         'warning',
-        `mcp-bridge: lost the connection to ${this.remote} (${reason}); reconnecting, requests wait up to ${Math.round(this.queue.maxWaitMs / 1000)} s`,
+        `mcp-bridge: lost the connection to ${this.remote} (${reason}); reconnecting, requests wait up to ${seconds(this.queue.maxWaitMs)}`,
       );
     }
     this.scheduleReconnect(immediate);
@@ -504,4 +513,8 @@ export class Connector {
     await this.options.client.close().catch(() => {});
     this.markEnded();
   }
+}
+
+function seconds(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 100) / 10} s`;
 }

@@ -12,10 +12,13 @@ interface Waiting<T> {
 
 /**
  * Messages waiting for the link to come back, in order, bounded in number and in time. An item
- * that waits too long is handed to `onExpire` and forgotten.
+ * that waits too long in all (however often it was sent and put back) is handed to `onExpire`
+ * and forgotten.
  */
-export class WaitQueue<T> {
+export class WaitQueue<T extends object> {
   private items: Waiting<T>[] = [];
+  /** When each item first waited: one sent again after a break keeps its first deadline. */
+  private readonly firstWaited = new WeakMap<T, number>();
   readonly maxSize: number;
   readonly maxWaitMs: number;
 
@@ -64,6 +67,9 @@ export class WaitQueue<T> {
   }
 
   private wait(item: T): Waiting<T> {
+    const now = Date.now();
+    const since = this.firstWaited.get(item) ?? now;
+    this.firstWaited.set(item, since);
     const waiting: Waiting<T> = {
       item,
       timer: setTimeout(() => {
@@ -71,7 +77,7 @@ export class WaitQueue<T> {
         if (index === -1) return;
         this.items.splice(index, 1);
         this.onExpire(item);
-      }, this.maxWaitMs),
+      }, Math.max(0, since + this.maxWaitMs - now)),
     };
     waiting.timer.unref();
     return waiting;
