@@ -24,6 +24,7 @@ import type { ConnectorStatus } from './status-file.js';
 import {
   classifySendFailure,
   createLink,
+  describeSendFailure,
   isLinkFailure,
   meansNoStreamableHttp,
 } from './remote-link.js';
@@ -237,7 +238,7 @@ export class Connector {
     const failure = classifySendFailure(error);
     if (failure === 'closed') return;
     const entry = remoteId === undefined ? undefined : this.inFlight.get(remoteId);
-    const detail = error instanceof Error ? error.message : String(error);
+    const detail = describeSendFailure(error);
     if (
       this.autoPending &&
       entry?.request.method === 'initialize' &&

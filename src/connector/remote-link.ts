@@ -146,3 +146,11 @@ export function meansNoStreamableHttp(error: unknown): boolean {
     (error.code === 400 || error.code === 404 || error.code === 405)
   );
 }
+
+/** A send failure in words for the client: with the HTTP status when the remote gave one. */
+export function describeSendFailure(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  if (error instanceof StreamableHTTPError && (error.code ?? 0) > 0)
+    return `the remote answered HTTP ${error.code}: ${text.replace(/^Streamable HTTP error: /, '')}`;
+  return text;
+}
