@@ -19,7 +19,12 @@ import type { Observability } from './observability/observability.js';
 import { refuseClient } from './frontends/stdio.js';
 import { TokenError, createToken } from './auth/token.js';
 import { version } from './version.js';
-import { ConnectFlagError, connectCommand, parseConnectArgs, runConnector } from './connector/command.js';
+import {
+  ConnectFlagError,
+  connectCommand,
+  parseConnectArgs,
+  runConnector,
+} from './connector/command.js';
 
 const HELP = `mcp-bridge ${version}: bridge any MCP client to any MCP server
 

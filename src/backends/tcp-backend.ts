@@ -143,7 +143,10 @@ export class TcpBackendTransport implements BackendTransport {
     if (frame.type !== FrameType.versionAck) return;
     const ack = parsePayload(frame) as { agreed_version?: unknown };
     if (ack?.agreed_version !== 1)
-      throw new FrameError('TCP_NO_COMMON_VERSION', `the server agreed to ${String(ack?.agreed_version)}`);
+      throw new FrameError(
+        'TCP_NO_COMMON_VERSION',
+        `the server agreed to ${String(ack?.agreed_version)}`,
+      );
     this.open = true;
     this.keepalive();
     settle();
@@ -154,12 +157,17 @@ export class TcpBackendTransport implements BackendTransport {
       case FrameType.response:
         return this.receive(frame.payload);
       case FrameType.health: {
-        const probe = frame.payload.length === 0 ? {} : (parsePayload(frame) as { kind?: unknown; id?: unknown });
+        const probe =
+          frame.payload.length === 0
+            ? {}
+            : (parsePayload(frame) as { kind?: unknown; id?: unknown });
         if (probe?.kind === 'pong') {
           this.answered = true;
           return;
         }
-        this.write(encodeJsonFrame(FrameType.health, { kind: 'pong', id: probe?.id, status: 'ok' }));
+        this.write(
+          encodeJsonFrame(FrameType.health, { kind: 'pong', id: probe?.id, status: 'ok' }),
+        );
         return;
       }
       case FrameType.error:
@@ -173,7 +181,10 @@ export class TcpBackendTransport implements BackendTransport {
         return;
       case FrameType.request:
       case FrameType.version:
-        throw new FrameError('TCP_UNEXPECTED_FRAME', `a server does not send frame type ${frame.type}`);
+        throw new FrameError(
+          'TCP_UNEXPECTED_FRAME',
+          `a server does not send frame type ${frame.type}`,
+        );
     }
   }
 

@@ -128,7 +128,9 @@ export function parseConnectArgs(
       throw new ConnectFlagError(`--bearer-token-env: "${tokenEnv}" is not a variable name`);
     bearerToken = env[tokenEnv];
     if (!bearerToken)
-      throw new ConnectFlagError(`--bearer-token-env: the environment variable ${tokenEnv} is not set`);
+      throw new ConnectFlagError(
+        `--bearer-token-env: the environment variable ${tokenEnv} is not set`,
+      );
   }
   const logLevel = (values['log-level'] ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel))

@@ -49,7 +49,11 @@ async function scriptedRemote(hold: (request: JSONRPCRequest) => boolean) {
         if (!isRequest(message) || hold(message)) return;
         const result =
           message.method === 'initialize'
-            ? { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 's', version: '1' } }
+            ? {
+                protocolVersion: '2025-06-18',
+                capabilities: {},
+                serverInfo: { name: 's', version: '1' },
+              }
             : {};
         void client.send({ jsonrpc: '2.0', id: message.id, result });
       };
@@ -71,8 +75,7 @@ async function desktop(options: Omit<ConnectorOptions, 'client' | 'log'>) {
   await connector.start();
   const byId = (id: string | number) =>
     inbox.find((m) => 'id' in m && m.id === id && !('method' in m)) as
-      | { id: unknown; result?: unknown; error?: { code: number; message: string } }
-      | undefined;
+      { id: unknown; result?: unknown; error?: { code: number; message: string } } | undefined;
   return {
     connector,
     inbox,
@@ -111,7 +114,12 @@ describe('Connector', () => {
     await d.send({ jsonrpc: '2.0', id: 'init', method: 'initialize', params: INITIALIZE_PARAMS });
     expect(await d.reply('init')).toMatchObject({ result: { protocolVersion: '2025-06-18' } });
     await d.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
-    await d.send({ jsonrpc: '2.0', id: 1, method: 'resources/subscribe', params: { uri: 'a://1' } });
+    await d.send({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'resources/subscribe',
+      params: { uri: 'a://1' },
+    });
     await d.send({ jsonrpc: '2.0', id: 2, method: 'logging/setLevel', params: { level: 'info' } });
     await d.reply(2);
     await d.send({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'hang' } });
@@ -121,7 +129,9 @@ describe('Connector', () => {
 
     // Passive: what reached the remote first is the client's own initialize, and only that one.
     expect(first.received[0]).toMatchObject({ method: 'initialize', params: INITIALIZE_PARAMS });
-    expect(first.received.filter((m) => 'method' in m && m.method === 'initialize')).toHaveLength(1);
+    expect(first.received.filter((m) => 'method' in m && m.method === 'initialize')).toHaveLength(
+      1,
+    );
 
     holding = false;
     await first.cut();
@@ -141,14 +151,14 @@ describe('Connector', () => {
     expect(second.received[3]).toMatchObject({ params: { level: 'info' } });
     // The client heard of both ends of the outage, as log notifications.
     await until(
-      () => d.inbox.filter((m) => 'method' in m && m.method === 'notifications/message').length === 2,
+      () =>
+        d.inbox.filter((m) => 'method' in m && m.method === 'notifications/message').length === 2,
       'two log notifications',
     );
     const notices = d.inbox.filter((m) => 'method' in m && m.method === 'notifications/message');
-    expect(notices.map((m) => (m as { params: { level: string } }).params.level)).toEqual([
-      'warning',
-      'info',
-    ]);
+    expect(
+      notices.map((m) => (m as unknown as { params: { level: string } }).params.level),
+    ).toEqual(['warning', 'info']);
     expect(d.connector.snapshot()).toMatchObject({ state: 'connected', reconnects: 1 });
   });
 
@@ -194,7 +204,10 @@ describe('parseConnectArgs', () => {
     [['ws://x/ws', '--transport', 'sse'], /--transport: sse cannot reach a ws:\/\/ URL/],
     [['http://x/mcp', '--header', 'no colon'], /--header: expected "Name: value"/],
     [['http://x/mcp', '--bearer-token-env', 'UNSET_FOR_TEST'], /UNSET_FOR_TEST is not set/],
-    [['http://x/mcp', '--queue-size=-1'], /--queue-size: expected an integer of at least 0, got "-1"/],
+    [
+      ['http://x/mcp', '--queue-size=-1'],
+      /--queue-size: expected an integer of at least 0, got "-1"/,
+    ],
     [['http://x/mcp', '--queue-wait-ms', '1.5'], /--queue-wait-ms: expected an integer/],
     [['http://x/mcp', '--backoff-initial-ms', '900', '--backoff-max-ms', '100'], /must not exceed/],
     [['http://x/mcp', '--log-level', 'loud'], /--log-level: expected one of/],

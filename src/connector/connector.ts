@@ -75,7 +75,16 @@ const RESENDABLE = new Set([
   'resources/unsubscribe',
 ]);
 
-const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'];
+const LOG_LEVELS = [
+  'debug',
+  'info',
+  'notice',
+  'warning',
+  'error',
+  'critical',
+  'alert',
+  'emergency',
+];
 
 /**
  * A stdio MCP server for a desktop client that carries the session to a remote MCP server and
@@ -121,7 +130,10 @@ export class Connector {
 
   constructor(private readonly options: ConnectorOptions) {
     const inferred = transportsFor(new URL(options.url)).auto;
-    const transport = options.transport === undefined || options.transport === 'auto' ? inferred : options.transport;
+    const transport =
+      options.transport === undefined || options.transport === 'auto'
+        ? inferred
+        : options.transport;
     this.kind = transport === 'auto' ? 'streamable-http' : transport;
     this.autoPending = transport === 'auto';
     this.credentials = options.credentials ?? new StaticCredentials();

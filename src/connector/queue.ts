@@ -72,12 +72,15 @@ export class WaitQueue<T extends object> {
     this.firstWaited.set(item, since);
     const waiting: Waiting<T> = {
       item,
-      timer: setTimeout(() => {
-        const index = this.items.indexOf(waiting);
-        if (index === -1) return;
-        this.items.splice(index, 1);
-        this.onExpire(item);
-      }, Math.max(0, since + this.maxWaitMs - now)),
+      timer: setTimeout(
+        () => {
+          const index = this.items.indexOf(waiting);
+          if (index === -1) return;
+          this.items.splice(index, 1);
+          this.onExpire(item);
+        },
+        Math.max(0, since + this.maxWaitMs - now),
+      ),
     };
     waiting.timer.unref();
     return waiting;

@@ -32,7 +32,9 @@ function codeOf(run: () => unknown): string | undefined {
 describe('frame codec', () => {
   it('writes the 12-byte big-endian header: magic "MCPB", version, type, length', () => {
     const frame = encodeFrame(FrameType.request, '{}');
-    expect(frame.subarray(0, FRAME_HEADER_BYTES).toString('hex')).toBe('4d435042000100010000' + '0002');
+    expect(frame.subarray(0, FRAME_HEADER_BYTES).toString('hex')).toBe(
+      '4d435042000100010000' + '0002',
+    );
     expect(frame.subarray(FRAME_HEADER_BYTES).toString()).toBe('{}');
   });
 
@@ -56,7 +58,10 @@ describe('frame codec', () => {
     }
     // One byte at a time, too.
     const decoder = new FrameDecoder();
-    const frames = decodeAll(decoder, [...bytes].map((b) => Buffer.from([b])));
+    const frames = decodeAll(
+      decoder,
+      [...bytes].map((b) => Buffer.from([b])),
+    );
     expect(frames.map((f) => f.payload.length)).toEqual([40, 0, 36]);
     expect(decoder.pendingBytes).toBe(0);
   });

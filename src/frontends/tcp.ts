@@ -125,7 +125,8 @@ export class TcpFrontend {
       checking: undefined,
     };
     this.connections.add(conn);
-    if (channels.connectionOpen.hasSubscribers) channels.connectionOpen.publish({ transport: 'tcp' });
+    if (channels.connectionOpen.hasSubscribers)
+      channels.connectionOpen.publish({ transport: 'tcp' });
     socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
     socket.once('close', () => this.onClose(conn));
   }
@@ -160,7 +161,11 @@ export class TcpFrontend {
         // A client that skips negotiation speaks version 1.
         conn.state = 'open';
         if (channels.bytes.hasSubscribers)
-          channels.bytes.publish({ transport: 'tcp', direction: 'in', bytes: frame.payload.length });
+          channels.bytes.publish({
+            transport: 'tcp',
+            direction: 'in',
+            bytes: frame.payload.length,
+          });
         return this.request(conn, parsePayload(frame));
       case FrameType.error:
         this.log.warn(
@@ -179,7 +184,8 @@ export class TcpFrontend {
 
   private health(conn: Connection, frame: Frame): void {
     const value = frame.payload.length === 0 ? {} : parsePayload(frame);
-    const probe = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+    const probe =
+      typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
     if (probe.kind === 'pong') return;
     this.write(
       conn,
@@ -192,7 +198,8 @@ export class TcpFrontend {
   }
 
   private control(conn: Connection, value: unknown): void {
-    const control = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+    const control =
+      typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
     if (control.type === 'auth' && typeof control.auth_token === 'string') {
       conn.checking = (conn.checking ?? Promise.resolve()).then(async () => {
         try {
@@ -202,7 +209,10 @@ export class TcpFrontend {
         }
         this.write(
           conn,
-          encodeJsonFrame(FrameType.control, { type: 'auth_ok', principal: conn.peer.principal?.id }),
+          encodeJsonFrame(FrameType.control, {
+            type: 'auth_ok',
+            principal: conn.peer.principal?.id,
+          }),
         );
       });
       return;
@@ -230,7 +240,10 @@ export class TcpFrontend {
     }
     const owner = conn.peer.principal;
     if (owner && owner.id !== principal.id) {
-      throw new GatewayError('GATEWAY_FORBIDDEN', 'the token names another caller than this connection');
+      throw new GatewayError(
+        'GATEWAY_FORBIDDEN',
+        'the token names another caller than this connection',
+      );
     }
     conn.peer.principal = principal;
   }
@@ -238,7 +251,13 @@ export class TcpFrontend {
   private request(conn: Connection, value: unknown): void {
     let message: unknown = value;
     let token: string | undefined;
-    if (typeof value === 'object' && value !== null && !Array.isArray(value) && 'message' in value && !('jsonrpc' in value)) {
+    if (
+      typeof value === 'object' &&
+      value !== null &&
+      !Array.isArray(value) &&
+      'message' in value &&
+      !('jsonrpc' in value)
+    ) {
       const envelope = value as { auth_token?: unknown; message: unknown };
       message = envelope.message;
       if (typeof envelope.auth_token === 'string') token = envelope.auth_token;
@@ -367,7 +386,9 @@ export class TcpFrontend {
     const stopped = server
       ? new Promise<void>((resolve) => server.close(() => resolve()))
       : Promise.resolve();
-    await Promise.allSettled([...this.connections].map((c) => c.handle?.close('gateway shutting down')));
+    await Promise.allSettled(
+      [...this.connections].map((c) => c.handle?.close('gateway shutting down')),
+    );
     for (const conn of this.connections) {
       conn.state = 'closed';
       conn.socket.end();

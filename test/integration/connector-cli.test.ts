@@ -31,11 +31,17 @@ describe('mcp-bridge connect: bad input', () => {
   const misuses: Array<[string[], RegExp]> = [
     [['connect'], /^mcp-bridge connect: give the remote URL: connect <URL>$/m],
     [['connect', 'ftp://files.example'], /ftp is not a transport the connector speaks/],
-    [['connect', 'http://x/mcp', '--transport', 'tcp'], /--transport: tcp cannot reach a http:\/\/ URL/],
+    [
+      ['connect', 'http://x/mcp', '--transport', 'tcp'],
+      /--transport: tcp cannot reach a http:\/\/ URL/,
+    ],
     [['connect', 'http://x/mcp', '--header', 'broken'], /--header: expected "Name: value"/],
     [['connect', 'http://x/mcp', '--bearer-token-env', 'NOT_SET_HERE'], /NOT_SET_HERE is not set/],
     [['--url', 'gopher://x', '--serve', 'stdio'], /gopher is not a transport the connector speaks/],
-    [['--stdio', 'true', '--tcp-port', 'eighty'], /--tcp-port: expected an integer from 0 to 65535/],
+    [
+      ['--stdio', 'true', '--tcp-port', 'eighty'],
+      /--tcp-port: expected an integer from 0 to 65535/,
+    ],
   ];
 
   it.each(misuses)('%j exits 2 with one line that says why', async (args, why) => {
@@ -104,7 +110,9 @@ describe('mcp-bridge connect: credentials', () => {
       stderr: 'ignore',
     });
     try {
-      await expect(client.connect(transport)).rejects.toThrow(/Remote refused the request: the remote answered HTTP 401/);
+      await expect(client.connect(transport)).rejects.toThrow(
+        /Remote refused the request: the remote answered HTTP 401/,
+      );
     } finally {
       await client.close();
     }

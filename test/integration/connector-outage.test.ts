@@ -101,87 +101,97 @@ const remotes: Array<[name: string, url: (port: number, tcp: number) => string, 
     ['TCP', (_p, t) => `tcp://127.0.0.1:${t}`, []],
   ];
 
-describe.each(remotes)('the connector over %s, the remote SIGKILLed and restarted', (_name, urlOf, flags) => {
-  it('keeps the session: the outage call completes, the in-flight call fails once, the in-flight list is answered', async () => {
-    const state = mkdtempSync(join(tmpdir(), 'connector-outage-'));
-    const statusFile = join(state, 'status.json');
-    const [port, tcpPort] = [await freePort(), await freePort()];
-    let gateway: GatewayProcess | undefined;
-    const client = new Client({ name: 'desktop', version: '1.0.0' }, { capabilities: {} });
-    const logs: Array<{ level: string; data: unknown }> = [];
-    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
-      logs.push({ level: n.params.level, data: n.params.data });
-    });
-    const status = () =>
-      existsSync(statusFile)
-        ? (JSON.parse(readFileSync(statusFile, 'utf8')) as Record<string, unknown>)
-        : {};
-    try {
-      gateway = await startGateway(state, port, tcpPort);
-      await client.connect(
-        new StdioClientTransport({
-          command: process.execPath,
-          args: [
-            CLI,
-            'connect',
-            urlOf(port, tcpPort),
-            ...flags,
-            '--status-file',
-            statusFile,
-            '--backoff-initial-ms',
-            '100',
-            '--backoff-max-ms',
-            '400',
-            '--log-level',
-            'warn',
-          ],
-          stderr: 'inherit',
-        }),
-      );
-      expect(text(await client.callTool({ name: 'echo', arguments: { message: 'before' } }))).toBe(
-        'Echo: before',
-      );
-      await waitFor(() => status().state === 'connected', 5000, 'the status file to say connected');
+describe.each(remotes)(
+  'the connector over %s, the remote SIGKILLed and restarted',
+  (_name, urlOf, flags) => {
+    it('keeps the session: the outage call completes, the in-flight call fails once, the in-flight list is answered', async () => {
+      const state = mkdtempSync(join(tmpdir(), 'connector-outage-'));
+      const statusFile = join(state, 'status.json');
+      const [port, tcpPort] = [await freePort(), await freePort()];
+      let gateway: GatewayProcess | undefined;
+      const client = new Client({ name: 'desktop', version: '1.0.0' }, { capabilities: {} });
+      const logs: Array<{ level: string; data: unknown }> = [];
+      client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+        logs.push({ level: n.params.level, data: n.params.data });
+      });
+      const status = () =>
+        existsSync(statusFile)
+          ? (JSON.parse(readFileSync(statusFile, 'utf8')) as Record<string, unknown>)
+          : {};
+      try {
+        gateway = await startGateway(state, port, tcpPort);
+        await client.connect(
+          new StdioClientTransport({
+            command: process.execPath,
+            args: [
+              CLI,
+              'connect',
+              urlOf(port, tcpPort),
+              ...flags,
+              '--status-file',
+              statusFile,
+              '--backoff-initial-ms',
+              '100',
+              '--backoff-max-ms',
+              '400',
+              '--log-level',
+              'warn',
+            ],
+            stderr: 'inherit',
+          }),
+        );
+        expect(
+          text(await client.callTool({ name: 'echo', arguments: { message: 'before' } })),
+        ).toBe('Echo: before');
+        await waitFor(
+          () => status().state === 'connected',
+          5000,
+          'the status file to say connected',
+        );
 
-      // In flight at the kill: a call that is running, and a list the server holds.
-      const call = client.callTool({ name: 'count', arguments: { ms: 60_000 } });
-      const callOutcome = call.then(
-        () => 'answered',
-        (error: Error) => error.message,
-      );
-      await waitFor(() => executions(state) === 1, 10_000, 'the call to start running');
-      writeFileSync(join(state, 'slow-list'), '');
-      const list = client.listTools();
-      await waitFor(() => existsSync(join(state, 'list-started')), 10_000, 'the list to be held');
+        // In flight at the kill: a call that is running, and a list the server holds.
+        const call = client.callTool({ name: 'count', arguments: { ms: 60_000 } });
+        const callOutcome = call.then(
+          () => 'answered',
+          (error: Error) => error.message,
+        );
+        await waitFor(() => executions(state) === 1, 10_000, 'the call to start running');
+        writeFileSync(join(state, 'slow-list'), '');
+        const list = client.listTools();
+        await waitFor(() => existsSync(join(state, 'list-started')), 10_000, 'the list to be held');
 
-      await kill(gateway);
-      expect(await callOutcome).toMatch(/Connection lost during the request.*tools\/call/);
-      await waitFor(() => logs.some((l) => l.level === 'warning'), 10_000, 'a link-down warning');
-      unlinkSync(join(state, 'slow-list'));
+        await kill(gateway);
+        expect(await callOutcome).toMatch(/Connection lost during the request.*tools\/call/);
+        await waitFor(() => logs.some((l) => l.level === 'warning'), 10_000, 'a link-down warning');
+        unlinkSync(join(state, 'slow-list'));
 
-      // Made during the outage: waits in the queue.
-      const outage = client.callTool({ name: 'echo', arguments: { message: 'during the outage' } });
-      await waitFor(
-        () => status().state === 'reconnecting' && Number(status().queueDepth) >= 1,
-        10_000,
-        'the status file to show the queued call',
-      );
+        // Made during the outage: waits in the queue.
+        const outage = client.callTool({
+          name: 'echo',
+          arguments: { message: 'during the outage' },
+        });
+        await waitFor(
+          () => status().state === 'reconnecting' && Number(status().queueDepth) >= 1,
+          10_000,
+          'the status file to show the queued call',
+        );
 
-      gateway = await startGateway(state, port, tcpPort);
-      expect(text(await outage)).toBe('Echo: during the outage');
-      expect((await list).tools.map((t) => t.name)).toEqual(['count', 'echo']);
-      await waitFor(() => logs.some((l) => l.level === 'info'), 10_000, 'a link-restored notice');
+        gateway = await startGateway(state, port, tcpPort);
+        expect(text(await outage)).toBe('Echo: during the outage');
+        expect((await list).tools.map((t) => t.name)).toEqual(['count', 'echo']);
+        await waitFor(() => logs.some((l) => l.level === 'info'), 10_000, 'a link-restored notice');
 
-      // The interrupted call ran once and was never sent again; the session goes on.
-      expect(executions(state)).toBe(1);
-      expect(text(await client.callTool({ name: 'count', arguments: { ms: 0 } }))).toBe('2');
-      expect(executions(state)).toBe(2);
-      expect(status()).toMatchObject({ state: 'connected', queueDepth: 0 });
-      expect(Number(status().reconnects)).toBeGreaterThanOrEqual(1);
-    } finally {
-      await client.close().catch(() => {});
-      await kill(gateway);
-      rmSync(state, { recursive: true, force: true });
-    }
-  }, 60_000);
-});
+        // The interrupted call ran once and was never sent again; the session goes on.
+        expect(executions(state)).toBe(1);
+        expect(text(await client.callTool({ name: 'count', arguments: { ms: 0 } }))).toBe('2');
+        expect(executions(state)).toBe(2);
+        expect(status()).toMatchObject({ state: 'connected', queueDepth: 0 });
+        expect(Number(status().reconnects)).toBeGreaterThanOrEqual(1);
+      } finally {
+        await client.close().catch(() => {});
+        await kill(gateway);
+        rmSync(state, { recursive: true, force: true });
+      }
+    }, 60_000);
+  },
+);

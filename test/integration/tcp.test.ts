@@ -147,7 +147,11 @@ describe('the framed TCP frontend', () => {
       () => encodeHeader(FrameType.request, 1024 * 1024 + 1),
       /^TCP_FRAME_TOO_LARGE: a payload of 1048577 bytes exceeds the limit of 1048576/,
     ],
-    ['a payload that is not JSON', () => encodeFrame(FrameType.request, '{"jsonrpc":'), /^TCP_BAD_PAYLOAD/],
+    [
+      'a payload that is not JSON',
+      () => encodeFrame(FrameType.request, '{"jsonrpc":'),
+      /^TCP_BAD_PAYLOAD/,
+    ],
     [
       'a frame only the gateway sends',
       () => encodeJsonFrame(FrameType.response, { jsonrpc: '2.0', id: 1, result: {} }),
@@ -204,7 +208,11 @@ describe('the framed TCP frontend', () => {
   });
 
   it('passes 1,000 concurrent requests on one connection, each answered by its own id', async () => {
-    const transport = new TcpBackendTransport({ name: 't', url: `tcp://127.0.0.1:${port}`, log: silent });
+    const transport = new TcpBackendTransport({
+      name: 't',
+      url: `tcp://127.0.0.1:${port}`,
+      log: silent,
+    });
     const client = new Client({ name: 'many', version: '1' });
     await client.connect(transport);
     try {
@@ -239,7 +247,9 @@ describe('the framed TCP frontend with authentication required', () => {
       await waitFor(() => raw.json(FrameType.response).length === 1, 5000, 'the refusal');
       expect(raw.json(FrameType.response)[0]).toMatchObject({ id: 1, error: { code: -32030 } });
       raw.write(encodeJsonFrame(FrameType.request, { auth_token: 'wrong', message: request(2) }));
-      raw.write(encodeJsonFrame(FrameType.request, { auth_token: 'key-alice', message: request(3) }));
+      raw.write(
+        encodeJsonFrame(FrameType.request, { auth_token: 'key-alice', message: request(3) }),
+      );
       await waitFor(() => raw.json(FrameType.response).length === 3, 10_000, 'two more replies');
       const [, wrong, right] = raw.json(FrameType.response);
       expect(wrong).toMatchObject({ id: 2, error: { code: -32030 } });
@@ -270,7 +280,8 @@ describe('the framed TCP frontend with authentication required', () => {
     const raw = new Raw(port);
     try {
       raw.write(encodeJsonFrame(FrameType.control, { type: 'auth', auth_token: 'key-alice' }));
-      const wait = (id: number) => request(id, 'tools/call', { name: 'wait', arguments: { ms: 60_000 } });
+      const wait = (id: number) =>
+        request(id, 'tools/call', { name: 'wait', arguments: { ms: 60_000 } });
       for (const id of [1, 2, 3]) raw.write(encodeJsonFrame(FrameType.request, wait(id)));
       await waitFor(() => raw.json(FrameType.response).length === 1, 10_000, 'the refusal');
       expect(raw.json(FrameType.response)[0]).toMatchObject({
