@@ -1,4 +1,4 @@
-import { connect as connectNet } from 'node:net';
+import { connect as connectNet, isIP } from 'node:net';
 import type { Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import type { ConnectionOptions } from 'node:tls';
@@ -86,7 +86,12 @@ export class TcpBackendTransport implements BackendTransport {
     const host = url.hostname.replace(/^\[|\]$/g, '');
     return new Promise<void>((resolve, reject) => {
       const socket = secure
-        ? connectTls({ host, port, servername: host, ...this.options.tls })
+        ? connectTls({
+            host,
+            port,
+            ...(isIP(host) === 0 && { servername: host }),
+            ...this.options.tls,
+          })
         : connectNet({ host, port });
       this.socket = socket;
       this.ended = new Promise<void>((done) => socket.once('close', () => done()));
