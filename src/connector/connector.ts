@@ -389,8 +389,9 @@ export class Connector {
     if (epoch !== this.epoch || this.closed) return;
     this.setState('connected');
     if (restoring) {
+      // The backoff starts over only once the restored link answers the client (fromRemote): a
+      // remote that restores and then drops at once keeps the delays growing.
       this.reconnects++;
-      this.attempt = 0;
       this.tellClient(
         'info',
         `mcp-bridge: the connection to ${this.remote} is back; the session was restored`,
