@@ -387,18 +387,19 @@ export class Connector {
       return this.attemptFailed(epoch, error);
     }
     if (epoch !== this.epoch || this.closed) return;
+    // What waited goes first, and the status file shows the link up with its queue empty.
+    for (const message of this.queue.drain()) this.forward(message);
+    if (restoring) this.reconnects++;
     this.setState('connected');
+    this.writeStatus();
     if (restoring) {
       // The backoff starts over only once the restored link answers the client (fromRemote): a
       // remote that restores and then drops at once keeps the delays growing.
-      this.reconnects++;
       this.tellClient(
         'info',
         `mcp-bridge: the connection to ${this.remote} is back; the session was restored`,
       );
     }
-    for (const message of this.queue.drain()) this.forward(message);
-    this.writeStatus();
   }
 
   /** Re-initializes a session the remote lost, as the client first did, before anything else. */

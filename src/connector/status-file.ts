@@ -42,19 +42,19 @@ export class StatusFile {
   }
 
   private async drain(): Promise<void> {
-    try {
-      while (this.next) {
-        const status = this.next;
-        this.next = undefined;
-        const temporary = `${this.path}.${process.pid}.tmp`;
+    while (this.next) {
+      const status = this.next;
+      this.next = undefined;
+      const temporary = `${this.path}.${process.pid}.tmp`;
+      try {
         await writeFile(temporary, `${JSON.stringify(status, null, 2)}\n`, { mode: 0o600 });
         await rename(temporary, this.path);
+      } catch {
+        // A status file that cannot be written must not take the link down; a later change
+        // tries again.
       }
-    } catch {
-      // A status file that cannot be written must not take the link down; the log says the rest.
-    } finally {
-      this.writing = undefined;
     }
+    this.writing = undefined;
   }
 }
 
