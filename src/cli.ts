@@ -19,12 +19,19 @@ import type { Observability } from './observability/observability.js';
 import { refuseClient } from './frontends/stdio.js';
 import { TokenError, createToken } from './auth/token.js';
 import { version } from './version.js';
+import {
+  ConnectFlagError,
+  connectCommand,
+  parseConnectArgs,
+  runConnector,
+} from './connector/command.js';
 
 const HELP = `mcp-bridge ${version}: bridge any MCP client to any MCP server
 
 Usage:
   mcp-bridge (--stdio "<command> [args...]" | --url <URL>) [options]
   mcp-bridge --config <file> [options]
+  mcp-bridge connect <URL> [connect options]   (see "mcp-bridge connect --help")
   mcp-bridge check-config <file>
   mcp-bridge schema
   mcp-bridge token create --sub <id> --ttl <duration> [--scopes "<a> <b>"] [token options]
@@ -32,7 +39,8 @@ Usage:
 Quick mode bridges one MCP server: a stdio command (one process for each client session) or a
 remote server at a URL. By default it serves HTTP on one port: Streamable HTTP at /mcp, legacy
 HTTP+SSE at /sse (messages to /messages) and WebSocket at /ws. With --serve stdio it is itself a
-stdio MCP server instead: one session on stdin/stdout, logs on stderr.
+stdio MCP server instead: one session on stdin/stdout, logs on stderr. --url with --serve stdio
+runs the connector ("mcp-bridge connect <URL>"), which survives outages of the remote.
 
 With --config, the backends and settings come from a YAML or JSON file; the gateway reloads it on
 SIGHUP and when it changes, keeping the running configuration if the new one is invalid.
@@ -41,6 +49,9 @@ variables, with .env in the working directory and beside the file under it), the
 See docs/configuration.md.
 
 Commands:
+  connect <URL>         a stdio MCP server for desktop clients, carrying the session to a remote
+                        gateway or server (http(s)://, ws(s)://, tcp(s)://) and keeping it across
+                        outages: reconnection, a queue, session restore; docs/connector.md
   check-config <file>   load the file as a start would (environment and .env included), print
                         "<file>: ok (...)" or every problem, one per line; exit 0 or 1
   schema                print the JSON Schema of the config file, for editors
@@ -60,7 +71,7 @@ Token options:
 Backend (exactly one of --config, --stdio, --url):
   --config <file>       the gateway's configuration file (.yaml, .yml or .json)
   --stdio <command>     the stdio MCP server to run, as one quoted command line
-  --url <URL>           a remote MCP server: http(s):// or ws(s)://
+  --url <URL>           a remote MCP server: http(s)://, ws(s):// or tcp(s)://
   --transport <name>    how to reach --url: streamable-http, sse, websocket or auto
                         (default: auto for http(s), which falls back to sse; websocket for ws(s))
 
@@ -70,6 +81,8 @@ Serving:
   --host <address>      HTTP address to bind (default 127.0.0.1)
   --unix <path>         also serve newline-delimited JSON-RPC on this Unix socket (mode 0600),
                         one session per connection; HTTP mode only
+  --tcp-port <n>        also serve the framed TCP protocol on this port (server.tcp; 8444 is
+                        its usual port); HTTP mode only; docs/tcp-protocol.md
 
 Other:
   --log-level <level>   fatal, error, warn, info, debug, trace or silent (default info)
@@ -163,6 +176,7 @@ async function tokenCommand(args: string[]): Promise<void> {
 
 async function main(): Promise<void> {
   if (process.argv[2] === 'token') return tokenCommand(process.argv.slice(3));
+  if (process.argv[2] === 'connect') return connectCommand(process.argv.slice(3));
   let values;
   let positionals: string[];
   try {
@@ -176,6 +190,7 @@ async function main(): Promise<void> {
         port: { type: 'string' },
         host: { type: 'string' },
         unix: { type: 'string' },
+        'tcp-port': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
@@ -201,7 +216,7 @@ async function main(): Promise<void> {
     return;
   }
   if (command !== undefined && command !== 'check-config')
-    fail(`unknown command "${command}"; the commands are check-config, schema and token`);
+    fail(`unknown command "${command}"; the commands are connect, check-config, schema and token`);
   const file = command === 'check-config' ? rest[0] : values.config;
   if (command === 'check-config') {
     if (file === undefined) fail('check-config: give the file to check');
@@ -217,9 +232,11 @@ async function main(): Promise<void> {
   if (serve !== 'http' && serve !== 'stdio')
     fail(`--serve: expected http or stdio, got "${serve}"`);
   if (serve === 'stdio') {
-    for (const flag of ['port', 'host', 'unix'] as const) {
+    for (const flag of ['port', 'host', 'unix', 'tcp-port'] as const) {
       if (values[flag] !== undefined) fail(`--${flag}: applies only to --serve http`);
     }
+    // A remote in a stdio client: the connector, which keeps the session across outages.
+    if (values.url !== undefined && file === undefined) return serveConnector(values);
   }
 
   let flags: ConfigOverrides;
@@ -243,6 +260,14 @@ async function main(): Promise<void> {
       if (error instanceof FlagError) fail(error.message);
       throw error;
     }
+  }
+
+  const tcpPort = values['tcp-port'];
+  if (tcpPort !== undefined) {
+    const port = Number(tcpPort);
+    if (!/^\d+$/.test(tcpPort) || port > 65535)
+      fail(`--tcp-port: expected an integer from 0 to 65535, got "${tcpPort}"`);
+    flags = { ...flags, server: { ...flags.server, tcp: { enabled: true, port } } };
   }
 
   if (command === 'check-config') {
@@ -302,6 +327,27 @@ async function main(): Promise<void> {
   } else {
     await startAdmin(observability, gateway, await serveHttp(gateway));
   }
+}
+
+/** `--url <URL> --serve stdio`: the connector, with the flags quick mode shares with it. */
+async function serveConnector(values: {
+  url?: string;
+  stdio?: string;
+  transport?: string;
+  'log-level'?: string;
+}): Promise<void> {
+  if (values.stdio !== undefined) fail('give either --stdio or --url, not both');
+  const args = [values.url!];
+  if (values.transport !== undefined) args.push('--transport', values.transport);
+  if (values['log-level'] !== undefined) args.push('--log-level', values['log-level']);
+  let settings;
+  try {
+    settings = parseConnectArgs(args);
+  } catch (error) {
+    if (error instanceof ConnectFlagError) fail(error.message);
+    throw error;
+  }
+  if (settings !== 'help') await runConnector(settings);
 }
 
 /**

@@ -32,6 +32,7 @@ import { createOpsView } from './gateway/ops-view.js';
 import type { ReloadResult } from './gateway/reload.js';
 import { createGatewayRouter } from './http/gateway-router.js';
 import { restRoutes } from './rest/rest-api.js';
+import { createTcpFrontend } from './gateway/tcp.js';
 
 export type { SessionSummary, ReloadResult };
 
@@ -62,6 +63,8 @@ export interface Gateway {
   close(): Promise<void>;
   sessions(): SessionSummary[];
   backends(): BackendReport[];
+  /** Where the framed TCP frontend listens, when `server.tcp.enabled` and listening. */
+  tcpAddress(): AddressInfo | undefined;
   readonly log: Logger;
 }
 
@@ -217,6 +220,14 @@ export function createGateway(
         path: config.server.unixSocket,
       })
     : undefined;
+
+  // The framed TCP frontend (server.tcp), on its own port; same sessions and credentials.
+  const tcp = createTcpFrontend(config, {
+    openSession: openRoot,
+    log,
+    verifyMessageToken,
+    authRequired: authConfig.required,
+  });
 
   // ── backends ───────────────────────────────────────────────────────────────────────────
 
@@ -396,6 +407,7 @@ export function createGateway(
         });
       });
       await unix?.listen();
+      const tcpAddress = await tcp?.listen();
       listening = true;
       startTimers();
       await Promise.all([...entries.values()].map(warm));
@@ -406,6 +418,7 @@ export function createGateway(
           path: config.server.path,
           backends: [...entries.keys()],
           unixSocket: config.server.unixSocket,
+          tcpPort: tcpAddress?.port,
         },
         'gateway listening',
       );
@@ -463,6 +476,7 @@ export function createGateway(
       await Promise.allSettled([
         root.close(),
         unix?.close(),
+        tcp?.close(),
         ...[...entries.values()].map((e) => e.endpoint.close()),
         ...sessions.all().map((s) => s.close('gateway shutting down')),
         rest.close(),
@@ -476,5 +490,6 @@ export function createGateway(
     },
     sessions: () => sessions.summaries(),
     backends: () => ops.backends(),
+    tcpAddress: () => tcp?.address(),
   };
 }

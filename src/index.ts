@@ -32,3 +32,21 @@ export { StdioBackendTransport, DEFAULT_INHERITED_ENV } from './backends/stdio-b
 export type { StdioBackendOptions } from './backends/stdio-backend.js';
 export { StreamableHttpHandler } from './frontends/streamable-http.js';
 export { StreamableHttpSessionTransport } from './frontends/streamable-http-session.js';
+// The framed TCP protocol and the connector (issue 15).
+export { TcpFrontend } from './frontends/tcp.js';
+export type { TcpFrontendOptions } from './frontends/tcp.js';
+export { TcpBackendTransport } from './backends/tcp-backend.js';
+export type { TcpBackendOptions } from './backends/tcp-backend.js';
+export {
+  FrameDecoder,
+  FrameError,
+  FrameType,
+  encodeFrame,
+  encodeJsonFrame,
+  FRAME_MAGIC,
+} from './core/frames.js';
+export type { Frame, FrameErrorCode } from './core/frames.js';
+export { Connector } from './connector/connector.js';
+export type { ConnectorOptions, LinkState } from './connector/connector.js';
+export { StaticCredentials } from './connector/credentials.js';
+export type { CredentialsProvider } from './connector/credentials.js';

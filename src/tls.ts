@@ -19,7 +19,7 @@ import type { Principal } from './core/policy.js';
 export type TlsConfig = NonNullable<GatewayConfig['server']['tls']>;
 
 /** PEM text given inline, or read from the file the value names. */
-function readPem(value: string, path: string): string {
+export function readPem(value: string, path: string): string {
   if (value.includes('-----BEGIN ')) return value;
   try {
     return readFileSync(value, 'utf8');

@@ -13,6 +13,7 @@ import type { Logger } from '../core/logger.js';
 import type { RemoteBackendConfig } from '../config/schema.js';
 import { GatewayError } from '../core/errors.js';
 import { WebSocketBackendTransport } from './websocket-backend.js';
+import { TcpBackendTransport } from './tcp-backend.js';
 
 /*
  * Remote backends speak HTTP or WebSocket. For HTTP the SDK's client transports do the work
@@ -223,5 +224,22 @@ export function createRemoteTransport(
         log,
         maxMessageBytes,
       });
+    case 'tcp':
+      return new TcpBackendTransport({
+        name,
+        url: config.url,
+        authToken: bearerTokenOf(config.headers),
+        log,
+      });
   }
+}
+
+/** The token of an `Authorization: Bearer …` header, which a TCP request frame carries instead. */
+export function bearerTokenOf(headers: Record<string, string>): string | undefined {
+  for (const [key, value] of Object.entries(headers)) {
+    if (key.toLowerCase() !== 'authorization') continue;
+    const match = /^Bearer\s+(.+)$/i.exec(value.trim());
+    if (match) return match[1];
+  }
+  return undefined;
 }

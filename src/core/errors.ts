@@ -37,6 +37,11 @@ export const ERROR_TABLE = {
   GATEWAY_TIMEOUT: { status: 504, rpc: -32018, text: 'Backend timed out' },
   GATEWAY_NAME_COLLISION: { status: 500, rpc: -32019, text: 'Name offered by two backends' },
   GATEWAY_INTERNAL: { status: 500, rpc: -32603, text: 'Internal error' },
+  // The connector's own (src/connector/): what a desktop client sees when the link fails it.
+  CONNECTOR_QUEUE_FULL: { status: 503, rpc: -32020, text: 'Connector queue full' },
+  CONNECTOR_QUEUE_TIMEOUT: { status: 504, rpc: -32021, text: 'Remote not reachable in time' },
+  CONNECTOR_LINK_LOST: { status: 502, rpc: -32022, text: 'Connection lost during the request' },
+  CONNECTOR_REMOTE_REFUSED: { status: 502, rpc: -32023, text: 'Remote refused the request' },
 } as const satisfies Record<string, { status: number; rpc: number; text: string }>;
 
 export type GatewayErrorCode = keyof typeof ERROR_TABLE;

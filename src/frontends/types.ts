@@ -3,7 +3,8 @@ import type { Logger } from '../core/logger.js';
 import type { Principal } from '../core/policy.js';
 
 /** The client-facing transports, by the name used in logs, events and the policy context. */
-export type FrontendKind = 'streamable-http' | 'sse' | 'websocket' | 'stdio' | 'unix' | 'rest';
+export type FrontendKind =
+  'streamable-http' | 'sse' | 'websocket' | 'stdio' | 'unix' | 'rest' | 'tcp';
 
 /** What a frontend holds of a session the gateway opened for it. */
 export interface SessionHandle {

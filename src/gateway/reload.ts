@@ -19,6 +19,7 @@ const SERVER_KEYS = [
   'http',
   'sse',
   'websocket',
+  'tcp',
   'tls',
   'allowedHosts',
   'allowedOrigins',

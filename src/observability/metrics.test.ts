@@ -216,6 +216,8 @@ describe('createMetrics', () => {
       channels.bytes.publish({ transport: 'websocket', direction: 'out', bytes: 8 });
       channels.bytes.publish({ transport: 'websocket', direction: 'in', bytes: 0 });
       channels.bytes.publish({ transport: 'streamable-http', direction: 'in', bytes: 5 });
+      channels.bytes.publish({ transport: 'tcp', direction: 'in', bytes: 40 });
+      channels.bytes.publish({ transport: 'tcp', direction: 'in', bytes: 2 });
 
       expect(await samples(metrics, 'mcp_gateway_connections_')).toEqual([
         'mcp_gateway_connections_active{transport="streamable-http"} 1',
@@ -229,6 +231,11 @@ describe('createMetrics', () => {
         'mcp_gateway_bytes_total{transport="websocket",direction="out"} 15',
         'mcp_gateway_bytes_total{transport="streamable-http",direction="out"} 300',
         'mcp_gateway_bytes_total{transport="websocket",direction="in"} 0',
+        'mcp_gateway_bytes_total{transport="tcp",direction="in"} 42',
+      ]);
+      expect(await samples(metrics, 'mcp_gateway_tcp_')).toEqual([
+        'mcp_gateway_tcp_messages_total{direction="in"} 2',
+        'mcp_gateway_tcp_bytes_total{direction="in"} 42',
       ]);
       expect(await samples(metrics, 'mcp_gateway_websocket_')).toEqual([
         'mcp_gateway_websocket_messages_total{direction="out"} 2',

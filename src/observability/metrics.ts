@@ -166,6 +166,24 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['direction'],
     registers,
   });
+  // The seed's names for the framed TCP protocol (its connections are in mcp_gateway_connections_*).
+  const tcpMessages = countedCounter({
+    name: 'mcp_gateway_tcp_messages_total',
+    help: 'Framed TCP request and response frames carrying JSON-RPC, by direction',
+    labelNames: ['direction'],
+    registers,
+  });
+  const tcpBytes = countedCounter({
+    name: 'mcp_gateway_tcp_bytes_total',
+    help: 'Framed TCP payload bytes of JSON-RPC frames, by direction',
+    labelNames: ['direction'],
+    registers,
+  });
+  /** Per transport with frame metrics of its own: its two families. */
+  const framedFamilies = {
+    websocket: { messages: wsMessages, bytes: wsBytes },
+    tcp: { messages: tcpMessages, bytes: tcpBytes },
+  } as const;
   const processesStarted = new Counter({
     name: 'mcp_gateway_backend_processes_started_total',
     help: 'stdio backend processes started, by backend',
@@ -234,11 +252,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   /** By backend name, in the order the request events met them (the snapshot keeps it). */
   const backendRecords = new Map<string, BackendRecord>();
   const transports = new Map<string, TransportRecord>();
-  /** direction → the two WebSocket series */
-  const websocket = new Map<
-    string,
-    { messages: Series<'direction'>; bytes: Series<'direction'> }
-  >();
+  /** transport and direction → its two frame series (WebSocket, TCP) */
+  const framed = new Map<string, { messages: Series<'direction'>; bytes: Series<'direction'> }>();
   const breakers = new Map<string, string>();
   const counts = { rateLimited: 0, authFailures: 0 };
 
@@ -357,17 +372,19 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       let series = t.bytes.get(direction);
       if (!series) t.bytes.set(direction, (series = addSeries(bytes, { transport, direction })));
       series.value += e.bytes;
-      if (transport === 'websocket') {
-        let ws = websocket.get(direction);
-        if (!ws) {
-          ws = {
-            messages: addSeries(wsMessages, { direction }),
-            bytes: addSeries(wsBytes, { direction }),
+      if (transport === 'websocket' || transport === 'tcp') {
+        const key = `${transport}\0${direction}`;
+        let frames = framed.get(key);
+        if (!frames) {
+          const families = framedFamilies[transport];
+          frames = {
+            messages: addSeries(families.messages, { direction }),
+            bytes: addSeries(families.bytes, { direction }),
           };
-          websocket.set(direction, ws);
+          framed.set(key, frames);
         }
-        ws.messages.value++;
-        ws.bytes.value += e.bytes;
+        frames.messages.value++;
+        frames.bytes.value += e.bytes;
       }
     }),
     on(channels.backendSpawn, ({ backend, pid }) => {

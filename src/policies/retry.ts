@@ -3,7 +3,7 @@ import { isBackendFailure } from './circuit-breaker.js';
 import { toErrorReply } from '../core/errors.js';
 
 /** Methods that change nothing, so a second try cannot do harm. Never `tools/call`. */
-const SAFE = new Set([
+export const SAFE_METHODS: ReadonlySet<string> = new Set([
   'ping',
   'tools/list',
   'prompts/list',
@@ -28,7 +28,7 @@ export interface RetryOptions {
 export function retry(settings: () => RetryOptions = () => ({})): Policy {
   return async (ctx, next) => {
     const { attempts = 2, backoffMs = 100 } = settings();
-    if (attempts <= 0 || !SAFE.has(ctx.message.method)) return next();
+    if (attempts <= 0 || !SAFE_METHODS.has(ctx.message.method)) return next();
     for (let attempt = 0; ; attempt++) {
       const last = attempt >= attempts || ctx.signal.aborted;
       try {

@@ -6,6 +6,8 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { WebSocketClientTransport } from '@modelcontextprotocol/sdk/client/websocket.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { TcpBackendTransport } from '../../src/backends/tcp-backend.js';
+import { createLogger } from '../../src/core/logger.js';
 import {
   EVERYTHING,
   everythingStdio,
@@ -21,10 +23,13 @@ import type { Answered } from '../cases.js';
  * The shared case list over every frontend × every backend, with the official SDK client's
  * transports on the left and @modelcontextprotocol/server-everything on the right:
  *
- *   frontends: Streamable HTTP, legacy SSE, WebSocket (/ws), stdio (the CLI with --serve stdio)
+ *   frontends: Streamable HTTP, legacy SSE, WebSocket (/ws), framed TCP (server.tcp, with the
+ *              project's TCP client transport under the SDK client), stdio (the CLI with
+ *              --serve stdio; with a remote backend that is the connector, mcp-bridge connect)
  *   backends:  stdio, Streamable HTTP and SSE (server-everything's own HTTP modes), and
- *              WebSocket (a second gateway serving stdio server-everything on /ws, so the
- *              Streamable HTTP × WebSocket cell is also the gateway-chain test).
+ *              WebSocket and TCP (a second gateway serving stdio server-everything on /ws and
+ *              on its TCP port, so the Streamable HTTP × WebSocket cell is also the
+ *              gateway-chain test).
  *
  * The SSE backend is given by URL alone, so it also exercises the fall back from Streamable HTTP.
  */
@@ -92,7 +97,20 @@ const backends: Record<string, () => Promise<BackendSetup>> = {
       close: () => inner.close(),
     };
   },
+  tcp: async () => {
+    const inner: RunningGateway = await startGateway(everythingStdio, { server: withTcp });
+    const url = `tcp://127.0.0.1:${inner.gateway.tcpAddress()!.port}`;
+    return {
+      config: { url },
+      flags: ['--url', url],
+      largest: { bytes: TEN_MIB_PAYLOAD },
+      close: () => inner.close(),
+    };
+  },
 };
+
+/** The test gateway's listener settings, plus the framed TCP frontend on a free port. */
+const withTcp = { host: '127.0.0.1', port: 0, path: '/mcp', tcp: { enabled: true, port: 0 } };
 
 interface FrontendSetup {
   transport(): Transport;
@@ -115,6 +133,15 @@ const frontends: Record<string, (backend: BackendSetup) => Promise<FrontendSetup
     const gw = await startGateway(backend.config);
     return {
       transport: () => new WebSocketClientTransport(new URL(`ws://127.0.0.1:${gw.url.port}/ws`)),
+      close: () => gw.close(),
+    };
+  },
+  tcp: async (backend) => {
+    const gw = await startGateway(backend.config, { server: withTcp });
+    const url = `tcp://127.0.0.1:${gw.gateway.tcpAddress()!.port}`;
+    return {
+      transport: () =>
+        new TcpBackendTransport({ name: 'matrix', url, log: createLogger({ level: 'silent' }) }),
       close: () => gw.close(),
     };
   },
