@@ -194,7 +194,7 @@ export class Connector {
   }
 
   private cancelFromClient(notification: JSONRPCNotification): void {
-    const requestId = (notification.params as { requestId?: RequestId } | undefined)?.requestId;
+    const requestId = notification.params?.requestId;
     if (this.queue.remove((m) => isRequest(m) && m.id === requestId)) return this.writeStatus();
     for (const [remoteId, entry] of this.inFlight) {
       if (entry.clientId !== requestId) continue;
@@ -289,7 +289,7 @@ export class Connector {
       this.inFlight.delete(id);
       this.attempt = 0;
       if (entry.request.method === 'initialize' && 'result' in message)
-        this.established(message.result as { protocolVersion?: string });
+        this.established(message.result);
       return this.toClientSend(withId(message, entry.clientId));
     }
     if (isRequest(message)) {
@@ -298,7 +298,7 @@ export class Connector {
       return this.toClientSend(withId(message, id));
     }
     if (message.method === 'notifications/cancelled') {
-      const params = message.params as { requestId?: RequestId } | undefined;
+      const params = message.params;
       for (const [id, entry] of this.toClient) {
         if (entry.epoch !== this.epoch || entry.remoteId !== params?.requestId) continue;
         this.toClient.delete(id);
@@ -310,10 +310,11 @@ export class Connector {
   }
 
   /** The remote answered the client's initialize: there is a session to restore from now on. */
-  private established(result: { protocolVersion?: string }): void {
+  private established(result: Record<string, unknown>): void {
     this.memo.established = true;
     this.autoPending = false;
-    if (result.protocolVersion) this.memo.protocolVersion = result.protocolVersion;
+    const version = result.protocolVersion;
+    if (typeof version === 'string' && version) this.memo.protocolVersion = version;
     this.applyProtocolVersion();
     this.writeStatus();
   }
@@ -406,8 +407,8 @@ export class Connector {
   private async restore(epoch: number): Promise<void> {
     const reply = await this.ask('initialize', this.memo.initializeParams());
     if ('error' in reply) throw new Error(`the remote refused initialize: ${reply.error.message}`);
-    const result = reply.result as { protocolVersion?: string };
-    if (result.protocolVersion) this.memo.protocolVersion = result.protocolVersion;
+    const version = reply.result.protocolVersion;
+    if (typeof version === 'string' && version) this.memo.protocolVersion = version;
     this.applyProtocolVersion();
     if (this.memo.initialized)
       this.transmit({ jsonrpc: '2.0', method: 'notifications/initialized' });

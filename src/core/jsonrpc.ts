@@ -51,8 +51,8 @@ function isClientId(value: unknown): value is RequestId {
 
 /** The id of a message that could not be taken, when it is one we can answer exactly; else null. */
 export function readableId(value: unknown): RequestId | null {
-  if (typeof value !== 'object' || value === null) return null;
-  const id = (value as { id?: unknown }).id;
+  if (typeof value !== 'object' || value === null || !('id' in value)) return null;
+  const id = value.id;
   return isClientId(id) ? id : null;
 }
 

@@ -241,8 +241,8 @@ function firstRequestId(input: Readable, maxBytes: number, ms: number): Promise<
         } catch {
           return;
         }
-        if (checkClientMessage(value) === undefined && isRequest(value as JSONRPCMessage))
-          finish((value as { id: RequestId }).id);
+        const message = value as JSONRPCMessage;
+        if (checkClientMessage(value) === undefined && isRequest(message)) finish(message.id);
       },
       () => {},
     );

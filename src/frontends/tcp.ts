@@ -413,6 +413,6 @@ export class TcpFrontend {
 
 function idOf(value: unknown): RequestId | null {
   if (typeof value !== 'object' || value === null || !('id' in value)) return null;
-  const id = (value as { id: unknown }).id;
+  const id = value.id;
   return typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) ? id : null;
 }

@@ -28,8 +28,11 @@ export class ReplyError extends Error {
  * 400 for bad params, 404 for an unknown method, 504 for its timeout, 502 for anything else.
  */
 function statusOf(error: { code: number; data?: unknown }): number {
-  const data = error.data as { code?: unknown } | undefined;
-  const code = typeof data?.code === 'string' ? data.code : undefined;
+  const data = error.data;
+  const code =
+    typeof data === 'object' && data !== null && 'code' in data && typeof data.code === 'string'
+      ? data.code
+      : undefined;
   if (code && code in ERROR_TABLE) return ERROR_TABLE[code as GatewayErrorCode].status;
   if (error.code === -32602 || error.code === -32600 || error.code === -32700) return 400;
   if (error.code === -32601) return 404;

@@ -17,8 +17,10 @@ const BASE = '/api/v1/mcp/sessions/{session_id}';
 /** Seed 001's result of a tool call: `success` false when the tool reported an error. */
 function toolOutcome(result: Record<string, unknown>): { success: boolean; error?: string } {
   if (result.isError !== true) return { success: true };
-  const content = Array.isArray(result.content) ? (result.content as { text?: unknown }[]) : [];
-  const text = content.find((c) => typeof c.text === 'string')?.text;
+  const content: unknown[] = Array.isArray(result.content) ? result.content : [];
+  const text = content
+    .map((c) => (typeof c === 'object' && c !== null && 'text' in c ? c.text : undefined))
+    .find((t) => typeof t === 'string');
   return { success: false, error: typeof text === 'string' ? text : 'the tool reported an error' };
 }
 
