@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -9,6 +9,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { everythingStdio } from '../helpers.js';
 import { startObservedGateway } from '../observability-helpers.js';
 import type { ObservedGateway } from '../observability-helpers.js';
+import { CHROMIUM, CHROMIUM_FLAGS, sayWhenSkipped } from '../browser-helpers.js';
 
 /*
  * The dashboard as a person uses it, in headless Chromium on a phone-sized screen: it shows the
@@ -19,26 +20,8 @@ import type { ObservedGateway } from '../observability-helpers.js';
 
 const require = createRequire(import.meta.url);
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
-const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find(
-  (path): path is string => path !== undefined && existsSync(path),
-);
-if (!CHROMIUM) {
-  process.stdout.write(
-    'observability-dashboard: skipped, no Chromium at /usr/bin/chromium (apt-get install chromium, or set CHROMIUM_PATH)\n',
-  );
-}
-
-/** The flags a closed network needs: nothing phones home, nothing updates itself. */
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+sayWhenSkipped('observability-dashboard');
+const FLAGS = CHROMIUM_FLAGS;
 
 describe.skipIf(!CHROMIUM)('the dashboard in Chromium', () => {
   let running: ObservedGateway;

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import { chromium } from 'playwright-core';
 import type { BrowserContext, Page } from 'playwright-core';
 import { startRestGateway } from '../rest-helpers.js';
 import type { RestGateway } from '../rest-helpers.js';
+import { CHROMIUM, CHROMIUM_FLAGS, sayWhenSkipped } from '../browser-helpers.js';
 
 /*
  * /docs in headless Chromium: Swagger UI loads from the gateway itself under its strict CSP
@@ -14,25 +15,8 @@ import type { RestGateway } from '../rest-helpers.js';
  * comes back with the tool's answer.
  */
 
-const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find(
-  (path): path is string => path !== undefined && existsSync(path),
-);
-if (!CHROMIUM) {
-  process.stdout.write(
-    'rest-docs: skipped, no Chromium at /usr/bin/chromium (apt-get install chromium, or set CHROMIUM_PATH)\n',
-  );
-}
-
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+sayWhenSkipped('rest-docs');
+const FLAGS = CHROMIUM_FLAGS;
 
 describe.skipIf(!CHROMIUM)('/docs in Chromium', () => {
   let running: RestGateway;
