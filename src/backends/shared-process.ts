@@ -22,6 +22,7 @@ import { version as gatewayVersion } from '../version.js';
 import { Channel } from './shared-channel.js';
 import type { ChannelHost } from './shared-channel.js';
 import { withId } from '../core/raw-json.js';
+import { LOG_LEVELS } from '../core/jsonrpc.js';
 
 /*
  * One backend process serving many client sessions. The gateway is the process's only MCP
@@ -59,17 +60,6 @@ const UNGATED = new Set([
   'resources/unsubscribe',
   'logging/setLevel',
 ]);
-
-const LOG_LEVELS = [
-  'debug',
-  'info',
-  'notice',
-  'warning',
-  'error',
-  'critical',
-  'alert',
-  'emergency',
-];
 
 interface InFlight {
   channel: Channel;

@@ -31,6 +31,7 @@ import {
 import { transportsFor } from './remote-link.js';
 import type { ConnectTransport, ResolvedTransport } from './remote-link.js';
 import { RestoreMemo } from './restore-memo.js';
+import { LOG_LEVELS } from '../core/jsonrpc.js';
 
 export interface ConnectorOptions {
   /** The remote gateway or server: http(s)://, ws(s):// or tcp(s)://. */
@@ -74,17 +75,6 @@ const RESENDABLE = new Set([
   'resources/subscribe',
   'resources/unsubscribe',
 ]);
-
-const LOG_LEVELS = [
-  'debug',
-  'info',
-  'notice',
-  'warning',
-  'error',
-  'critical',
-  'alert',
-  'emergency',
-];
 
 /**
  * A stdio MCP server for a desktop client that carries the session to a remote MCP server and

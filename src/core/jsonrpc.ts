@@ -187,3 +187,15 @@ export function errorLabelOf(reply: JSONRPCReply | undefined): string | number |
   if (reply === undefined || !('error' in reply)) return undefined;
   return gatewayCodeOf(reply) ?? reply.error.code;
 }
+
+/** MCP's log levels (RFC 5424's), least severe first: an index compares two. */
+export const LOG_LEVELS: readonly string[] = [
+  'debug',
+  'info',
+  'notice',
+  'warning',
+  'error',
+  'critical',
+  'alert',
+  'emergency',
+];

@@ -34,8 +34,13 @@ export class BackendTarget {
     const run = compose(this.policies, (ctx) => link.forward(ctx));
     const name = this.name;
     return (ctx) => {
+      // One small object, built without spreads: this runs for every request.
+      const route: { backend: string; name?: string; offered?: string } = { backend: name };
+      const named = namedIn(ctx);
+      if (named !== undefined) route.name = named;
       const offered = ctx.route?.offered;
-      ctx.route = { backend: name, ...namedIn(ctx), ...(offered !== undefined && { offered }) };
+      if (offered !== undefined) route.offered = offered;
+      ctx.route = route;
       return run(ctx);
     };
   }
@@ -47,10 +52,10 @@ export class BackendTarget {
 }
 
 /** What a call names (a tool or prompt), for the route. */
-function namedIn(ctx: RequestContext): { name?: string } {
+function namedIn(ctx: RequestContext): string | undefined {
   const { method, params } = ctx.message;
-  if (method !== 'tools/call' && method !== 'prompts/get') return {};
-  return typeof params?.name === 'string' ? { name: params.name } : {};
+  if (method !== 'tools/call' && method !== 'prompts/get') return undefined;
+  return typeof params?.name === 'string' ? params.name : undefined;
 }
 
 class DirectTarget implements SessionTarget {
