@@ -2,7 +2,8 @@
 /*
  * Our gateway in a process of its own, built from a JSON configuration given as the first
  * argument (what quick mode cannot express, such as `processModel: 'shared'`). Prints
- * `{"port":N}` on stdout once listening; SIGTERM or SIGINT closes it and exits.
+ * `{"port":N}` on stdout once listening (and `"tcpPort"` when its TCP frontend is on); SIGTERM
+ * or SIGINT closes it and exits.
  *
  *   node bench/gateway-process.mjs '{"server":{"port":0},"backends":{...}}'
  */
@@ -11,7 +12,10 @@ import { createGateway, parseConfig } from '../dist/index.js';
 const config = parseConfig(JSON.parse(process.argv[2] ?? '{}'));
 const gateway = createGateway(config);
 const address = await gateway.listen();
-process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);
+const tcp = gateway.tcpAddress?.();
+process.stdout.write(
+  `${JSON.stringify({ port: address.port, ...(tcp && { tcpPort: tcp.port }) })}\n`,
+);
 
 let stopping = false;
 const stop = () => {

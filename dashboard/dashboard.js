@@ -1,13 +1,17 @@
 /* global document, window */
 import { McpHttpClient } from './mcp-http-client.js';
+import { update as updatePlots, drawnPoints } from './plots.js';
 
 /*
- * The dashboard: polls /api/overview every two seconds (rates and latencies are differences
- * between two polls) and runs the playground, an MCP client of the gateway through /gateway/….
- * Everything a backend says is put in the page as text, never as HTML.
+ * The dashboard: polls /api/overview and /api/history every two seconds (the tiles' rates are
+ * differences between two polls; the plots are the gateway's own samples), shows a backend's
+ * detail when its row is chosen, and runs the playground, an MCP client of the gateway through
+ * /gateway/…. Everything a backend says is put in the page as text, never as HTML.
  */
 
 const POLL_MS = 2000;
+/** How far back the plots reach. */
+const PLOT_MS = 10 * 60 * 1000;
 const $ = (selector) => document.querySelector(selector);
 
 function el(tag, props = {}, ...children) {
@@ -54,8 +58,15 @@ function render(view) {
     const r = rates(b.totals, before.get(b.name), elapsed);
     return el(
       'tr',
-      { dataset: { backend: b.name }, title: b.lastError ?? '' },
-      el('td', {}, b.name),
+      {
+        dataset: { backend: b.name },
+        title: b.lastError ?? '',
+        tabIndex: 0,
+        class: b.name === detailOf ? 'chosen' : '',
+        onclick: () => showDetail(b.name),
+        onkeydown: (event) => event.key === 'Enter' && showDetail(b.name),
+      },
+      el('td', {}, el('button', { type: 'button', class: 'link' }, b.name)),
       el('td', {}, badge(b.state)),
       el('td', {}, b.breaker ? badge(b.breaker) : '–'),
       el('td', {}, String(b.restarts)),
@@ -76,8 +87,11 @@ function render(view) {
         'tr',
         {},
         el('td', { title: s.id }, s.id.slice(0, 8)),
+        el('td', {}, caller(s.caller)),
         el('td', {}, s.transport),
         el('td', {}, s.backend === '*' ? 'all (aggregated)' : s.backend),
+        el('td', { title: s.openedAt ?? '' }, s.openedAt ? clock(Date.parse(s.openedAt)) : '–'),
+        el('td', {}, s.idleSeconds === undefined ? '–' : duration(s.idleSeconds)),
         el('td', {}, s.pid === undefined ? '–' : String(s.pid)),
         el('td', {}, String(s.inFlight)),
       ),
@@ -106,12 +120,146 @@ function render(view) {
   $('#t-auth').textContent = String(view.authFailures);
   previous = view;
   fillBackendChoice(view);
+  if (detailOf) renderDetail(view.backends.find((b) => b.name === detailOf));
+}
+
+const clock = (ms) => new Date(ms).toLocaleTimeString([], { hour12: false });
+
+/** Who a session belongs to: the client's own name, the principal, the address. */
+function caller(c = {}) {
+  const parts = [c.client, c.principal, c.address].filter(Boolean);
+  return parts.length > 0 ? parts.join(' · ') : '–';
+}
+
+// ── plots ──────────────────────────────────────────────────────────────────────────────────
+
+let historySince = 0;
+
+async function pollHistory(backendNames) {
+  const res = await fetch(`/api/history?since=${historySince}`, { cache: 'no-store' });
+  if (!res.ok) return;
+  const history = await res.json();
+  if (history.samples.length > 0) historySince = history.samples.at(-1).time;
+  updatePlots(history.samples, backendNames, PLOT_MS);
+  const minutes = Math.round(PLOT_MS / 60000);
+  $('#traffic-window').textContent =
+    history.intervalMs === null
+      ? '(off)'
+      : `last ${minutes} minutes, every ${history.intervalMs / 1000} s · ${drawnPoints()} samples`;
+  document.body.dataset.samples = String(drawnPoints());
+}
+
+// ── a backend's detail ─────────────────────────────────────────────────────────────────────
+
+let detailOf;
+let toolsOf;
+
+function showDetail(name) {
+  detailOf = name;
+  toolsOf = undefined;
+  for (const row of document.querySelectorAll('#backends tbody tr'))
+    row.classList.toggle('chosen', row.dataset.backend === name);
+  $('#detail').hidden = false;
+  $('#detail-tools').replaceChildren(el('li', { class: 'hint' }, 'listing…'));
+  if (previous) renderDetail(previous.backends.find((b) => b.name === name));
+  void listTools(name);
+  $('#detail').scrollIntoView({ block: 'nearest' });
+}
+
+/** The backend's tools, through the playground's way to the gateway (one short session). */
+async function listTools(name) {
+  if (!previous?.playground) {
+    $('#detail-tools').replaceChildren(el('li', { class: 'hint' }, 'needs the HTTP listener'));
+    return;
+  }
+  const probe = new McpHttpClient(`/gateway/servers/${encodeURIComponent(name)}/mcp`);
+  try {
+    await probe.connect();
+    const tools = [];
+    let cursor;
+    do {
+      const page = await probe.request('tools/list', cursor ? { cursor } : {});
+      tools.push(...(page.tools ?? []));
+      cursor = page.nextCursor;
+    } while (cursor && tools.length < 1000);
+    if (detailOf !== name) return;
+    toolsOf = tools;
+    $('#detail-tools').replaceChildren(
+      ...(tools.length === 0
+        ? [el('li', { class: 'hint' }, 'none')]
+        : tools.map((t) => el('li', { title: t.description ?? '' }, t.name))),
+    );
+    $('#detail-tools').dataset.count = String(tools.length);
+  } catch (error) {
+    if (detailOf === name)
+      $('#detail-tools').replaceChildren(
+        el('li', { class: 'bad' }, `cannot list: ${error.message}`),
+      );
+  } finally {
+    await probe.close();
+  }
+}
+
+function renderDetail(b) {
+  if (!b) {
+    $('#detail').hidden = true;
+    detailOf = undefined;
+    return;
+  }
+  $('#detail-name').textContent = b.name;
+  const facts = [
+    ['state', badge(b.state)],
+    ['transport', b.transport],
+    ['restarts', String(b.restarts)],
+    ['sessions', String(b.sessions)],
+    ['processes', String(b.processes)],
+    ['breaker', b.breaker ? badge(b.breaker) : '–'],
+    ['since', b.lastChange ? clock(Date.parse(b.lastChange)) : '–'],
+    ['last error', b.lastError ?? '–'],
+  ];
+  if (toolsOf) facts.splice(2, 0, ['tools', String(toolsOf.length)]);
+  $('#detail-facts').replaceChildren(
+    ...facts.flatMap(([term, value]) => [el('dt', {}, term), el('dd', {}, value)]),
+  );
+  const states = [...(b.states ?? [])].reverse();
+  $('#detail-states').replaceChildren(
+    ...(states.length === 0
+      ? [el('li', { class: 'hint' }, 'none yet')]
+      : states.map((s) =>
+          el(
+            'li',
+            {},
+            el('time', {}, clock(s.time)),
+            ' ',
+            badge(s.state),
+            ` restarts ${s.restarts}`,
+          ),
+        )),
+  );
+  const errors = [...(b.errors ?? [])].reverse();
+  $('#detail-errors').replaceChildren(
+    ...(errors.length === 0
+      ? [el('li', { class: 'hint' }, 'none')]
+      : errors.map((e) =>
+          el(
+            'li',
+            {},
+            el('time', {}, clock(e.time)),
+            ` ${e.method}: `,
+            el('code', {}, String(e.error)),
+          ),
+        )),
+  );
 }
 
 async function poll() {
   try {
     const res = await fetch('/api/overview', { cache: 'no-store' });
-    if (res.ok) render(await res.json());
+    if (res.ok) {
+      const view = await res.json();
+      render(view);
+      await pollHistory(view.backends.map((b) => b.name));
+    }
   } catch {
     // The gateway is restarting, or this page outlived it; the next poll tries again.
   }

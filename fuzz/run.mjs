@@ -14,7 +14,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { children, cpuSeconds, fuzzConfig, startGateway } from './lib/gateway.mjs';
+import {
+  children,
+  cpuSeconds,
+  cpuSecondsWithChildren,
+  fuzzConfig,
+  startGateway,
+} from './lib/gateway.mjs';
 import { logBound, normalCall, resources, settle } from './lib/checks.mjs';
 import { Tally } from './lib/verdict.mjs';
 import { knownDefects } from './lib/known.mjs';
@@ -23,16 +29,18 @@ import * as sse from './frontends/sse.mjs';
 import * as ws from './frontends/websocket.mjs';
 import * as unix from './frontends/unix.mjs';
 import * as stdio from './frontends/stdio.mjs';
+import * as tcp from './frontends/tcp.mjs';
 import * as config from './frontends/config.mjs';
 
-const FRONTENDS = { http, sse, ws, unix, stdio, config };
+const FRONTENDS = { http, sse, ws, unix, stdio, tcp, config };
 
 const USAGE = `usage: node fuzz/run.mjs [options]
   --inputs N         inputs per frontend (default 2000)
   --seed S           seed of the generator (default 1)
   --frontend NAME    ${Object.keys(FRONTENDS).join(', ')} or all (default all); a comma list works
-  --batch B          inputs per batch; checks run after each (default 2000)
+  --batch B          inputs per batch; checks run after each (default 10000)
   --concurrency C    HTTP requests at once (default 64; streams use a fraction)
+  --window W         inputs in flight per stream connection (default 16; SSE sends one at a time)
   --deadline MS      per-request deadline (default 5000)
   --backend-timeout MS  the gateway's backend timeout: a dropped request's GATEWAY_TIMEOUT (default 1000)
   --spawn-inputs N   inputs for config (one process each; default min(inputs, 300))
@@ -54,8 +62,9 @@ try {
       inputs: { type: 'string', default: '2000' },
       seed: { type: 'string', default: '1' },
       frontend: { type: 'string', default: 'all' },
-      batch: { type: 'string', default: '2000' },
+      batch: { type: 'string', default: '10000' },
       concurrency: { type: 'string', default: '64' },
+      window: { type: 'string', default: '16' },
       deadline: { type: 'string', default: '5000' },
       'backend-timeout': { type: 'string', default: '1000' },
       'spawn-inputs': { type: 'string' },
@@ -86,6 +95,7 @@ const options = {
   backendTimeoutMs: int('backend-timeout'),
   batch: Math.max(1, int('batch')),
   concurrency: Math.max(1, int('concurrency')),
+  window: Math.max(1, int('window')),
   deadlineMs: int('deadline'),
   spawnInputs:
     args['spawn-inputs'] !== undefined ? int('spawn-inputs') : Math.min(inputsPerFrontend, 300),
@@ -103,6 +113,14 @@ const log = (line) => {
   if (!args.quiet) process.stderr.write(`${line}\n`);
 };
 
+function writeViolations() {
+  mkdirSync(dirname(args.violations), { recursive: true });
+  writeFileSync(
+    args.violations,
+    `${JSON.stringify({ seed: args.seed, violations: tallies.flatMap((t) => t.violations) }, null, 2)}\n`,
+  );
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'mcp-bridge-fuzz-'));
 // Interrupted: end what we started (the gateways end their own backends), then go.
 for (const signal of ['SIGINT', 'SIGTERM']) {
@@ -115,6 +133,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 const unixSocket = join(dir, 'gateway.sock');
 const gatewayConfig = fuzzConfig({
   unixSocket,
+  tcp: true,
   maxBytes: options.maxBytes,
   backendTimeoutMs: options.backendTimeoutMs,
 });
@@ -179,6 +198,7 @@ async function fuzzFrontend(name) {
         gatewayConfig,
       })) ?? {};
     tally.batches++;
+    const checksStart = Date.now();
     const batchInput = {
       frontend: name,
       kind: 'batch',
@@ -208,10 +228,12 @@ async function fuzzFrontend(name) {
       }
     }
     tally.violate(`batch ${from}-${to}`, batchInput, violations);
+    // What a long run found so far, readable (and replayable) before it ends.
+    if (tally.violationCount > 0) writeViolations();
     tally.elapsedMs = Date.now() - t0;
     const s = tally.summary();
     log(
-      `${name}: ${to}/${total} inputs, ${Math.round(((to - from) * 1000) / Math.max(1, Date.now() - batchStart))}/s; ok ${s.replies.ok}, rpc-error ${s.replies['rpc-error']}, 4xx ${s.replies['http-4xx']}, 5xx ${s.replies['http-5xx']}, closed ${s.replies.closed}; crashes ${s.crashes}, hangs ${s.hangs}, slow ${s.slowErrors}, leaks ${s.leaks}, violations ${s.violations}`,
+      `${name}: ${to}/${total} inputs, ${Math.round(((to - from) * 1000) / Math.max(1, checksStart - batchStart))}/s, checks ${((Date.now() - checksStart) / 1000).toFixed(1)} s; ok ${s.replies.ok}, rpc-error ${s.replies['rpc-error']}, 4xx ${s.replies['http-4xx']}, 5xx ${s.replies['http-5xx']}, closed ${s.replies.closed}; crashes ${s.crashes}, hangs ${s.hangs}, slow ${s.slowErrors}, leaks ${s.leaks}, violations ${s.violations}`,
     );
   }
   return tally;
@@ -241,6 +263,9 @@ const totals = {
   seconds: Math.round((Date.now() - started) / 100) / 10,
   cpuSecondsHarness: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1e5) / 10,
   cpuSecondsGateway: gatewayCpu,
+  // Everything the run cost: the harness, and every process it started and saw end (gateways,
+  // their backends, CLI runs), from /proc/self/stat.
+  cpuSecondsAll: cpuSecondsWithChildren(),
   gatewayRestarts: restarts,
 };
 const knownCounts = {};
@@ -263,10 +288,7 @@ const summary = {
 mkdirSync(dirname(args.summary), { recursive: true });
 mkdirSync(dirname(args.violations), { recursive: true });
 writeFileSync(args.summary, `${JSON.stringify(summary, null, 2)}\n`);
-writeFileSync(
-  args.violations,
-  `${JSON.stringify({ seed: args.seed, violations: tallies.flatMap((t) => t.violations) }, null, 2)}\n`,
-);
+writeViolations();
 
 const pad = (v, n) => String(v).padStart(n);
 process.stdout.write(

@@ -1,14 +1,20 @@
 #!/usr/bin/env node
 import { openSync } from 'node:fs';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { parseArgs } from 'node:util';
 import { ConfigError } from './config/schema.js';
 import type { GatewayConfig } from './config/schema.js';
 import { FlagError, quickModeConfig } from './config/quick-mode.js';
+import { UsageError, parseFlags } from './config/command-line.js';
+import { listenFailure, servingBanner } from './startup.js';
 import { ConfigLoadError, loadConfig } from './config/load.js';
+import { withDotenv } from './config/env.js';
+import { MAX_CONNECTIONS_FLAG, withMaxConnectionsPerAddress } from './config/command-line.js';
 import { reloadOnChange } from './config/reload-watch.js';
 import type { ConfigOverrides } from './config/load.js';
 import { configJsonSchema } from './config/json-schema.js';
+import { importCommand } from './config/import/command.js';
+import { adminCommand } from './observability/admin-status.js';
 import { createGateway } from './gateway.js';
 import type { Gateway } from './gateway.js';
 import { createLogger } from './core/logger.js';
@@ -33,8 +39,10 @@ Usage:
   mcp-bridge --config <file> [options]
   mcp-bridge connect <URL> [connect options]   (see "mcp-bridge connect --help")
   mcp-bridge check-config <file>
+  mcp-bridge import <file>
   mcp-bridge schema
   mcp-bridge token create --sub <id> --ttl <duration> [--scopes "<a> <b>"] [token options]
+  mcp-bridge admin status [--url <admin URL> | --config <file>] [--json]
 
 Quick mode bridges one MCP server: a stdio command (one process for each client session) or a
 remote server at a URL. By default it serves HTTP on one port: Streamable HTTP at /mcp, legacy
@@ -54,7 +62,12 @@ Commands:
                         outages: reconnection, a queue, session restore; docs/connector.md
   check-config <file>   load the file as a start would (environment and .env included), print
                         "<file>: ok (...)" or every problem, one per line; exit 0 or 1
+  import <file>         convert a seed system's config file (services.yaml, a version: 1
+                        gateway config, mcp-router.yaml) to ours on stdout; every key it
+                        cannot carry, and why, on stderr; docs/migrating.md
   schema                print the JSON Schema of the config file, for editors
+  admin status          ask a running gateway's admin listener how it is (version, uptime,
+                        sessions, backends' health); exit 0 healthy, 1 degraded or no answer
   token create          print an HS256 JWT (and nothing else) that a gateway with the same
                         auth.jwt.secret accepts; exit 2 without a secret or with a bad --ttl
 
@@ -83,9 +96,19 @@ Serving:
                         one session per connection; HTTP mode only
   --tcp-port <n>        also serve the framed TCP protocol on this port (server.tcp; 8444 is
                         its usual port); HTTP mode only; docs/tcp-protocol.md
+  --max-connections-per-address <n>
+                        connections one client address may hold (default 256; 0: no cap);
+                        raise it behind a reverse proxy or for a load test; HTTP mode only
+
+Admin listener (dashboard, /metrics, /api/overview):
+  --admin-port <n|off>  its port, 0 for any free one, or off (admin.port; default 9090 with
+                        --serve http; off with --serve stdio unless given); a taken port given
+                        here stops the start, the default one only turns the dashboard off
 
 Other:
   --log-level <level>   fatal, error, warn, info, debug, trace or silent (default info)
+  --log-format <fmt>    pretty (readable lines), json (JSON lines) or auto (default: pretty
+                        on a terminal, json otherwise; log.format)
   -h, --help            show this help
   -v, --version         show the version
 
@@ -103,12 +126,21 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-function parsePort(value: string | undefined): number | undefined {
+function parsePort(value: string | undefined, flag = '--port'): number | undefined {
   if (value === undefined) return undefined;
   const port = Number(value);
   if (!/^\d+$/.test(value) || port > 65535)
-    fail(`--port: expected an integer from 0 to 65535, got "${value}"`);
+    fail(`${flag}: expected an integer from 0 to 65535, got "${value}"`);
   return port;
+}
+
+/** `--admin-port`: the admin section it gives (a port turns the listener on, `off` off). */
+function adminFlag(value: string | undefined): ConfigOverrides['admin'] {
+  if (value === undefined) return undefined;
+  if (value === 'off') return { enabled: false };
+  if (!/^\d+$/.test(value) || Number(value) > 65535)
+    fail(`--admin-port: expected an integer from 0 to 65535 or "off", got "${value}"`);
+  return { enabled: true, port: Number(value) };
 }
 
 /** Every problem of a configuration that cannot be used, one per line; exit 1. */
@@ -117,10 +149,17 @@ function failConfig(error: ConfigError): never {
   process.exit(1);
 }
 
+/** What loading had to say (a seed's file converted on the fly), logged once there is a log. */
+const loadWarnings: string[] = [];
+
 /** Loads the configuration; a misused flag exits 2, any other problem 1, before anything starts. */
-function load(file: string | undefined, flags: ConfigOverrides): Readonly<GatewayConfig> {
+function load(
+  file: string | undefined,
+  flags: ConfigOverrides,
+  defaults: ConfigOverrides,
+): Readonly<GatewayConfig> {
   try {
-    return loadConfig({ file, flags });
+    return loadConfig({ file, flags, defaults, warn: (message) => loadWarnings.push(message) });
   } catch (error) {
     if (error instanceof ConfigLoadError && error.flagsOnly) fail(error.problems.join('; '));
     if (error instanceof ConfigError) failConfig(error);
@@ -133,22 +172,18 @@ async function tokenCommand(args: string[]): Promise<void> {
   let values;
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({
-      args,
-      options: {
-        sub: { type: 'string' },
-        scopes: { type: 'string' },
-        ttl: { type: 'string' },
-        config: { type: 'string' },
-        'secret-env': { type: 'string' },
-        issuer: { type: 'string' },
-        audience: { type: 'string' },
-      },
-      strict: true,
-      allowPositionals: true,
+    ({ values, positionals } = parseFlags(args, {
+      sub: { type: 'string' },
+      scopes: { type: 'string' },
+      ttl: { type: 'string' },
+      config: { type: 'string' },
+      'secret-env': { type: 'string' },
+      issuer: { type: 'string' },
+      audience: { type: 'string' },
     }));
   } catch (error) {
-    fail(`token: ${(error as Error).message}`);
+    if (error instanceof UsageError) fail(`token: ${error.message}`);
+    throw error;
   }
   const [sub, ...rest] = positionals;
   if (sub !== 'create')
@@ -177,29 +212,33 @@ async function tokenCommand(args: string[]): Promise<void> {
 async function main(): Promise<void> {
   if (process.argv[2] === 'token') return tokenCommand(process.argv.slice(3));
   if (process.argv[2] === 'connect') return connectCommand(process.argv.slice(3));
+  if (process.argv[2] === 'admin') {
+    process.exitCode = await adminCommand(process.argv.slice(3));
+    return;
+  }
   let values;
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({
-      options: {
-        config: { type: 'string' },
-        stdio: { type: 'string' },
-        url: { type: 'string' },
-        transport: { type: 'string' },
-        serve: { type: 'string' },
-        port: { type: 'string' },
-        host: { type: 'string' },
-        unix: { type: 'string' },
-        'tcp-port': { type: 'string' },
-        'log-level': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' },
-      },
-      strict: true,
-      allowPositionals: true,
+    ({ values, positionals } = parseFlags(process.argv.slice(2), {
+      config: { type: 'string' },
+      stdio: { type: 'string' },
+      url: { type: 'string' },
+      transport: { type: 'string' },
+      serve: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      unix: { type: 'string' },
+      'tcp-port': { type: 'string' },
+      'admin-port': { type: 'string' },
+      [MAX_CONNECTIONS_FLAG]: { type: 'string' },
+      'log-level': { type: 'string' },
+      'log-format': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
     }));
   } catch (error) {
-    fail((error as Error).message);
+    if (error instanceof UsageError) fail(error.message);
+    throw error;
   }
   if (values.help) {
     process.stdout.write(HELP);
@@ -215,8 +254,16 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
     return;
   }
+  if (command === 'import') {
+    if (Object.values(values).some((v) => v !== undefined))
+      fail('import: takes the file only, no flags');
+    process.exitCode = importCommand(rest);
+    return;
+  }
   if (command !== undefined && command !== 'check-config')
-    fail(`unknown command "${command}"; the commands are connect, check-config, schema and token`);
+    fail(
+      `unknown command "${command}"; the commands are connect, check-config, import, schema, token and admin`,
+    );
   const file = command === 'check-config' ? rest[0] : values.config;
   if (command === 'check-config') {
     if (file === undefined) fail('check-config: give the file to check');
@@ -232,18 +279,36 @@ async function main(): Promise<void> {
   if (serve !== 'http' && serve !== 'stdio')
     fail(`--serve: expected http or stdio, got "${serve}"`);
   if (serve === 'stdio') {
-    for (const flag of ['port', 'host', 'unix', 'tcp-port'] as const) {
+    for (const flag of ['port', 'host', 'unix', 'tcp-port', MAX_CONNECTIONS_FLAG] as const) {
       if (values[flag] !== undefined) fail(`--${flag}: applies only to --serve http`);
     }
     // A remote in a stdio client: the connector, which keeps the session across outages.
-    if (values.url !== undefined && file === undefined) return serveConnector(values);
+    if (values.url !== undefined && file === undefined) {
+      for (const flag of ['admin-port', 'log-format'] as const) {
+        if (values[flag] !== undefined)
+          fail(`--${flag}: does not apply to the connector (--url with --serve stdio)`);
+      }
+      return serveConnector(values);
+    }
   }
 
   let flags: ConfigOverrides;
-  if (file !== undefined) {
+  // Seed 000's users start the bridge with nothing but their environment: MCP_SERVER_PATH (from
+  // it or ./.env) names the server, which the environment layer reads as a backend.
+  const seedServer =
+    file === undefined &&
+    values.stdio === undefined &&
+    values.url === undefined &&
+    Boolean(
+      withDotenv(
+        process.env,
+        [join(process.cwd(), '.env')],
+        process.cwd(),
+      ).env.MCP_SERVER_PATH?.trim(),
+    );
+  if (file !== undefined || seedServer) {
     flags = {
       server: { host: values.host, port: parsePort(values.port), unixSocket: values.unix },
-      log: { level: values['log-level'] as 'info' | undefined },
     };
   } else {
     try {
@@ -262,6 +327,22 @@ async function main(): Promise<void> {
     }
   }
 
+  const logFormat = values['log-format'];
+  if (logFormat !== undefined && !['auto', 'pretty', 'json'].includes(logFormat))
+    fail(`--log-format: expected pretty, json or auto, got "${logFormat}"`);
+  flags = {
+    ...flags,
+    admin: adminFlag(values['admin-port']),
+    log: {
+      ...flags.log,
+      level: values['log-level'] as 'info' | undefined,
+      format: values['log-format'] as 'auto' | undefined,
+    },
+  };
+  // A stdio server is started by a desktop client, often many at once: a dashboard each on one
+  // port would fight over it. Asked for (the flag, the file, BRIDGE_ENABLE_METRICS), it runs.
+  const defaults: ConfigOverrides = serve === 'stdio' ? { admin: { enabled: false } } : {};
+
   const tcpPort = values['tcp-port'];
   if (tcpPort !== undefined) {
     const port = Number(tcpPort);
@@ -270,12 +351,14 @@ async function main(): Promise<void> {
     flags = { ...flags, server: { ...flags.server, tcp: { enabled: true, port } } };
   }
 
+  flags = withMaxConnectionsPerAddress(flags, values[MAX_CONNECTIONS_FLAG], fail);
+
   if (command === 'check-config') {
-    process.exitCode = checkConfig(file!, flags);
+    process.exitCode = checkConfig(file!, flags, defaults);
     return;
   }
 
-  const config = load(file, flags);
+  const config = load(file, flags, defaults);
   if (serve === 'stdio' && config.audit.enabled && config.audit.destination === 'stdout') {
     failConfig(
       new ConfigError([
@@ -284,6 +367,7 @@ async function main(): Promise<void> {
     );
   }
   const log = openLog(config);
+  for (const warning of loadWarnings) log.warn(warning);
   const observability = createObservability({ config, log });
   let gateway: Gateway;
   try {
@@ -293,7 +377,8 @@ async function main(): Promise<void> {
     if (error instanceof ConfigError) failConfig(error);
     throw error;
   }
-  const stopReloading = file === undefined ? () => {} : reloadOnChange(file, flags, gateway, log);
+  const stopReloading =
+    file === undefined ? () => {} : reloadOnChange(file, flags, gateway, log, defaults);
   let stopping = false;
   const shutdown = (code: number) => {
     if (stopping) return;
@@ -321,11 +406,17 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
+  const adminGiven = values['admin-port'] !== undefined;
   if (serve === 'stdio') {
-    await startAdmin(observability, gateway, undefined);
+    await startAdmin(observability, gateway, config, undefined, adminGiven);
     await serveStdio(gateway, config.limits.maxMessageBytes, shutdown);
   } else {
-    await startAdmin(observability, gateway, await serveHttp(gateway));
+    const address = await serveHttp(gateway, config);
+    const admin = await startAdmin(observability, gateway, config, address, adminGiven);
+    // stdout is free in HTTP mode: the banner does not mix with the JSON logs on stderr.
+    process.stdout.write(
+      servingBanner(config, address, admin, gateway.tcpAddress(), gateway.tcpHealthAddress()),
+    );
   }
 }
 
@@ -351,25 +442,43 @@ async function serveConnector(values: {
 }
 
 /**
- * The admin listener (metrics, dashboard). One that cannot listen (its port taken, say) is
- * logged, and the gateway goes on serving MCP: losing metrics must not take clients down.
+ * The admin listener (metrics, dashboard). One that cannot listen on the port `--admin-port`
+ * asked for stops the start, as any listener would; on its default port (a second gateway on one
+ * machine, say), it is one warning and the gateway goes on serving MCP without a dashboard.
  */
 async function startAdmin(
   observability: Observability,
   gateway: Gateway,
+  config: Readonly<GatewayConfig>,
   gatewayAddress: AddressInfo | undefined,
-): Promise<void> {
+  portGiven: boolean,
+): Promise<AddressInfo | undefined> {
   try {
-    await observability.listen({ gateway, gatewayAddress });
+    return await observability.listen({ gateway, gatewayAddress });
   } catch (error) {
-    gateway.log.error({ err: error }, 'the admin listener (metrics, dashboard) cannot listen');
+    const line = listenFailure(error, {
+      what: 'the admin listener (dashboard, /metrics)',
+      host: config.admin.host,
+      port: config.admin.port,
+      flag: '--admin-port',
+    });
+    if (portGiven) {
+      await observability.close();
+      await failStart(gateway, line);
+    }
+    gateway.log.warn(
+      { code: (error as NodeJS.ErrnoException).code },
+      `${line}; serving MCP without it (--admin-port off to not try)`,
+    );
+    return undefined;
   }
 }
 
 /** `check-config`: exit code 0 with a one-line summary, or 1 with every problem on stderr. */
-function checkConfig(file: string, flags: ConfigOverrides): number {
+function checkConfig(file: string, flags: ConfigOverrides, defaults: ConfigOverrides): number {
   try {
-    const names = Object.keys(loadConfig({ file, flags }).backends);
+    const warn = (message: string) => process.stderr.write(`mcp-bridge: ${message}\n`);
+    const names = Object.keys(loadConfig({ file, flags, defaults, warn }).backends);
     process.stdout.write(
       `${file}: ok (${names.length} backend${names.length === 1 ? '' : 's'}: ${names.join(', ')})\n`,
     );
@@ -393,17 +502,39 @@ function openLog(config: Readonly<GatewayConfig>): Logger {
       );
     }
   }
-  return createLogger({ level: config.log.level, destination });
+  // Readable on a terminal, JSON for whatever reads a pipe or a file.
+  const terminal = destination === 2 && process.stderr.isTTY === true;
+  const format = config.log.format === 'auto' ? (terminal ? 'pretty' : 'json') : config.log.format;
+  const colors = terminal && process.env.NO_COLOR === undefined && process.env.TERM !== 'dumb';
+  return createLogger({ level: config.log.level, destination, format, colors });
 }
 
-async function serveHttp(gateway: Gateway): Promise<AddressInfo> {
+/** The gateway's listeners; one that cannot listen is one line on stderr and exit code 1. */
+async function serveHttp(gateway: Gateway, config: Readonly<GatewayConfig>): Promise<AddressInfo> {
   try {
     return await gateway.listen();
   } catch (error) {
-    gateway.log.fatal({ err: error }, 'cannot listen');
-    await gateway.close();
-    process.exit(1);
+    const e = error as { port?: number };
+    const tcp = config.server.tcp.enabled && e.port === config.server.tcp.port;
+    const health = config.server.tcp.enabled && e.port === config.server.tcp.healthPort;
+    const line = listenFailure(error, {
+      what: tcp ? 'the TCP listener' : health ? 'the TCP health listener' : 'the gateway',
+      host: config.server.host,
+      port: config.server.port,
+      flag: tcp ? '--tcp-port' : health ? 'server.tcp.healthPort' : '--port',
+    });
+    return failStart(gateway, line);
   }
+}
+
+/** A start that cannot go on: the gateway closed, its logs out, then one line, exit code 1. */
+async function failStart(gateway: Gateway, line: string): Promise<never> {
+  // The line is the last word: no "gateway stopped" after it (warnings of the close still show).
+  if (gateway.log.levelVal < 40) gateway.log.level = 'warn';
+  await gateway.close();
+  await new Promise<void>((resolve) => gateway.log.flush(() => resolve()));
+  process.stderr.write(`mcp-bridge: ${line}\n`);
+  process.exit(1);
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
+import { hostname } from 'node:os';
 import type { BackendConfig, GatewayConfig } from './config/schema.js';
 import { ConfigError } from './config/schema.js';
 import type { Logger } from './core/logger.js';
@@ -15,12 +16,14 @@ import type { Supervision } from './targets/member.js';
 import type { SessionTarget } from './targets/target.js';
 import type { Upstream } from './targets/link.js';
 import { StdioServerTransport, UnixSocketFrontend } from './frontends/stdio.js';
-import type { OpenSession, SessionHandle } from './frontends/types.js';
+import type { FrontendKind, OpenSession, SessionHandle } from './frontends/types.js';
 import { Endpoint } from './http/endpoints.js';
+import { RequestStateSealer } from './era/request-state.js';
 import type { BackendReport } from './http/ops.js';
 import { Authenticator } from './auth/authenticator.js';
 import { HttpGuard } from './auth/http-guard.js';
 import { messageTokenVerifier } from './auth/message-tokens.js';
+import { TokenIntrospector } from './auth/introspection.js';
 import { createListener } from './tls.js';
 import { exposureWarning } from './auth/exposure.js';
 import { createPolicies } from './gateway/policies.js';
@@ -32,7 +35,8 @@ import { createOpsView } from './gateway/ops-view.js';
 import type { ReloadResult } from './gateway/reload.js';
 import { createGatewayRouter } from './http/gateway-router.js';
 import { restRoutes } from './rest/rest-api.js';
-import { createTcpFrontend } from './gateway/tcp.js';
+import { createTcpFrontend, tcpHealthOf } from './gateway/tcp.js';
+import { createClusterNode } from './cluster/index.js';
 
 export type { SessionSummary, ReloadResult };
 
@@ -65,6 +69,8 @@ export interface Gateway {
   backends(): BackendReport[];
   /** Where the framed TCP frontend listens, when `server.tcp.enabled` and listening. */
   tcpAddress(): AddressInfo | undefined;
+  /** Where the TCP health port listens, when `server.tcp.healthPort` is set and listening. */
+  tcpHealthAddress(): AddressInfo | undefined;
   readonly log: Logger;
 }
 
@@ -78,6 +84,8 @@ interface BackendEntry {
 }
 
 const AGGREGATE = '*';
+/** Frontends whose one connection may carry both eras: modern messages are split off there. */
+const CONNECTION_KINDS: ReadonlySet<FrontendKind> = new Set(['stdio', 'unix', 'websocket', 'tcp']);
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]', '::1'];
 
 /** Assembles a gateway from a validated configuration. The one place where the parts meet. */
@@ -100,7 +108,17 @@ export function createGateway(
     handshakeTimeoutMs: () => config.sessions.handshakeTimeoutMs,
   });
   let closing = false;
+  let draining = false;
   let listening = false;
+  // Several replicas sharing sessions (src/cluster): only with cluster.enabled.
+  const cluster = config.cluster.enabled
+    ? createClusterNode({
+        config,
+        log,
+        sessionOf: (id) => sessions.get(id),
+        rootEndpoint: () => rootEndpoint(),
+      })
+    : undefined;
 
   const supervision = (): Supervision => ({
     restartOnFailure: config.processes.restartOnFailure,
@@ -133,8 +151,25 @@ export function createGateway(
     });
     let session;
     try {
-      session = await sessions.open({ endpoint, target, client, kind, peer });
+      session = await sessions.open({
+        endpoint,
+        target,
+        client,
+        kind,
+        peer,
+        modern: CONNECTION_KINDS.has(kind)
+          ? (entries.get(endpoint)?.endpoint.modern ?? root.modern)
+          : undefined,
+      });
     } catch (error) {
+      // A refusal of the gateway's own (a process or session cap reached, shutting down) says
+      // nothing of the backend: it must not count as a failed start and set off the backoff.
+      const code = error instanceof GatewayError ? error.code : undefined;
+      const refused =
+        code === 'GATEWAY_CAPACITY' ||
+        code === 'GATEWAY_TOO_MANY_SESSIONS' ||
+        code === 'GATEWAY_SHUTTING_DOWN';
+      if (refused) throw error;
       if (counted) health!.failedStart((error as Error).message, backoff());
       else health?.mark('down', (error as Error).message);
       throw error;
@@ -197,20 +232,31 @@ export function createGateway(
     openSession(rootEndpoint(), rootTarget, client, kind, peer);
 
   const authConfig = config.auth;
+  const introspector = authConfig.introspection
+    ? new TokenIntrospector({
+        ...authConfig.introspection,
+        log: log.child({ auth: 'introspection' }),
+      })
+    : undefined;
   const authenticator =
-    authConfig.apiKeys.length > 0 || authConfig.jwt
-      ? new Authenticator({ apiKeys: authConfig.apiKeys, jwt: authConfig.jwt })
+    authConfig.apiKeys.length > 0 || authConfig.jwt || introspector
+      ? new Authenticator({ apiKeys: authConfig.apiKeys, jwt: authConfig.jwt, introspector })
       : undefined;
   if (authConfig.required && !authenticator) {
     throw new ConfigError([
-      'auth.required: expected auth.apiKeys or auth.jwt to check credentials against',
+      'auth.required: expected auth.apiKeys, auth.jwt or auth.introspection to check credentials against',
     ]);
   }
   // Per-message tokens (WebSocket envelope `auth_token`): checked, and kept for a short while.
   const verifyMessageToken = authenticator
     ? messageTokenVerifier(authenticator, config.auth.perMessageCacheMs)
     : undefined;
-  const root = new Endpoint('', openRoot, config, log, verifyMessageToken);
+  // One sealer and one name for the whole gateway: a continuation names the replica holding it.
+  const era = {
+    sealer: new RequestStateSealer(config.modern.stateKeys),
+    replica: cluster?.replicaId ?? `${hostname()}:${process.pid}`,
+  };
+  const root = new Endpoint('', openRoot, config, log, verifyMessageToken, era, cluster);
   const unix = config.server.unixSocket
     ? new UnixSocketFrontend({
         openSession: openRoot,
@@ -227,6 +273,7 @@ export function createGateway(
     log,
     verifyMessageToken,
     authRequired: authConfig.required,
+    healthStatus: () => tcpHealthOf(ops),
   });
 
   // ── backends ───────────────────────────────────────────────────────────────────────────
@@ -242,6 +289,7 @@ export function createGateway(
       backendConfig,
       backend,
       policies.forBackend(name, backendConfig),
+      policies.changeHook(name, backendConfig),
     );
     const endpoint = new Endpoint(
       `/servers/${name}`,
@@ -250,6 +298,8 @@ export function createGateway(
       config,
       log,
       verifyMessageToken,
+      era,
+      cluster,
     );
     const entry: BackendEntry = {
       name,
@@ -343,10 +393,10 @@ export function createGateway(
     budget,
     notReady: () => [
       ...(listening ? [] : ['not listening']),
-      ...(closing ? ['shutting down'] : []),
+      ...(closing || draining ? ['shutting down'] : []),
     ],
     authFailures: () => ({ ...guard.failures }),
-    extraStats: () => ({ rest: rest.stats() }),
+    extraStats: () => ({ rest: rest.stats(), ...(cluster && { cluster: cluster.describe() }) }),
   });
 
   // ── HTTP ───────────────────────────────────────────────────────────────────────────────
@@ -408,6 +458,7 @@ export function createGateway(
       });
       await unix?.listen();
       const tcpAddress = await tcp?.listen();
+      await cluster?.start(config.server.host);
       listening = true;
       startTimers();
       await Promise.all([...entries.values()].map(warm));
@@ -460,7 +511,12 @@ export function createGateway(
       return plan.result;
     },
     async close() {
-      if (closing) return;
+      if (closing || draining) return;
+      if (cluster && listening) {
+        // Hand the sessions over while this replica still serves (docs/scaling.md).
+        draining = true;
+        await cluster.drain(config.server.shutdownTimeoutMs);
+      }
       closing = true;
       clearInterval(sweepTimer);
       clearInterval(probeTimer);
@@ -483,6 +539,7 @@ export function createGateway(
       ]);
       await Promise.allSettled([...entries.values()].map((e) => e.target.backend.close()));
       await policies.close();
+      await cluster?.close();
       server.closeAllConnections();
       await stopped;
       log.info('gateway stopped');
@@ -491,5 +548,6 @@ export function createGateway(
     sessions: () => sessions.summaries(),
     backends: () => ops.backends(),
     tcpAddress: () => tcp?.address(),
+    tcpHealthAddress: () => tcp?.healthAddress(),
   };
 }

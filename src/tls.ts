@@ -8,6 +8,7 @@ import { TLSSocket } from 'node:tls';
 import type { GatewayConfig } from './config/schema.js';
 import { ConfigError } from './config/schema.js';
 import type { Logger } from './core/logger.js';
+import { channels } from './core/diagnostics.js';
 import type { Principal } from './core/policy.js';
 
 /*
@@ -62,6 +63,8 @@ function capConnectionsPerAddress(server: Server, max: number, log: Logger | und
     const count = (held.get(address) ?? 0) + 1;
     if (count > max) {
       socket.destroy();
+      if (channels.connectionRejected.hasSubscribers)
+        channels.connectionRejected.publish({ transport: 'http', reason: 'per_address_limit' });
       // One line a minute at most: a flood must not become a flood of log lines.
       if (Date.now() - warned > 60_000) {
         warned = Date.now();

@@ -252,6 +252,36 @@ export function runCli(args: string[]): CliRun {
   return { child, stdout: new JsonLines(child.stdout!), stderr: () => stderr, exited };
 }
 
+/** What a CLI run that ends by itself printed, and its exit code. */
+export interface CliOutput {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the built CLI to its end in `cwd` (so no .env of the project's is read), with only PATH
+ * and `env` in its environment.
+ */
+export function runCliIn(
+  cwd: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<CliOutput> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
 /** Stops a CLI process that a test left running, and waits for it. */
 export async function stopCli(run: CliRun): Promise<void> {
   if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');

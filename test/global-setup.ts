@@ -1,5 +1,6 @@
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { CHROMIUM, CHROMIUM_MISSING } from './browser-helpers.js';
 
 /*
  * After the whole suite: no backend process, fixture or gateway CLI of ours may still run, and no
@@ -88,5 +89,7 @@ export default function setup() {
       throw new Error(`the test suite left things behind:\n  ${problems.join('\n  ')}`);
     }
     process.stdout.write('leak check: no child process and no listening port left behind\n');
+    // Said last, beside the totals, where a person reads: the browser tests did not run.
+    if (!CHROMIUM) process.stdout.write(`browser tests: SKIPPED, ${CHROMIUM_MISSING}\n`);
   };
 }

@@ -7,6 +7,8 @@ import { dirname, join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { fileURLToPath } from 'node:url';
 import { createGateway, parseConfig } from '../src/index.js';
 import type { Gateway, GatewayConfigInput } from '../src/index.js';
 import { createLogger } from '../src/core/logger.js';
@@ -25,6 +27,14 @@ export const everythingStdio = {
   transport: 'stdio' as const,
   command: process.execPath,
   args: [EVERYTHING, 'stdio'],
+  killGraceMs: 500,
+};
+
+/** The probe fixture (test/fixtures/probe-server.mjs) as a stdio backend. */
+export const probeStdio = {
+  transport: 'stdio' as const,
+  command: process.execPath,
+  args: [join(FIXTURES, 'probe-server.mjs')],
   killGraceMs: 500,
 };
 
@@ -192,6 +202,8 @@ export interface TcpRelay {
   /** Cuts every connection and refuses new ones until `heal()`, as a failing server would. */
   break(): void;
   heal(): void;
+  /** New connections go to `port` from now on (a server that moved, or was replaced). */
+  retarget(port: number): void;
   close(): Promise<void>;
 }
 
@@ -223,10 +235,82 @@ export async function tcpRelay(target: number): Promise<TcpRelay> {
     heal() {
       broken = false;
     },
+    retarget(port: number) {
+      target = port;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         cut();
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * A desktop client of `mcp-bridge connect <url> ...args` (the SDK's stdio client, the connector
+ * as its child process, logging at info with a short backoff), with the connector's stderr and
+ * what it wrote to the client, in order: the SDK client handles a reply at once and
+ * notifications a tick later, so a progress notification read in the same chunk as the result
+ * never reaches onprogress; the wire is what the connector answers for. Close the client to end it.
+ */
+export async function connectorClient(
+  url: string,
+  args: string[] = [],
+): Promise<{ client: Client; stderr: () => string; received: unknown[] }> {
+  const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [cli, 'connect', url, ...args, '--log-level', 'info', '--backoff-max-ms', '200'],
+    env: { PATH: process.env.PATH ?? '' },
+    stderr: 'pipe',
+  });
+  let stderr = '';
+  transport.stderr!.on('data', (d: Buffer) => (stderr += d));
+  const client = new Client({ name: 'desktop', version: '1' });
+  await client.connect(transport);
+  const received: unknown[] = [];
+  const handle = transport.onmessage!;
+  transport.onmessage = (message) => {
+    received.push(message);
+    handle(message);
+  };
+  return { client, stderr: () => stderr, received };
+}
+
+/**
+ * A long tools/call (server-everything's, 8 progress steps) with `relay` cut once two progress
+ * notifications are in: the progress numbers the client saw, and the call's result.
+ */
+export async function cutMidCall(
+  client: Client,
+  relay: TcpRelay,
+): Promise<{ progress: number[]; result: unknown }> {
+  const progress: number[] = [];
+  const call = client.callTool(
+    { name: 'trigger-long-running-operation', arguments: { duration: 2, steps: 8 } },
+    undefined,
+    { onprogress: (p) => progress.push(p.progress), timeout: 30_000 },
+  );
+  await waitFor(() => progress.length >= 2, 10_000, 'the first progress notifications');
+  relay.cut();
+  return { progress, result: await call };
+}
+
+/**
+ * cutMidCall through a connector: what reached the client, in order, as progress numbers and
+ * `'result'`. A call that lives through the cut gives [1, …, 8, 'result'].
+ */
+export async function longCallAcrossCut(
+  client: Client,
+  relay: TcpRelay,
+  received: unknown[],
+): Promise<Array<number | string>> {
+  const { result } = await cutMidCall(client, relay);
+  if (!JSON.stringify(result).includes('Long running operation completed'))
+    throw new Error(`the call did not complete: ${JSON.stringify(result).slice(0, 200)}`);
+  return received.flatMap((m): Array<number | string> => {
+    const message = m as { method?: string; params?: { progress?: number }; result?: unknown };
+    if (message.method === 'notifications/progress') return [message.params!.progress!];
+    return JSON.stringify(message.result ?? '').includes('Long running') ? ['result'] : [];
+  });
 }

@@ -12,7 +12,7 @@ import { Conversation } from '../lib/conversation.mjs';
 import { runStreams } from '../lib/streams.mjs';
 import { send } from '../lib/http-client.mjs';
 import { INITIALIZE } from '../lib/checks.mjs';
-import { judge as judgeHttp } from './http.mjs';
+import { judge as judgeHttp } from './http/judge.mjs';
 
 const PATHS = [
   [80, ''],

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { CLI, LogTap, descendants, fuzzConfig, isAlive, track } from '../lib/gateway.mjs';
 import { buildInput as buildLine, lineOf, payloadOf } from './unix.mjs';
-import { Conversation, lineReader } from '../lib/conversation.mjs';
+import { Conversation, EDGE_FENCE, lineReader } from '../lib/conversation.mjs';
 import { runStreams } from '../lib/streams.mjs';
 import { INITIALIZE, logBound } from '../lib/checks.mjs';
 
@@ -46,6 +46,8 @@ export async function runBatch({ dir, seed, from, to, tally, options, inputs }) 
   const violations = [];
   const conversation = new Conversation({
     deadlineMs: options.deadlineMs,
+    fence: EDGE_FENCE,
+    sparse: true,
     send: (text) => {
       if (child.stdin.destroyed) throw new Error('stdin is closed');
       child.stdin.write(
@@ -88,6 +90,7 @@ export async function runBatch({ dir, seed, from, to, tally, options, inputs }) 
       tally,
       inputs,
       connections: 1,
+      window: options.window,
       build: (i) => buildInput(seed, i, options),
       open: async () => conn,
       single: async () => ({ cls: 'closed', violations: [] }),

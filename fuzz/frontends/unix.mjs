@@ -12,7 +12,7 @@ import {
   generateMessage,
   materialize,
 } from '../lib/generate.mjs';
-import { Conversation, lineReader, plain } from '../lib/conversation.mjs';
+import { Conversation, EDGE_FENCE, lineReader, plain } from '../lib/conversation.mjs';
 import { runStreams } from '../lib/streams.mjs';
 import { INITIALIZE } from '../lib/checks.mjs';
 
@@ -75,6 +75,8 @@ export function payloadOf(input) {
 export function lineSession(readable, writable, deadlineMs) {
   const conversation = new Conversation({
     deadlineMs,
+    fence: EDGE_FENCE,
+    sparse: true,
     send: (text) => {
       if (writable.destroyed || writable.writableEnded) throw new Error('the stream is closed');
       writable.write(
@@ -125,6 +127,7 @@ export async function runBatch({ gw, seed, from, to, tally, options, inputs }) {
     tally,
     inputs,
     connections: Math.max(1, Math.min(8, options.concurrency >> 3)),
+    window: options.window,
     build: (i) => buildInput(seed, i, options),
     open,
     single,

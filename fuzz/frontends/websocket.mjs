@@ -18,11 +18,11 @@ import {
   generateMessage,
   materialize,
 } from '../lib/generate.mjs';
-import { Conversation, plain } from '../lib/conversation.mjs';
+import { Conversation, EDGE_FENCE, plain } from '../lib/conversation.mjs';
 import { runStreams } from '../lib/streams.mjs';
 import { INITIALIZE } from '../lib/checks.mjs';
 import { internalsIn } from '../lib/verdict.mjs';
-import { rawMembers } from '../lib/json-raw.mjs';
+import { rawElements, rawMembers } from '../lib/json-raw.mjs';
 
 const DIALECTS = [
   [50, 'jsonrpc'],
@@ -75,6 +75,9 @@ export function buildInput(seed, index, { maxBytes }) {
       'control-unknown-type',
     ]);
     input.path = rng.chance(0.5) ? '/ws' : '/servers/echo/ws';
+    // Frame-level refusals: one in four on a live session (see `single`).
+    if (['binary', 'oversize', 'not-utf8'].includes(input.single) && index % 4 === 0)
+      input.live = true;
     if (input.single === 'origin-null') input.headers = { origin: 'null' };
     if (input.single === 'origin-evil') input.headers = { origin: 'http://evil.example' };
   }
@@ -125,6 +128,19 @@ function unwrap(dialect, raw) {
   const whole =
     typeof frame.mcp_payload?.id === 'string' && frame.mcp_payload.id.startsWith('env-');
   return { raw: payload, message: frame.mcp_payload, whole };
+}
+
+/**
+ * The replies to a batch come in one frame, as an array (in the connection's dialect): each is
+ * judged on its own, as HTTP's batch replies are. An empty or unreadable array stays one reply
+ * (and is judged bad).
+ */
+function members(delivery) {
+  const { message, raw, whole } = delivery;
+  if (!Array.isArray(message) || message.length === 0) return [delivery];
+  const raws = rawElements(raw);
+  if (!raws || raws.length !== message.length) return [delivery];
+  return message.map((one, i) => ({ raw: raws[i], message: one, whole }));
 }
 
 function connect(url, options = {}) {
@@ -226,7 +242,12 @@ async function single(input, gw, deadlineMs) {
       ws.close(1000);
       return { cls: 'ok', violations: v };
     }
-    ws.send(JSON.stringify({ ...INITIALIZE, id: 'init' }));
+    // A session first (its backend process started, and ended by the close) where the input
+    // needs one: a call cut off; one frame-level refusal in four, the others on a bare connection
+    // (a process start costs more than all the rest of an input). `attach_session` and an unknown
+    // control type go first, as a control-dialect client sends them.
+    if (kind === 'close-mid-call' || input.live)
+      ws.send(JSON.stringify({ ...INITIALIZE, id: 'init' }));
     if (kind === 'binary') {
       ws.send(Buffer.from(materialize(input)), { binary: true });
       await expectClose([1003], 'a binary frame');
@@ -311,13 +332,13 @@ export async function runBatch({ gw, seed, from, to, tally, options, inputs }) {
     const conversation = new Conversation({
       deadlineMs: options.deadlineMs,
       send: (text) => ws.send(text),
-      fence: (id) => wrap(`{"jsonrpc":"2.0","id":"${id}","method":"ping"}`),
+      fence: (id) => wrap(EDGE_FENCE(id)),
+      sparse: true,
     });
-    ws.on('message', (data, isBinary) =>
-      isBinary
-        ? conversation.deliver({ raw: '', stray: 'binary' })
-        : conversation.deliver(unwrap(dialect, String(data))),
-    );
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return conversation.deliver({ raw: '', stray: 'binary' });
+      for (const one of members(unwrap(dialect, String(data)))) conversation.deliver(one);
+    });
     ws.on('close', (code) => conversation.close(`closed with ${code}`));
     if (dialect === 'control') {
       controlSessions++;
@@ -355,6 +376,7 @@ export async function runBatch({ gw, seed, from, to, tally, options, inputs }) {
     tally,
     inputs,
     connections: Math.max(1, Math.min(8, options.concurrency >> 3)),
+    window: options.window,
     build: (i) => buildInput(seed, i, options),
     open,
     single: (input) => single(input, gw, options.deadlineMs),

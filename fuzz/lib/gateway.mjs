@@ -33,6 +33,7 @@ export function track(child) {
 /** The fuzz configuration: a fast echo backend per session, server-everything shared. */
 export function fuzzConfig({
   unixSocket,
+  tcp = false,
   maxBytes,
   backendTimeoutMs,
   everything = true,
@@ -63,6 +64,8 @@ export function fuzzConfig({
       host: '127.0.0.1',
       port: 0,
       ...(unixSocket ? { unixSocket } : {}),
+      // The framed TCP frontend on a port of its own (0: any), its frame limit the message limit.
+      ...(tcp ? { tcp: { enabled: true, port: 0, maxFrameBytes: maxBytes } } : {}),
       allowedOrigins: ['http://allowed.example'],
     },
     limits: { maxMessageBytes: maxBytes },
@@ -124,6 +127,16 @@ export function cpuSeconds(pid) {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds of this process and of its children that have ended (utime, stime, cutime, cstime). */
+export function cpuSecondsWithChildren() {
+  try {
+    const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+    return Math.round(Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
   } catch {
     return 0;
   }
@@ -223,6 +236,7 @@ export async function startGateway({ dir, config, args = [], name = 'fuzz' }) {
     child,
     pid: child.pid,
     port,
+    tcpPort: JSON.parse(line).tcpPort,
     file,
     config,
     unixSocket: config.server?.unixSocket,

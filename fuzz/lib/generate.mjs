@@ -475,6 +475,7 @@ export function idKey(id) {
  * number) that is not a response. `rawId` is the id as written.
  */
 export function expectedReplies(text) {
+  if (text.length > 4096) return expectedRepliesRaw(text);
   let value;
   try {
     value = JSON.parse(text);
@@ -498,4 +499,32 @@ export function expectedReplies(text) {
     out.push({ id, rawId, key: idKey(id) });
   });
   return out;
+}
+
+/** The id of the object `raw`, when it is a request with a readable id; undefined otherwise. */
+function rawRequest(raw) {
+  const members = rawMembers(raw);
+  if (!members || !members.has('method') || !members.has('id')) return undefined;
+  const rawId = members.get('id');
+  let id;
+  try {
+    id = JSON.parse(rawId);
+  } catch {
+    return undefined;
+  }
+  if (!(typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id))))
+    return undefined;
+  return { id, rawId, key: idKey(id) };
+}
+
+/**
+ * `expectedReplies` for a big text (a 200 KB string, 10^5-deep nesting, a body over the limit)
+ * without parsing it whole: its top-level members, as written. An invalid text read so may owe a
+ * reply it does not; the gateway's refusal of it names no id, which answers it (see
+ * Conversation.finish), so the cost is a wait, never a false hang.
+ */
+function expectedRepliesRaw(text) {
+  const t = text.trim().replace(/^\ufeff/, '');
+  const raws = t.startsWith('[') ? (rawElements(t) ?? []) : [t];
+  return raws.map(rawRequest).filter(Boolean);
 }

@@ -9,27 +9,33 @@ function skipSpace(text, i) {
   return i;
 }
 
+const QUOTE_OR_BACKSLASH = /["\\]/g;
+
+/** The index of the `"` that closes the string whose opening quote is at `i`. */
+function stringEnd(text, i) {
+  QUOTE_OR_BACKSLASH.lastIndex = i + 1;
+  for (;;) {
+    const m = QUOTE_OR_BACKSLASH.exec(text);
+    if (!m) return text.length;
+    if (m[0] === '"') return m.index;
+    QUOTE_OR_BACKSLASH.lastIndex = m.index + 2; // an escape: skip the escaped character
+  }
+}
+
 /** The index just past the JSON value starting at `i` (which must be a value's first char). */
 function valueEnd(text, i) {
   let depth = 0;
-  let inString = false;
   for (; i < text.length; i++) {
-    const c = text[i];
-    if (inString) {
-      if (c === '\\') i++;
-      else if (c === '"') {
-        inString = false;
-        if (depth === 0) return i + 1;
-      }
-      continue;
-    }
-    if (c === '"') inString = true;
-    else if (c === '{' || c === '[') depth++;
-    else if (c === '}' || c === ']') {
+    const c = text.charCodeAt(i);
+    if (c === 34 /* " */) {
+      i = stringEnd(text, i);
+      if (depth === 0) return i + 1;
+    } else if (c === 123 || c === 91 /* { [ */) depth++;
+    else if (c === 125 || c === 93 /* } ] */) {
       if (depth === 0) return i; // the end of an enclosing container: a scalar ended
       depth--;
       if (depth === 0) return i + 1;
-    } else if (depth === 0 && (c === ',' || ' \t\r\n'.includes(c))) return i;
+    } else if (depth === 0 && (c === 44 || c === 32 || c === 9 || c === 13 || c === 10)) return i;
   }
   return i;
 }

@@ -37,7 +37,10 @@ export function internalsIn(reply, inputText = '') {
 /** Class and violations of one JSON-RPC message the gateway sent. */
 export function judgeMessage(message, rawText, inputText) {
   const violations = [];
-  const leak = internalsIn(rawText, inputText);
+  // A string id is the client's own, sent back: what it holds is no leak of ours (an orphan
+  // reply, judged with a later input, once showed a generated id "    at Object.<anonymous> …").
+  const ownId = typeof message?.id === 'string' ? message.id : '';
+  const leak = internalsIn(rawText, `${inputText}\n${ownId}`);
   if (leak) violations.push({ kind: 'stack-trace', detail: leak });
   if (message === null || typeof message !== 'object' || Array.isArray(message))
     return {

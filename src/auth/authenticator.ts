@@ -19,7 +19,9 @@ import { channels } from '../core/diagnostics.js';
  * Who is calling: an API key (X-API-Key, or a bearer token that is not a JWT) or a JWT (HS256
  * with a secret, RS256/ES256 with a PEM public key or a JWKS URL). Keys are kept as SHA-256
  * hashes and compared in constant time; tokens are checked for signature, issuer, audience,
- * expiry and not-before, with a small clock skew. A token must expire (`exp`, within the maximum
+ * expiry and not-before, with a small clock skew; with introspection (introspection.ts), a token
+ * that is neither a known key nor a JWT this gateway verifies is asked about at the
+ * authorization server (introspection.ts's TokenIntrospector). A token must expire (`exp`, within the maximum
  * lifetime: a leaked token without one is good forever) and name its caller (the principal
  * claim: tokens without one would all be one caller, able to use each other's sessions). The
  * caller's token or key never reaches a log.
@@ -44,6 +46,8 @@ export interface AuthOptions {
     /** The claim naming the caller, required. @default 'sub' */
     principalClaim?: string;
   };
+  /** Checks opaque bearer tokens at the authorization server (RFC 7662). */
+  introspector?: { verify(token: string): Promise<Principal> };
 }
 
 /** Why a request was refused, for the reply and for the failed-auth counters. */
@@ -106,7 +110,12 @@ export class Authenticator {
   }
 
   get configured(): boolean {
-    return this.keyHashes.length > 0 || this.keyFor !== undefined || this.pemKey !== undefined;
+    return (
+      this.keyHashes.length > 0 ||
+      this.keyFor !== undefined ||
+      this.pemKey !== undefined ||
+      this.options.introspector !== undefined
+    );
   }
 
   /** The credential a request carries: X-API-Key, else a bearer token. */
@@ -124,28 +133,41 @@ export class Authenticator {
     try {
       if (credential === undefined)
         throw new AuthError('missing', 'send an API key (X-API-Key) or a bearer token');
+      const introspector = this.options.introspector;
       const principal =
         looksLikeJwt(credential) && (this.keyFor || this.pemKey)
           ? await this.verifyJwt(credential)
-          : this.verifyKey(credential);
+          : introspector
+            ? (this.matchKey(credential) ?? (await introspector.verify(credential)))
+            : this.verifyKey(credential);
       // Kept (out of sight) for backends that take the caller's token or an exchanged one.
       return withCallerToken(principal, credential);
     } catch (error) {
-      if (error instanceof AuthError && channels.authFailure.hasSubscribers) {
-        channels.authFailure.publish({ reason: error.reason, transport });
+      if (channels.authFailure.hasSubscribers) {
+        if (error instanceof AuthError)
+          channels.authFailure.publish({ reason: error.reason, transport });
+        else if (error instanceof GatewayError && error.code === 'GATEWAY_AUTH_UNAVAILABLE')
+          channels.authFailure.publish({ reason: 'unavailable', transport });
       }
       throw error;
     }
   }
 
   private verifyKey(credential: string): Principal {
+    const principal = this.matchKey(credential);
+    if (!principal) throw new AuthError('invalid_key', 'the API key is not valid');
+    return principal;
+  }
+
+  private matchKey(credential: string): Principal | undefined {
+    if (this.keyHashes.length === 0) return undefined;
     const hash = sha256(credential);
     let match = -1;
     // Compare with every key, so the time taken does not say which one came close.
     this.keyHashes.forEach((known, i) => {
       if (known.length === hash.length && timingSafeEqual(known, hash)) match = i;
     });
-    if (match < 0) throw new AuthError('invalid_key', 'the API key is not valid');
+    if (match < 0) return undefined;
     const keyId = `key-${this.keyHashes[match]!.toString('hex').slice(0, 8)}`;
     return { id: keyId, scopes: ['*'], claims: { keyId } };
   }

@@ -49,9 +49,24 @@ function hostnameOf(host: string | undefined): string | undefined {
 /** Segments of letters, digits and `-._~`, none of them `.` or `..`. */
 const PLAIN_PATH = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9._~-]+)+$/;
 
+/** Why a request was refused, kept on it until `refuse` answers. */
+interface AuthFailure {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+}
+type FailedRequest = IncomingMessage & { authFailure?: AuthFailure };
+
+const setFailure = (req: IncomingMessage, failure: AuthFailure) => {
+  (req as FailedRequest).authFailure = failure;
+};
+
+/** Paths a health check may reach without a Host header. */
+const PROBE_PATHS = new Set(['/ready', '/healthz']);
+
 export class HttpGuard {
   readonly failures: Partial<
-    Record<AuthFailureReason | 'host' | 'origin' | 'session_owner', number>
+    Record<AuthFailureReason | 'host' | 'origin' | 'session_owner' | 'unavailable', number>
   > = {};
 
   constructor(private readonly options: HttpGuardOptions) {}
@@ -65,6 +80,11 @@ export class HttpGuard {
     req: IncomingMessage,
   ): { reason: 'host' | 'origin'; message: string } | undefined {
     const hosts = this.options.allowedHosts;
+    // A load balancer's health check (HAProxy's `option httpchk` speaks HTTP/1.0 without a
+    // Host) may probe /ready and /healthz: no browser sends a request without Host, so this
+    // opens nothing to DNS rebinding, and those two paths say nothing a caller could misuse.
+    if (req.headers.host === undefined && PROBE_PATHS.has((req.url ?? '').split('?', 1)[0]!))
+      return undefined;
     const host = hostnameOf(req.headers.host);
     if (hosts.length > 0 && (!host || !hosts.includes(host))) {
       return { reason: 'host', message: `Host "${req.headers.host ?? ''}" is not served here` };
@@ -166,11 +186,27 @@ export class HttpGuard {
           missing,
         );
       if (channels.authSuccess.hasSubscribers) {
-        const via = principal.claims?.keyId !== undefined ? 'api-key' : 'jwt';
+        const claims = principal.claims;
+        const via =
+          claims?.keyId !== undefined
+            ? 'api-key'
+            : claims?.active === true
+              ? 'introspection'
+              : 'jwt';
         channels.authSuccess.publish({ principal: principal.id, via, transport });
       }
       return principal;
     } catch (error) {
+      if (error instanceof GatewayError && error.code === 'GATEWAY_AUTH_UNAVAILABLE') {
+        // Not the caller's fault: no challenge, and a hint of when to try again.
+        this.count('unavailable');
+        setFailure(req, {
+          status: error.status,
+          headers: { 'retry-after': String(error.data?.retryAfter ?? 5) },
+          body: { ...toErrorReply(null, error), reason: 'unavailable' },
+        });
+        return false;
+      }
       if (!(error instanceof AuthError)) throw error;
       this.count(error.reason);
       const metadata = `resource_metadata="${this.metadataUrl(req, path)}"`;
@@ -180,39 +216,25 @@ export class HttpGuard {
           : error.reason === 'missing'
             ? `Bearer ${metadata}`
             : `Bearer error="invalid_token", error_description="${error.message.replace(/"/g, "'")}", ${metadata}`;
-      (
-        req as IncomingMessage & {
-          authFailure?: { status: number; challenge: string; body: unknown };
-        }
-      ).authFailure = {
+      setFailure(req, {
         status: error.status,
-        challenge,
+        headers: { 'www-authenticate': challenge },
         body: { ...toErrorReply(null, error), reason: error.reason },
-      };
+      });
       return false;
     }
   }
 
   /** Answers a request whose authentication failed (the HTTP reply). */
   refuse(req: IncomingMessage, res: ServerResponse): void {
-    const failure = (
-      req as IncomingMessage & {
-        authFailure?: { status: number; challenge: string; body: unknown };
-      }
-    ).authFailure!;
-    sendJson(res, failure.status, failure.body, { 'www-authenticate': failure.challenge });
+    const failure = (req as FailedRequest).authFailure!;
+    sendJson(res, failure.status, failure.body, failure.headers);
   }
 
   /** Answers a refused WebSocket upgrade: the same status, challenge and body as `refuse`. */
   refuseUpgrade(req: IncomingMessage, socket: Duplex): void {
-    const failure = (
-      req as IncomingMessage & {
-        authFailure?: { status: number; challenge: string; body: unknown };
-      }
-    ).authFailure!;
-    endSocket(socket, failure.status, JSON.stringify(failure.body), {
-      'www-authenticate': failure.challenge,
-    });
+    const failure = (req as FailedRequest).authFailure!;
+    endSocket(socket, failure.status, JSON.stringify(failure.body), failure.headers);
   }
 
   /** Session hijack guard: a session may only be used by the caller that opened it. */

@@ -20,7 +20,13 @@ export function messageTokenVerifier(
     if (cached && cached.until > Date.now()) return cached.principal;
     const principal = await authenticator.verify(token, transport);
     if (verified.size > 10_000) verified.clear();
-    verified.set(key, { principal, until: Date.now() + cacheMs });
+    // Never past the token's own expiry (a JWT's or an introspected token's `exp`).
+    const exp = principal.claims?.exp;
+    const until = Date.now() + cacheMs;
+    verified.set(key, {
+      principal,
+      until: typeof exp === 'number' ? Math.min(until, exp * 1000) : until,
+    });
     return principal;
   };
 }

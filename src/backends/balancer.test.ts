@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Balancer } from './balancer.js';
+import type { Replica } from './balancer.js';
+import { replicaTransport } from './backend.js';
 
 const urls = (weights: number[]) => weights.map((weight, i) => ({ url: `http://r${i}`, weight }));
 
@@ -38,5 +40,51 @@ describe('Balancer', () => {
     const b = new Balancer(urls([1, 1]), 'round-robin');
     for (const r of b.replicas) r.unhealthyUntil = Date.now() + 60_000;
     expect(['http://r0', 'http://r1']).toContain(b.pick().url);
+  });
+});
+
+describe('Balancer, latency', () => {
+  it('tries unmeasured replicas first, then prefers the fast one, weighted by sessions', () => {
+    const b = new Balancer(urls([1, 1]), 'latency', { probeIntervalMs: 60_000 });
+    const [fast, slow] = b.replicas as [Replica, Replica];
+    expect(new Set([b.pick(), b.pick()])).toEqual(new Set([fast, slow]));
+    b.observe(fast, 2);
+    b.observe(slow, 300);
+    // (2 + 5) × (sessions + 1) stays under (300 + 5) × 1 for up to 42 sessions on the fast one.
+    for (let i = 0; i < 10; i++) {
+      const picked = b.pick();
+      expect(picked).toBe(fast);
+      picked.active++;
+    }
+    fast.active = 50;
+    expect(b.pick()).toBe(slow);
+  });
+
+  it('moves an average towards new samples (EWMA) rather than jumping', () => {
+    const b = new Balancer(urls([1]), 'latency');
+    const [r] = b.replicas as [Replica];
+    b.observe(r, 100);
+    b.observe(r, 0);
+    expect(r.latencyMs).toBeCloseTo(70);
+  });
+
+  it('sends one session per interval to a replica not measured lately, so a recovered one is seen', () => {
+    const b = new Balancer(urls([1, 1]), 'latency', { probeIntervalMs: 1000 });
+    const [fast, slow] = b.replicas as [Replica, Replica];
+    b.observe(fast, 2);
+    b.observe(slow, 300);
+    slow.lastSeen = Date.now() - 5000;
+    expect(b.pick()).toBe(slow);
+    expect(b.pick()).toBe(fast); // the probe is once per interval, not every pick
+  });
+});
+
+describe('replicaTransport', () => {
+  it('takes a replica’s own transport, else its scheme, else the backend’s HTTP transport', () => {
+    expect(replicaTransport('ws://a/ws', undefined, 'streamable-http')).toBe('websocket');
+    expect(replicaTransport('tcps://a:8444', undefined, 'auto')).toBe('tcp');
+    expect(replicaTransport('http://a/mcp', undefined, 'sse')).toBe('sse');
+    expect(replicaTransport('http://a/mcp', undefined, 'websocket')).toBe('auto');
+    expect(replicaTransport('http://a/sse', 'sse', 'websocket')).toBe('sse');
   });
 });

@@ -14,6 +14,9 @@ import type { RemoteBackendConfig } from '../config/schema.js';
 import { GatewayError } from '../core/errors.js';
 import { WebSocketBackendTransport } from './websocket-backend.js';
 import { TcpBackendTransport } from './tcp-backend.js';
+import { GetStreamGate } from './get-stream-gate.js';
+import { modernHeaderFetch } from '../era/headers.js';
+import { plainLeanFetch } from '../core/lean-fetch.js';
 
 /*
  * Remote backends speak HTTP or WebSocket. For HTTP the SDK's client transports do the work
@@ -68,10 +71,22 @@ abstract class RelayTransport implements BackendTransport {
 /** Streamable HTTP, ending the remote session (DELETE) when ours ends. */
 export class StreamableHttpBackendTransport extends RelayTransport {
   private readonly inner: StreamableHTTPClientTransport;
+  private readonly getStream = new GetStreamGate();
 
-  constructor(name: string, url: string, headers: Record<string, string>, log: Logger) {
+  constructor(
+    name: string,
+    url: string,
+    headers: Record<string, string>,
+    log: Logger,
+    /** Add the 2026-07-28 request headers (a backend that is, or may be, modern). */
+    modern = false,
+  ) {
     super(name, log);
-    this.inner = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } });
+    const gated = this.getStream.wrap(plainLeanFetch);
+    this.inner = new StreamableHTTPClientTransport(new URL(url), {
+      requestInit: { headers },
+      fetch: modern ? modernHeaderFetch(gated) : gated,
+    });
     this.adopt(this.inner);
   }
 
@@ -81,7 +96,7 @@ export class StreamableHttpBackendTransport extends RelayTransport {
 
   async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
     try {
-      await this.inner.send(message, options);
+      await this.getStream.send(message, () => this.inner.send(message, options));
     } catch (error) {
       throw this.unreachable(error);
     }
@@ -100,7 +115,7 @@ export class StreamableHttpBackendTransport extends RelayTransport {
 }
 
 function sseTransport(url: string, headers: Record<string, string>): SSEClientTransport {
-  return new SSEClientTransport(new URL(url), { requestInit: { headers } });
+  return new SSEClientTransport(new URL(url), { requestInit: { headers }, fetch: plainLeanFetch });
 }
 
 /** Legacy HTTP+SSE (2024-11-05). */
@@ -143,6 +158,7 @@ export class SseBackendTransport extends RelayTransport {
 export class AutoHttpBackendTransport extends RelayTransport {
   private current: StreamableHTTPClientTransport | SSEClientTransport;
   private decided = false;
+  private readonly getStream = new GetStreamGate();
 
   constructor(
     name: string,
@@ -151,7 +167,10 @@ export class AutoHttpBackendTransport extends RelayTransport {
     log: Logger,
   ) {
     super(name, log);
-    this.current = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } });
+    this.current = new StreamableHTTPClientTransport(new URL(url), {
+      requestInit: { headers },
+      fetch: this.getStream.wrap(plainLeanFetch),
+    });
     this.adopt(this.current);
   }
 
@@ -161,7 +180,12 @@ export class AutoHttpBackendTransport extends RelayTransport {
 
   async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
     try {
-      await (this.current as StreamableHTTPClientTransport).send(message, options);
+      if (this.current instanceof SSEClientTransport) {
+        await this.current.send(message);
+        return;
+      }
+      const streamable = this.current;
+      await this.getStream.send(message, () => streamable.send(message, options));
       this.decided = true;
     } catch (error) {
       const status = error instanceof StreamableHTTPError ? error.code : undefined;
@@ -203,15 +227,29 @@ export class AutoHttpBackendTransport extends RelayTransport {
   }
 }
 
+/** Where a remote transport goes and how: a backend's own URL or one of its replicas'. */
+export interface RemoteEndpoint {
+  transport: RemoteBackendConfig['transport'];
+  url: string;
+  headers: Record<string, string>;
+  protocol: RemoteBackendConfig['protocol'];
+}
+
 export function createRemoteTransport(
   name: string,
-  config: RemoteBackendConfig,
+  config: RemoteEndpoint,
   log: Logger,
   maxMessageBytes: number,
 ): BackendTransport {
   switch (config.transport) {
     case 'streamable-http':
-      return new StreamableHttpBackendTransport(name, config.url, config.headers, log);
+      return new StreamableHttpBackendTransport(
+        name,
+        config.url,
+        config.headers,
+        log,
+        config.protocol !== 'legacy',
+      );
     case 'sse':
       return new SseBackendTransport(name, config.url, config.headers, log);
     case 'auto':

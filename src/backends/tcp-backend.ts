@@ -30,7 +30,7 @@ export interface TcpBackendOptions {
    * Sent as every request frame's `auth_token` (`{"auth_token","message"}`); never logged.
    * @default undefined
    */
-  authToken?: string;
+  authToken?: string | (() => string | undefined);
   log: Logger;
   /** A larger frame from the server ends the connection. @default 10 MiB */
   maxFrameBytes?: number;
@@ -247,7 +247,9 @@ export class TcpBackendTransport implements BackendTransport {
     if (!this.open || this.closing || !socket || socket.destroyed)
       return Promise.reject(this.unavailable());
     const json = encodeMessage(message);
-    const token = this.options.authToken;
+    const given = this.options.authToken;
+    // A function is asked for each frame, so that a token refreshed meanwhile is the one sent.
+    const token = typeof given === 'function' ? given() : given;
     const payload = Buffer.from(
       token === undefined ? json : `{"auth_token":${JSON.stringify(token)},"message":${json}}`,
       'utf8',

@@ -1,12 +1,32 @@
 import { z } from 'zod';
 import { envName, globs, ms } from './fields.js';
+import { failoverSchema } from '../cluster/config-schema.js';
+import { discoverySchema } from '../discovery/schema.js';
+import { schemeFamily } from '../core/url-schemes.js';
+import type { SchemeFamily } from '../core/url-schemes.js';
 
 /* The schema of one backend (`backends.<name>`): stdio, or remote over one of the transports. */
+
+/** Methods whose results the response cache may keep without a server's hint. */
+export const CACHED_METHODS = [
+  'tools/list',
+  'prompts/list',
+  'resources/list',
+  'resources/templates/list',
+  'resources/read',
+] as const;
 
 /** What every backend may set, whatever its transport. */
 const commonBackendFields = {
   /** A disabled backend is kept in the file but not served. */
   enabled: z.boolean().default(true),
+  /**
+   * The protocol era the backend speaks: `legacy` (2025, initialize and sessions), `modern`
+   * (2026-07-28, stateless) or `auto` (a Streamable HTTP backend is asked server/discover first;
+   * any other is spoken to in 2025 until it refuses initialize with -32022). See
+   * docs/protocol-eras.md.
+   */
+  protocol: z.enum(['legacy', 'modern', 'auto']).default('auto'),
   /** `/ready` waits for required backends; an optional one being down does not make the gateway unready. */
   required: z.boolean().default(true),
   /** Longest a request to this backend may take (BRIDGE_PROCESS_TIMEOUT). */
@@ -15,6 +35,8 @@ const commonBackendFields = {
   methodTimeoutsMs: z.record(z.string().min(1), z.number().int().min(0)).default({}),
   /** How far progress notifications may extend a request's deadline, from its start (0: ten times the deadline). */
   maxTimeoutMs: ms(0),
+  /** With `cluster.enabled`: what its sessions become when their replica dies (default `cluster.failover`). */
+  failover: failoverSchema.optional(),
   /** Namespace of its tools and prompts on the aggregated endpoint (`<prefix><separator><name>`). Default: the backend's name. */
   prefix: z.string().min(1).optional(),
   /**
@@ -38,6 +60,22 @@ const commonBackendFields = {
         .strict(),
     ])
     .default({ type: 'none' }),
+  /** This backend's response caching (docs/traffic.md#response-caching); default: the `cache` section's. */
+  cache: z
+    .object({
+      /** Cache this backend's results. @default `cache.enabled` */
+      enabled: z.boolean().optional(),
+      /** Methods cached without a hint from the server. @default `cache.methods` */
+      methods: z.array(z.enum(CACHED_METHODS)).optional(),
+      /** Lifetime of results without a `ttlMs` hint. @default `cache.ttlMs` */
+      ttlMs: z.number().int().min(0).optional(),
+      /** Who shares a result without a `cacheScope` hint. @default `cache.scope` */
+      scope: z.enum(['public', 'private']).optional(),
+      /** Tools (the backend's names, globs) that are pure: their calls may be cached. */
+      pureTools: z.array(z.string().min(1)).optional(),
+    })
+    .strict()
+    .optional(),
   tools: z
     .object({
       /** Only tools matching one of these are offered (default: all). */
@@ -98,24 +136,88 @@ export const stdioBackendSchema = z
 
 const headers = z.record(z.string().min(1), z.string()).default({});
 
+/** The scheme family each transport takes, for replicas that speak another than their backend. */
+const REPLICA_FAMILY: Readonly<Record<string, SchemeFamily>> = {
+  'streamable-http': 'http',
+  sse: 'http',
+  auto: 'http',
+  websocket: 'websocket',
+  tcp: 'tcp',
+};
+
+function schemeOf(url: string): string | undefined {
+  try {
+    return new URL(url).protocol;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Several servers behind one backend: each session is placed on one and stays there. */
 const replicaFields = {
-  /** More URLs serving the same server, besides `url`. */
+  /**
+   * More URLs serving the same server, besides `url`. A replica may speak another transport
+   * than `url` (cross-protocol): `ws(s)://` is WebSocket, `tcp(s)://` the framed TCP protocol,
+   * `http(s)://` the backend's HTTP transport (`auto` when the backend's is not HTTP); a
+   * `command` replica is a local process over stdio, one per session.
+   */
   replicas: z
     .array(
       z
         .object({
-          url: z.string().min(1),
+          url: z.string().optional(),
+          /** Its transport, when the URL's scheme does not say (`sse` or `streamable-http` for http). */
+          transport: z.enum(['streamable-http', 'sse', 'auto', 'websocket', 'tcp']).optional(),
+          /** A local replica instead of a URL: this program over stdio, one process per session. */
+          command: z.string().min(1, 'expected a non-empty command').optional(),
+          args: z.array(z.string()).optional(),
+          cwd: z.string().min(1).optional(),
+          env: z
+            .record(z.string().regex(envName, 'expected an environment variable name'), z.string())
+            .optional(),
           /** For `weighted` balance. @default 1 */
           weight: z.number().int().min(1).max(1000).default(1),
         })
-        .strict(),
+        .strict()
+        .superRefine((r, ctx) => {
+          const problem = (message: string, path: string) =>
+            ctx.addIssue({ code: 'custom', message, path: [path] });
+          if ((r.url === undefined) === (r.command === undefined))
+            return problem('expected either a "url" or a "command"', r.url ? 'command' : 'url');
+          if (r.command !== undefined) {
+            if (r.transport !== undefined)
+              problem('a "command" replica speaks stdio; leave "transport" out', 'transport');
+            return;
+          }
+          const scheme = schemeOf(r.url!);
+          const family = scheme === undefined ? undefined : schemeFamily(scheme);
+          if (family === undefined)
+            problem('expected a URL starting with http(s)://, ws(s):// or tcp(s)://', 'url');
+          else if (r.transport !== undefined && REPLICA_FAMILY[r.transport] !== family)
+            problem('expected a URL whose scheme suits the transport', 'url');
+          for (const key of ['args', 'cwd', 'env'] as const)
+            if (r[key] !== undefined) problem(`"${key}" goes with a "command" replica`, key);
+        }),
     )
     .default([]),
-  /** How a new session picks its replica; `url` has weight `weight`. */
-  balance: z.enum(['least-connections', 'round-robin', 'weighted']).default('least-connections'),
+  /**
+   * How a new session picks its replica; `url` has weight `weight`. `latency`: the fewest
+   * sessions weighted by each replica's measured latency (docs/traffic.md#load-balancing).
+   */
+  balance: z
+    .enum(['least-connections', 'round-robin', 'weighted', 'latency'])
+    .default('least-connections'),
   /** Weight of `url` itself, for `weighted` balance. */
   weight: z.number().int().min(1).max(1000).default(1),
+  /** `latency` balance: a replica not measured for this long gets the next session, to see whether it recovered. */
+  latencyProbeMs: z.number().int().min(100).default(10_000),
+  /**
+   * Where more replicas come from, looked up again and again: a static list, a watched file,
+   * DNS (SRV, A, AAAA), Kubernetes EndpointSlices or the Consul catalog (docs/traffic.md).
+   * What it finds replaces `url` and `replicas` as the balancer's list; until it finds any,
+   * those serve.
+   */
+  discovery: discoverySchema.optional(),
 };
 
 function urlWithScheme(schemes: string[]) {
@@ -190,10 +292,8 @@ function inferTransport(value: unknown): unknown {
   const v = value as Record<string, unknown>;
   if ('command' in v) return { transport: 'stdio', ...v };
   if (typeof v.url === 'string') {
-    const scheme = v.url.slice(0, v.url.indexOf(':') + 1).toLowerCase();
-    if (scheme === 'ws:' || scheme === 'wss:') return { transport: 'websocket', ...v };
-    if (scheme === 'tcp:' || scheme === 'tcps:') return { transport: 'tcp', ...v };
-    if (scheme === 'http:' || scheme === 'https:') return { transport: 'auto', ...v };
+    const family = schemeFamily(v.url);
+    if (family !== undefined) return { transport: family === 'http' ? 'auto' : family, ...v };
   }
   return value;
 }

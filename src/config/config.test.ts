@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from './schema.js';
-import { splitCommandLine } from './command-line.js';
+import { ConfigError, messageLimit, parseConfig } from './schema.js';
+import { splitCommandLine, withMaxConnectionsPerAddress } from './command-line.js';
 import { quickModeConfig } from './quick-mode.js';
 
 describe('splitCommandLine', () => {
@@ -16,6 +16,43 @@ describe('splitCommandLine', () => {
     ['a > out', 'the shell operator ">"'],
     ['', 'the command is empty'],
   ])('refuses %j', (line, why) => expect(() => splitCommandLine(line)).toThrow(why));
+});
+
+describe('--max-connections-per-address', () => {
+  const fail = (message: string): never => {
+    throw new Error(message);
+  };
+
+  it('sets server.maxConnectionsPerAddress, 0 (no cap) included, and keeps the other flags', () => {
+    const flags = { server: { port: 0 }, log: { level: 'info' as const } };
+    expect(withMaxConnectionsPerAddress(flags, '0', fail)).toEqual({
+      server: { port: 0, maxConnectionsPerAddress: 0 },
+      log: { level: 'info' },
+    });
+    expect(withMaxConnectionsPerAddress({ server: {} }, '20000', fail).server).toEqual({
+      maxConnectionsPerAddress: 20_000,
+    });
+    expect(
+      parseConfig({
+        ...quickModeConfig({ stdio: 'srv' }),
+        ...withMaxConnectionsPerAddress({ server: {} }, '0', fail),
+      }).server.maxConnectionsPerAddress,
+    ).toBe(0);
+  });
+
+  it('leaves the flags alone when absent (the default, 256, comes from the schema)', () => {
+    const flags = { server: { port: 1 } };
+    expect(withMaxConnectionsPerAddress(flags, undefined, fail)).toBe(flags);
+    expect(parseConfig(quickModeConfig({ stdio: 'srv' })).server.maxConnectionsPerAddress).toBe(
+      256,
+    );
+  });
+
+  it.each(['-1', 'x', '1.5', '', '1e3', '99999999999999999999'])('refuses %j', (value) =>
+    expect(() => withMaxConnectionsPerAddress({}, value, fail)).toThrow(
+      '--max-connections-per-address: expected a whole number (0: no cap)',
+    ),
+  );
 });
 
 describe('parseConfig', () => {
@@ -42,6 +79,22 @@ describe('parseConfig', () => {
       expect(problems.some((p) => p.startsWith('server.port:'))).toBe(true);
       expect(problems).toContain('backends.github.command: expected a non-empty command');
     }
+  });
+
+  it('gives each surface its own message limit, the shared one by default, and names a bad one', () => {
+    const backends = { a: { command: 'x' } };
+    const shared = parseConfig({ limits: { maxMessageBytes: 2048 }, backends });
+    expect(messageLimit(shared.limits, 'http')).toBe(2048);
+    expect(messageLimit(shared.limits, 'websocket')).toBe(2048);
+    const own = parseConfig({ limits: { http: { maxMessageBytes: 4096 } }, backends });
+    expect(messageLimit(own.limits, 'http')).toBe(4096);
+    expect(messageLimit(own.limits, 'websocket')).toBe(16 * 1024 * 1024);
+    expect(() => parseConfig({ limits: { websocket: { maxMessageBytes: 10 } }, backends })).toThrow(
+      /limits\.websocket\.maxMessageBytes: Too small/,
+    );
+    expect(() => parseConfig({ server: { tcp: { healthPort: 9002 } }, backends })).toThrow(
+      /server\.tcp\.healthPort: expected server\.tcp\.enabled/,
+    );
   });
 
   it('rejects unknown keys', () => {

@@ -92,6 +92,11 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   { name: 'BRIDGE_REQUIRE_AUTH', path: 'auth.required', parse: boolean },
   { name: 'BRIDGE_API_KEYS', path: 'auth.apiKeys', parse: list },
   { name: 'BRIDGE_JWT_SECRET', path: 'auth.jwt.secret', parse: text },
+  {
+    name: 'BRIDGE_INTROSPECTION_SECRET',
+    path: 'auth.introspection.clientSecret',
+    parse: text,
+  },
   { name: 'BRIDGE_MAX_PROCESSES', path: 'processes.max', parse: integer(0) },
   { name: 'BRIDGE_PROCESS_TIMEOUT', path: 'backends.*.timeoutMs', parse: seconds },
   { name: 'BRIDGE_PROCESS_IDLE_TIMEOUT', path: 'processes.idleTimeoutMs', parse: seconds },
@@ -103,12 +108,18 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   { name: 'BRIDGE_SESSION_CLEANUP_INTERVAL', path: 'sessions.cleanupIntervalMs', parse: seconds },
   { name: 'BRIDGE_LOG_LEVEL', path: 'log.level', parse: logLevel },
   { name: 'BRIDGE_LOG_FILE', path: 'log.file', parse: text },
+  { name: 'BRIDGE_LOG_FORMAT', path: 'log.format', parse: text },
   { name: 'BRIDGE_ENABLE_METRICS', path: 'admin.enabled', parse: boolean },
   { name: 'BRIDGE_METRICS_PORT', path: 'admin.port', parse: integer(0, 65535) },
   { name: 'BRIDGE_ENABLE_RATE_LIMITING', path: 'rateLimits.enabled', parse: boolean },
   { name: 'BRIDGE_RATE_LIMIT_REQUESTS', path: 'rateLimits.requests', parse: integer(0) },
   { name: 'BRIDGE_RATE_LIMIT_PERIOD', path: 'rateLimits.periodMs', parse: seconds },
   { name: 'REDIS_URL', path: 'redis.url', parse: text },
+  { name: 'BRIDGE_CLUSTER', path: 'cluster.enabled', parse: boolean },
+  { name: 'BRIDGE_REPLICA_ID', path: 'cluster.replicaId', parse: text },
+  { name: 'BRIDGE_CLUSTER_SECRET', path: 'cluster.secret', parse: text },
+  { name: 'BRIDGE_CLUSTER_PORT', path: 'cluster.port', parse: integer(0, 65535) },
+  { name: 'BRIDGE_CLUSTER_ADVERTISE', path: 'cluster.advertise', parse: text },
 ];
 
 /** One setting taken from the environment. */

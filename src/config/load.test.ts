@@ -39,6 +39,22 @@ async function file(name: string, text: string): Promise<string> {
 }
 
 describe('loadConfig: layers and precedence', () => {
+  // With --serve stdio the admin listener is off unless something asks for it.
+  it("takes the mode's defaults under every layer", async () => {
+    const defaults: ConfigOverrides = { admin: { enabled: false } };
+    expect(load({ flags: oneBackend, defaults }).admin.enabled).toBe(false);
+    const name = await file(
+      'on.yaml',
+      'admin: { enabled: true }\nbackends: { a: { command: x } }\n',
+    );
+    expect(load({ file: name, defaults }).admin.enabled).toBe(true);
+    expect(
+      load({ flags: oneBackend, defaults, env: { BRIDGE_ENABLE_METRICS: 'true' } }).admin,
+    ).toMatchObject({ enabled: true });
+    const flags = { ...oneBackend, admin: { enabled: true, port: 0 } };
+    expect(load({ flags, defaults }).admin).toMatchObject({ enabled: true, port: 0 });
+  });
+
   it('fills the defaults when only flags are given, and freezes the result', () => {
     const config = load({ flags: oneBackend });
     expect(config.server).toMatchObject({ host: '127.0.0.1', port: 8080, path: '/mcp' });

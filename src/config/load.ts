@@ -1,7 +1,9 @@
 import { readFileSync, watch } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
-import { readEnvironment, withDotenv } from './env.js';
+import { ENV_VARIABLES, readEnvironment, withDotenv } from './env.js';
+import { applyRedisPassword, readSeedEnvironment } from './env-aliases.js';
+import { convertSeedConfig } from './import/index.js';
 import type { GatewayConfig, GatewayConfigInput } from './schema.js';
 import { ConfigError, parseConfig } from './schema.js';
 
@@ -29,8 +31,18 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** Overrides that win over everything else, from the command line. @default {} */
   flags?: ConfigOverrides;
+  /**
+   * Settings under everything else, over the schema's defaults: the defaults of the mode the
+   * CLI runs in (no admin listener with `--serve stdio`). @default {}
+   */
+  defaults?: ConfigOverrides;
   /** Where a relative `file` and the first `.env` are looked for. @default process.cwd() */
   cwd?: string;
+  /**
+   * Told of what loads but deserves a word in the log: a seed system's config file converted
+   * on the fly (docs/migrating.md). @default nothing is told
+   */
+  warn?: (message: string) => void;
 }
 
 /**
@@ -68,7 +80,15 @@ export function loadConfig(options: LoadOptions = {}): Readonly<GatewayConfig> {
   let file: Plain = {};
   if (path !== undefined) {
     const substitution: string[] = [];
-    file = substitute(readConfigFile(path, display!), env, [], substitution, failedPaths) as Plain;
+    let raw = readConfigFile(path, display!);
+    const seed = convertSeedConfig(raw);
+    if (seed) {
+      raw = seed.config;
+      options.warn?.(
+        `${display}: a ${seed.format}, converted on the fly (${seed.dropped.length === 0 ? 'every key carried' : `${seed.dropped.length} key${seed.dropped.length === 1 ? '' : 's'} not carried`}); run "mcp-bridge import ${display}" to see the result and save it`,
+      );
+    }
+    file = substitute(raw, env, [], substitution, failedPaths) as Plain;
     for (const text of substitution)
       problems.push({ text: `${display}: ${text}`, fromFlags: false });
   }
@@ -84,8 +104,17 @@ export function loadConfig(options: LoadOptions = {}): Readonly<GatewayConfig> {
     fromEnv.set(setting.path.join('.'), setting.variable);
   }
 
+  const seedEnv = readSeedEnvironment(env, ENV_VARIABLES, new Set(fromEnv.keys()));
+  for (const text of seedEnv.problems) problems.push({ text, fromFlags: false });
+  for (const setting of seedEnv.settings) {
+    envLayer = merge(envLayer, nest(setting.path, setting.value));
+    fromEnv.set(setting.path.join('.'), setting.variable);
+  }
+
   const flags = (options.flags ?? {}) as Plain;
-  const merged = merge(merge(file, envLayer), flags);
+  const merged = merge(merge(merge((options.defaults ?? {}) as Plain, file), envLayer), flags);
+  const redisNote = applyRedisPassword(merged, env);
+  for (const note of [...seedEnv.notes, ...(redisNote ? [redisNote] : [])]) options.warn?.(note);
   for (const setting of entryDefaults) {
     for (const entry of applyEntryDefault(merged, setting.path, setting.value))
       fromEnv.set(entry, setting.variable);
@@ -103,7 +132,10 @@ export function loadConfig(options: LoadOptions = {}): Readonly<GatewayConfig> {
         problems.push({ text: problem, fromFlags: true });
         continue;
       }
-      const variable = [...fromEnv].find(([p]) => isAt(problem, p, false))?.[1];
+      // A list's entries are the variable's too (BRIDGE_API_KEYS: auth.apiKeys[1]: …).
+      const variable = [...fromEnv].find(
+        ([p]) => isAt(problem, p, false) || problem.startsWith(`${p}[`),
+      )?.[1];
       const source = variable ?? display;
       problems.push({ text: source ? `${source}: ${problem}` : problem, fromFlags: false });
     }
@@ -146,7 +178,7 @@ function formatPath(path: readonly (string | number)[]): string {
 // The file
 
 /** The file's top-level mapping; throws ConfigLoadError for a missing, unreadable or bad file. */
-function readConfigFile(path: string, display: string): Plain {
+export function readConfigFile(path: string, display: string): Plain {
   function fail(...problems: string[]): never {
     throw new ConfigLoadError(
       problems.map((p) => `${display}: ${p}`),
@@ -247,7 +279,7 @@ const REFERENCE_BODY = /^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$/s;
  * A copy of `value` with `${VAR}` and `${VAR:-default}` replaced in every string; `$${` is a
  * literal `${`. Keys are left alone. Problems are `path: message`; their paths go to `failed`.
  */
-function substitute(
+export function substitute(
   value: unknown,
   env: NodeJS.ProcessEnv,
   path: (string | number)[],

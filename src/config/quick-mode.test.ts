@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { FlagError, quickModeConfig } from './quick-mode.js';
+import { fileURLToPath } from 'node:url';
+import { FlagError, quickModeConfig, stdioName, urlName } from './quick-mode.js';
 import { parseConfig } from './schema.js';
 
 describe('quickModeConfig', () => {
@@ -22,7 +23,7 @@ describe('quickModeConfig', () => {
       url: 'https://mcp.example.com:8443/mcp',
     });
     const ws = parseConfig(quickModeConfig({ url: 'ws://127.0.0.1:9000/ws' }));
-    expect(ws.backends['127.0.0.1']).toMatchObject({ transport: 'websocket' });
+    expect(ws.backends['127.0.0.1-9000']).toMatchObject({ transport: 'websocket' });
     const v6 = parseConfig(quickModeConfig({ url: 'http://[::1]:3000/sse', transport: 'sse' }));
     expect(Object.values(v6.backends)[0]).toMatchObject({ transport: 'sse' });
   });
@@ -50,5 +51,53 @@ describe('quickModeConfig', () => {
   ])('refuses %j, naming the flag', (flags, message) => {
     expect(() => quickModeConfig(flags)).toThrow(FlagError);
     expect(() => quickModeConfig(flags)).toThrow(message);
+  });
+});
+
+// Quick mode named every npx backend `npx`, every script `node`, and a local URL `127.0.0.1`.
+describe('the names quick mode gives a backend', () => {
+  const memoryScript = fileURLToPath(
+    new URL(
+      '../../node_modules/@modelcontextprotocol/server-memory/dist/index.js',
+      import.meta.url,
+    ),
+  );
+  it.each([
+    [
+      'npx',
+      ['-y', '@modelcontextprotocol/server-everything@2026.1.0', 'stdio'],
+      'server-everything',
+    ],
+    ['npx', ['mcp-remote', 'https://x/'], 'mcp-remote'],
+    ['uvx', ['mcp-server-fetch'], 'mcp-server-fetch'],
+    ['pnpm', ['dlx', '@scope/tool'], 'tool'],
+    [
+      'docker',
+      ['run', '-i', '--rm', 'ghcr.io/github/github-mcp-server:latest'],
+      'github-mcp-server',
+    ],
+    ['node', ['./weather-server.mjs'], 'weather-server'],
+    ['/usr/local/bin/node', [memoryScript], 'server-memory'],
+    ['node', ['/srv/tools/notes/build/index.js'], 'notes'],
+    ['python3', ['-m', 'mcp_server_time'], 'mcp_server_time'],
+    ['uv', ['run', '/srv/weather/server.py'], 'weather'],
+    ['/opt/bin/my-server', ['--flag'], 'my-server'],
+  ])('%s %j → %s', (command, args, name) => {
+    expect(stdioName(command, args)).toBe(name);
+  });
+
+  it.each([
+    ['https://mcp.example.com/mcp', 'mcp.example.com'],
+    ['https://www.example.com/tools/mcp', 'example.com-tools'],
+    ['http://127.0.0.1:8081/servers/github/mcp', '127.0.0.1-8081-servers-github'],
+    ['http://localhost:3001/sse', 'localhost-3001'],
+    ['http://[::1]:3000/sse', 'localhost-3000'],
+  ])('%s → %s', (url, name) => {
+    expect(urlName(new URL(url))).toBe(name);
+  });
+
+  it('gives the schema a name it accepts', () => {
+    const config = parseConfig(quickModeConfig({ stdio: 'npx -y @scope/odd+name@1' }));
+    expect(Object.keys(config.backends)).toEqual(['odd-name']);
   });
 });

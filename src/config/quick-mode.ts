@@ -1,5 +1,8 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, extname, resolve } from 'node:path';
 import type { GatewayConfigInput } from './schema.js';
 import { splitCommandLine } from './command-line.js';
+import { schemeFamily } from '../core/url-schemes.js';
 
 /** The transports a remote backend may be reached with, as `--transport` accepts them. */
 export const REMOTE_TRANSPORTS = ['streamable-http', 'sse', 'websocket', 'auto'] as const;
@@ -68,7 +71,7 @@ function stdioBackend(line: string): [string, unknown] {
   } catch (error) {
     throw new FlagError(`--stdio: ${(error as Error).message}`);
   }
-  return [backendName(command.split('/').pop()!), { transport: 'stdio', command, args }];
+  return [backendName(stdioName(command, args)), { transport: 'stdio', command, args }];
 }
 
 function remoteBackend(text: string, transport: string | undefined): [string, unknown] {
@@ -78,8 +81,9 @@ function remoteBackend(text: string, transport: string | undefined): [string, un
   } catch {
     throw new FlagError(`--url: expected an absolute http(s):// or ws(s):// URL, got "${text}"`);
   }
-  const web = url.protocol === 'http:' || url.protocol === 'https:';
-  const socket = url.protocol === 'ws:' || url.protocol === 'wss:';
+  const family = schemeFamily(url);
+  const web = family === 'http';
+  const socket = family === 'websocket';
   if (!web && !socket)
     throw new FlagError(`--url: expected an http(s):// or ws(s):// URL, got "${text}"`);
   if (transport !== undefined) {
@@ -98,9 +102,120 @@ function remoteBackend(text: string, transport: string | undefined): [string, un
   }
   // Left out, the transport is inferred from the scheme by the schema, in one place.
   return [
-    backendName(url.hostname),
+    backendName(urlName(url)),
     transport === undefined ? { url: text } : { url: text, transport },
   ];
+}
+
+/** Programs that run a package named in their arguments: the package names the backend. */
+const PACKAGE_RUNNERS: Readonly<Record<string, readonly string[]>> = {
+  npx: [],
+  bunx: [],
+  uvx: [],
+  pnpx: [],
+  pnpm: ['dlx', 'exec'],
+  yarn: ['dlx'],
+  pipx: ['run'],
+  docker: ['run'],
+  podman: ['run'],
+};
+/** Programs that run a script named in their arguments: the script names the backend. */
+const SCRIPT_RUNNERS = new Set([
+  'node',
+  'nodejs',
+  'bun',
+  'deno',
+  'tsx',
+  'ts-node',
+  'python',
+  'python3',
+  'uv',
+  'ruby',
+  'php',
+  'java',
+]);
+/** Script names that say nothing of what they serve: their package or folder does. */
+const GENERIC_SCRIPTS = new Set(['index', 'main', 'cli', 'server', 'app', 'bin', 'run', 'mod']);
+const GENERIC_FOLDERS = new Set(['dist', 'build', 'lib', 'src', 'bin', 'out', 'esm', 'cjs']);
+/** Path segments that name the transport, not the server. */
+const GENERIC_SEGMENTS = new Set(['mcp', 'sse', 'ws', 'websocket', 'message', 'messages', 'v1']);
+
+/**
+ * What a person would call a stdio server: the package that `npx` (or `uvx`, `docker run`…)
+ * runs, without scope and version (`server-everything`); the script that `node` (or `python`…)
+ * runs, or its package when the script is an `index.js` (`server-memory`); `-m module`; or
+ * the program itself.
+ */
+export function stdioName(command: string, args: readonly string[]): string {
+  const program = basename(command).replace(/\.(exe|cmd)$/i, '');
+  const runner = PACKAGE_RUNNERS[program];
+  if (runner !== undefined) {
+    let rest = args;
+    if (runner.length > 0) {
+      if (!runner.includes(rest[0] ?? '')) return program;
+      rest = rest.slice(1);
+    }
+    const spec = rest.find((a) => !a.startsWith('-'));
+    return spec === undefined ? program : packageName(spec);
+  }
+  if (SCRIPT_RUNNERS.has(program) || /^python3\.\d+$/.test(program)) {
+    const module = args.indexOf('-m');
+    if (module >= 0 && args[module + 1]) return args[module + 1]!;
+    const script = args.find((a) => !a.startsWith('-') && a !== 'run');
+    return script === undefined ? program : scriptName(script);
+  }
+  return program;
+}
+
+/** `@scope/name@1.2.3` → `name`; `ghcr.io/org/image:tag` → `image`; `pkg==1.0` → `pkg`. */
+function packageName(spec: string): string {
+  const unversioned = spec.replace(/(?<=.)@[^/]*$/, '').replace(/[:=]=?[^/]*$/, '');
+  return unversioned.split('/').pop() || unversioned;
+}
+
+function scriptName(script: string): string {
+  const name = basename(script, extname(script));
+  if (!GENERIC_SCRIPTS.has(name)) return name;
+  // An index.js: the package it belongs to, else the folder it is in.
+  let dir = dirname(resolve(script));
+  const javascript = /^\.[cm]?[jt]s$/.test(extname(script));
+  for (let depth = 0; javascript && depth < 4; depth++) {
+    const manifest = resolve(dir, 'package.json');
+    if (existsSync(manifest)) {
+      try {
+        const { name: pkg } = JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown };
+        if (typeof pkg === 'string' && pkg.length > 0) return packageName(pkg);
+      } catch {
+        // not JSON: fall back to the folder
+      }
+      break;
+    }
+    if (dirname(dir) === dir) break;
+    dir = dirname(dir);
+  }
+  let folder = dirname(resolve(script));
+  while (GENERIC_FOLDERS.has(basename(folder)) && dirname(folder) !== folder)
+    folder = dirname(folder);
+  return basename(folder) || name;
+}
+
+/**
+ * A remote's host and the path segments that say which server it is:
+ * `https://mcp.example.com/mcp` → `mcp.example.com`, `http://127.0.0.1:8081/servers/github/mcp`
+ * → `127.0.0.1-8081-servers-github` (the port is kept for an address, where it tells servers
+ * apart).
+ */
+export function urlName(url: URL): string {
+  const bare = url.hostname.replace(/^\[|\]$/g, '').replace(/^www\./, '');
+  const host = bare === '::1' ? 'localhost' : bare;
+  const address = /^[\d.]+$/.test(host) || host.includes(':') || host === 'localhost';
+  const parts = [host];
+  if (address && url.port) parts.push(url.port);
+  for (const segment of url.pathname.split('/')) {
+    const text = decodeURIComponent(segment);
+    if (text && !GENERIC_SEGMENTS.has(text.toLowerCase())) parts.push(text);
+  }
+  return parts.join('-');
 }
 
 /** A backend name the schema accepts, from a program name or a host name. */

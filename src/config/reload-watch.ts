@@ -19,6 +19,8 @@ export function reloadOnChange(
   flags: ConfigOverrides,
   gateway: Reloadable,
   log: Logger,
+  /** The mode's defaults, as the start loaded them (LoadOptions.defaults). */
+  defaults: ConfigOverrides = {},
 ): () => void {
   let running = false;
   let pending: string | undefined;
@@ -31,7 +33,7 @@ export function reloadOnChange(
     try {
       let next: Readonly<GatewayConfig> | undefined;
       try {
-        next = loadConfig({ file, flags });
+        next = loadConfig({ file, flags, defaults });
       } catch (error) {
         if (!(error instanceof ConfigError)) throw error;
         for (const problem of error.problems)

@@ -1,8 +1,10 @@
 import { z } from 'zod';
 import { restConfigSchema } from '../rest/config-schema.js';
+import { clusterConfigSchema } from '../cluster/config-schema.js';
 import { ms } from './fields.js';
 import {
   BACKEND_NAME,
+  CACHED_METHODS,
   backendSchema,
   httpUrl,
   remoteBackendSchema,
@@ -17,6 +19,12 @@ export { BACKEND_NAME, backendSchema, remoteBackendSchema, stdioBackendSchema };
  * file, the environment and the command line are merged (in that order of precedence, lowest
  * first) before the result is parsed, once, and frozen. Durations are in milliseconds.
  */
+
+/** A surface's own message limit; TCP's is `server.tcp.maxFrameBytes`. */
+const surfaceLimit = z
+  .object({ maxMessageBytes: z.number().int().min(1024).optional() })
+  .strict()
+  .prefault({});
 
 export const configSchema = z
   .object({
@@ -57,8 +65,17 @@ export const configSchema = z
               .default(10 * 1024 * 1024),
             /** Requests one connection may have in flight; more are refused with GATEWAY_CAPACITY. */
             maxInFlight: z.number().int().min(1).default(1024),
+            /**
+             * A port of its own answering one health-check frame per connection (seed 003's
+             * `tcp_health_port`, docs/tcp-protocol.md); 0 for any free one. Off when absent.
+             */
+            healthPort: z.number().int().min(0).max(65535).optional(),
           })
           .strict()
+          .refine((tcp) => tcp.healthPort === undefined || tcp.enabled, {
+            message: 'expected server.tcp.enabled: the health port belongs to the TCP frontend',
+            path: ['healthPort'],
+          })
           .prefault({}),
         /** Serve HTTPS (and WSS) instead of HTTP. */
         tls: z
@@ -115,6 +132,10 @@ export const configSchema = z
          * refused before it is parsed (serializing it again would overflow the stack).
          */
         maxDepth: z.number().int().min(8).max(10_000).default(128),
+        /** Largest request body on the HTTP surfaces (Streamable HTTP, SSE posts, REST); default: maxMessageBytes. */
+        http: surfaceLimit,
+        /** Largest WebSocket message (larger ones close the connection with 1009); default: maxMessageBytes. */
+        websocket: surfaceLimit,
       })
       .strict()
       .prefault({}),
@@ -138,6 +159,40 @@ export const configSchema = z
          * authentication every client has the proxy's address: raise it or set 0 there.
          */
         maxPerClient: z.number().int().min(0).default(500),
+      })
+      .strict()
+      .prefault({}),
+    /** The 2026-07-28 protocol revision, served to modern clients whatever a backend speaks. */
+    modern: z
+      .object({
+        /** Serve 2026-07-28 requests (off: they get the legacy path's answers, as before). */
+        enabled: z.boolean().default(true),
+        /** Legacy sessions kept per caller and capability set for modern requests. */
+        poolMaxPerKey: z.number().int().min(1).max(1024).default(8),
+        /** How long an `input_required` round waits for the client's retry. */
+        continuationTtlMs: z.number().int().min(1000).default(300_000),
+        /**
+         * Keys (32 bytes, base64) sealing `requestState`: the first seals, all open, so a key
+         * can be rotated. None: a random key per process (continuations die with it).
+         */
+        stateKeys: z
+          .array(
+            z
+              .string()
+              .refine(
+                (k) => Buffer.from(k, 'base64').length === 32,
+                'must be 32 bytes, base64-encoded (make one with: openssl rand -base64 32)',
+              ),
+          )
+          .default([]),
+        /** The caching hints complete list and read results carry (private: per caller). */
+        cache: z
+          .object({
+            ttlMs: ms(0),
+            scope: z.enum(['public', 'private']).default('private'),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -185,7 +240,14 @@ export const configSchema = z
         required: z.boolean().default(false),
         /** API keys, plain or `sha256:<hex>` (BRIDGE_API_KEYS, comma-separated). */
         apiKeys: z
-          .array(z.string().min(8, 'expected an API key of at least 8 characters'))
+          .array(
+            z
+              .string()
+              .min(
+                8,
+                'expected an API key of at least 8 characters; make one with "openssl rand -hex 32" (or use JWTs: "mcp-bridge token create")',
+              ),
+          )
           .default([]),
         jwt: z
           .object({
@@ -206,6 +268,43 @@ export const configSchema = z
             maxLifetimeSeconds: z.number().int().min(1).default(86_400),
             /** The claim that names the caller; a token without it is refused. */
             principalClaim: z.string().min(1).default('sub'),
+          })
+          .strict()
+          .refine((jwt) => jwt.secret ?? jwt.publicKey ?? jwt.jwksUrl, {
+            message:
+              'verifies no token: give secret (or set BRIDGE_JWT_SECRET), publicKey or jwksUrl',
+          })
+          .optional(),
+        /**
+         * Opaque bearer tokens checked at the authorization server (OAuth 2.0 token
+         * introspection, RFC 7662): a token that is neither an API key nor a JWT that
+         * `auth.jwt` verifies is posted to `url`, and its answer decides (docs/security.md).
+         */
+        introspection: z
+          .object({
+            /** The introspection endpoint. */
+            url: httpUrl,
+            /** The gateway's own client id at the authorization server. */
+            clientId: z.string().min(1),
+            /** Its secret (BRIDGE_INTROSPECTION_SECRET). */
+            clientSecret: z.string().min(1),
+            /** `basic`: HTTP Basic (client_secret_basic); `post`: in the form (client_secret_post). */
+            clientAuth: z.enum(['basic', 'post']).default('basic'),
+            /** Longest wait for an answer; then the request gets 503 GATEWAY_AUTH_UNAVAILABLE. */
+            timeoutMs: z.number().int().min(100).max(60_000).default(5000),
+            /** Longest an active token's answer is kept (never past its `exp`); 0: asked every time. */
+            cacheTtlMs: ms(300_000),
+            /** How long a refused token's answer is kept; 0: not kept. */
+            negativeCacheMs: ms(10_000),
+            /** Most answers kept at once; the least recently used go first. */
+            maxEntries: z.number().int().min(1).max(1_000_000).default(10_000),
+            /** A token must name one of these in `aud`, when set. */
+            audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+            /** A token's `iss` must be this, when set. */
+            issuer: z.string().min(1).optional(),
+            /** The field that names the caller; `client_id` when a token has none. */
+            principalClaim: z.string().min(1).default('sub'),
+            clockToleranceSec: z.number().int().min(0).max(300).default(30),
           })
           .strict()
           .optional(),
@@ -255,6 +354,44 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Response caching of cacheable results (docs/traffic.md#response-caching); per backend: `backends.<name>.cache`. */
+    cache: z
+      .object({
+        /** Cache every backend's results (a backend's own `cache.enabled` wins). */
+        enabled: z.boolean().default(false),
+        /** `memory`: this process; `redis`: shared by every replica (needs `redis.url`). */
+        store: z.enum(['memory', 'redis']).default('memory'),
+        /** Methods cached without a hint from the server (`resources/read` is cached when a server marks it, or when listed). */
+        methods: z
+          .array(z.enum(CACHED_METHODS))
+          .default(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list']),
+        /** Lifetime of results without a `ttlMs` hint; 0: only hinted results are kept. */
+        ttlMs: ms(60_000),
+        /** Who shares a result without a `cacheScope` hint: every caller, or each principal alone. */
+        scope: z.enum(['public', 'private']).default('private'),
+        /** Longest lifetime of any entry, a server's `ttlMs` included. */
+        maxTtlMs: z.number().int().min(1).default(3_600_000),
+        /** Most entries (memory); most entries of one backend and method (redis). */
+        maxEntries: z.number().int().min(1).default(10_000),
+        /** Most bytes of all entries (memory). */
+        maxBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(64 * 1024 * 1024),
+        /** Larger results are not kept. */
+        maxEntryBytes: z
+          .number()
+          .int()
+          .min(1)
+          .default(1024 * 1024),
+      })
+      .strict()
+      .refine((cache) => cache.maxEntryBytes <= cache.maxBytes, {
+        message: 'expected at most cache.maxBytes',
+        path: ['maxEntryBytes'],
+      })
+      .prefault({}),
     redis: z
       .object({
         /** Shared state for several replicas (REDIS_URL): `redis://…`, or a Unix socket path. */
@@ -264,6 +401,8 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Several replicas sharing sessions through Redis (src/cluster/config-schema.ts, docs/scaling.md). */
+    cluster: clusterConfigSchema,
     rateLimits: z
       .object({
         /** (BRIDGE_ENABLE_RATE_LIMITING) */
@@ -349,6 +488,11 @@ export const configSchema = z
           .default('info'),
         /** Write logs to this file instead of stderr (BRIDGE_LOG_FILE). */
         file: z.string().min(1).optional(),
+        /**
+         * `pretty`: readable lines; `json`: JSON lines; `auto`: pretty when stderr is a terminal
+         * and logs go there, JSON otherwise (BRIDGE_LOG_FORMAT, `--log-format`).
+         */
+        format: z.enum(['auto', 'pretty', 'json']).default('auto'),
       })
       .strict()
       .prefault({}),
@@ -368,6 +512,14 @@ export type GatewayConfigInput = z.input<typeof configSchema>;
 export type BackendConfig = z.infer<typeof backendSchema>;
 export type StdioBackendConfig = z.infer<typeof stdioBackendSchema>;
 export type RemoteBackendConfig = z.infer<typeof remoteBackendSchema>;
+
+/** The largest message `surface` takes: its own limit, else `limits.maxMessageBytes`. */
+export function messageLimit(
+  limits: Readonly<GatewayConfig['limits']>,
+  surface: 'http' | 'websocket',
+): number {
+  return limits[surface].maxMessageBytes ?? limits.maxMessageBytes;
+}
 
 /** A configuration error, with every problem as `path: what was expected`. */
 export class ConfigError extends Error {
@@ -393,6 +545,17 @@ export function parseConfig(input: unknown): Readonly<GatewayConfig> {
     throw new ConfigError(
       result.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`),
     );
+  }
+  if (result.data.cache.store === 'redis' && result.data.redis.url === undefined)
+    throw new ConfigError(['cache.store: "redis" needs redis.url (REDIS_URL)']);
+  const cluster = result.data.cluster;
+  if (cluster.enabled) {
+    const problems: string[] = [];
+    if (result.data.redis.url === undefined)
+      problems.push('redis.url: cluster.enabled needs Redis');
+    if (cluster.secret === undefined)
+      problems.push('cluster.secret: cluster.enabled needs a secret the replicas share');
+    if (problems.length > 0) throw new ConfigError(problems);
   }
   return deepFreeze(result.data);
 }

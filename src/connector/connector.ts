@@ -1,80 +1,31 @@
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type {
-  JSONRPCMessage,
-  JSONRPCNotification,
-  JSONRPCReply,
-  JSONRPCRequest,
-  RequestId,
-} from '../core/jsonrpc.js';
+import type { JSONRPCMessage, JSONRPCNotification, JSONRPCReply } from '../core/jsonrpc.js';
+import type { JSONRPCRequest, RequestId } from '../core/jsonrpc.js';
 import { isNotification, isReply, isRequest } from '../core/jsonrpc.js';
 import type { GatewayErrorCode } from '../core/errors.js';
 import { GatewayError, toErrorReply } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { withId } from '../core/raw-json.js';
-import { SAFE_METHODS } from '../policies/retry.js';
 import { backoffDelay } from './backoff.js';
-import type { BackoffOptions } from './backoff.js';
 import { WaitQueue } from './queue.js';
-import type { WaitQueueOptions } from './queue.js';
-import type { CredentialsProvider } from './credentials.js';
-import { StaticCredentials } from './credentials.js';
-import { StatusFile, displayUrl } from './status-file.js';
+import { StatusFile } from './status-file.js';
 import type { ConnectorStatus } from './status-file.js';
-import {
-  classifySendFailure,
-  createLink,
-  describeSendFailure,
-  isLinkFailure,
-  meansNoStreamableHttp,
-} from './remote-link.js';
-import { transportsFor } from './remote-link.js';
-import type { ConnectTransport, ResolvedTransport } from './remote-link.js';
+import { classifySendFailure, createLink, describeSendFailure } from './remote-link.js';
+import { isLinkFailure, isResumeRefusal, meansNoStreamableHttp } from './remote-link.js';
+import { isAuthRefusal, reopenGetStream } from './remote-link.js';
+import { directTarget, remoteTarget } from './link-targets.js';
+import type { LinkTarget } from './link-targets.js';
 import { RestoreMemo } from './restore-memo.js';
-import { LOG_LEVELS } from '../core/jsonrpc.js';
+import { HeldStreams } from './held-streams.js';
+import { seconds, triage } from './link-loss.js';
+import type { InFlight } from './link-loss.js';
+import { OwnRequests, RequestClock, ServerRequests, withTimeout } from './link-requests.js';
+import { channels } from '../core/diagnostics.js';
+import { SessionNotAttached, WebSocketBackendTransport } from '../backends/websocket-backend.js';
 
-export interface ConnectorOptions {
-  /** The remote gateway or server: http(s)://, ws(s):// or tcp(s)://. */
-  url: string;
-  /**
-   * How to reach it; `auto` tries Streamable HTTP, then legacy SSE.
-   * @default by the URL's scheme: `auto` for http(s), `websocket` for ws(s), `tcp` for tcp(s)
-   */
-  transport?: ConnectTransport;
-  /** The desktop client's side: the stdio server transport, started by the connector. */
-  client: Transport;
-  log: Logger;
-  /** Headers and tokens, asked for on every (re)connect. @default no credentials */
-  credentials?: CredentialsProvider;
-  /** Bounds of the queue of requests made while the link is down. @default { maxSize: 100, maxWaitMs: 60_000 } */
-  queue?: WaitQueueOptions;
-  /** Delays between reconnection attempts. @default { initialMs: 500, maxMs: 30_000 } */
-  backoff?: BackoffOptions;
-  /** How long one attempt (connect, and the restore handshake) may take. @default 10_000 */
-  connectTimeoutMs?: number;
-  /** Where to keep a JSON status file (state, since, reconnects, queue depth). @default undefined */
-  statusFile?: string;
-  /** Largest message accepted from the remote (WebSocket, TCP), in bytes. @default 16 MiB */
-  maxMessageBytes?: number;
-}
-
-export type LinkState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
-
-/** A client request sent to the remote under an id of the connector's. */
-interface InFlight {
-  clientId: RequestId;
-  request: JSONRPCRequest;
-  /** The remote said it did not run it (404, unreachable): safe to send again, whatever it is. */
-  notRun?: boolean;
-}
-
-/** Requests re-sent after a break: those that change nothing, plus the ones a restore replays. */
-const RESENDABLE = new Set([
-  ...SAFE_METHODS,
-  'logging/setLevel',
-  'resources/subscribe',
-  'resources/unsubscribe',
-]);
+import type { ConnectorOptions, LinkState } from './options.js';
+export type { ConnectorOptions, LinkState } from './options.js';
 
 /**
  * A stdio MCP server for a desktop client that carries the session to a remote MCP server and
@@ -93,41 +44,39 @@ export class Connector {
   private link: Transport | undefined;
   /** Bumped whenever a link is dropped, so that late events of an old link are ignored. */
   private epoch = 0;
-  private kind: ResolvedTransport;
-  /** `auto` has not yet seen which HTTP transport the remote speaks. */
-  private autoPending: boolean;
+  /** The primary, then the fallbacks (link-targets.ts); `at` is the one in use or being tried. */
+  private readonly targets: LinkTarget[];
+  private at = 0;
   private attempt = 0;
   /** The current link has carried a reply: it really is up (an HTTP link is up only in name until then). */
   private confirmed = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private nextRemoteId = 1;
-  private nextClientFacingId = 1;
   private readonly inFlight = new Map<number, InFlight>();
   /** The connector's own requests (the restore handshake), by remote id. */
-  private readonly handshake = new Map<number, (reply: JSONRPCReply | Error) => void>();
+  private readonly own = new OwnRequests();
   /** Server requests sent to the client, by the id the client sees. */
-  private readonly toClient = new Map<number, { epoch: number; remoteId: RequestId }>();
+  private readonly toClient = new ServerRequests();
   private readonly memo = new RestoreMemo();
+  private readonly held = new HeldStreams<InFlight>();
+  /** The control dialect: the lost link's session, which the next link to it attaches to again. */
+  private attachable: { sessionId: string; target: number } | undefined;
+  private getStreamEventId: string | undefined; // of a GET stream reopened by resumeStreams
+  /** When each client request reached the connector, for the latency metric. */
+  private readonly clock = new RequestClock();
   private readonly queue: WaitQueue<JSONRPCMessage>;
-  private readonly credentials: CredentialsProvider;
   private readonly status: StatusFile | undefined;
-  private readonly log: Logger;
-  private readonly remote: string;
+  private log: Logger;
   private closed = false;
   private markEnded!: () => void;
   /** Resolves once the connector has closed (the client left, or `close` was called). */
   readonly ended = new Promise<void>((resolve) => (this.markEnded = resolve));
 
   constructor(private readonly options: ConnectorOptions) {
-    const inferred = transportsFor(new URL(options.url)).auto;
-    const transport =
-      options.transport === undefined || options.transport === 'auto'
-        ? inferred
-        : options.transport;
-    this.kind = transport === 'auto' ? 'streamable-http' : transport;
-    this.autoPending = transport === 'auto';
-    this.credentials = options.credentials ?? new StaticCredentials();
-    this.remote = displayUrl(options.url);
+    this.targets = [
+      options.direct ? directTarget(options.direct) : remoteTarget(options),
+      ...(options.fallbacks ?? []).map(remoteTarget),
+    ];
     this.log = options.log.child({ remote: this.remote });
     this.queue = new WaitQueue(options.queue ?? {}, (message) => this.expired(message));
     this.status = options.statusFile ? new StatusFile(options.statusFile) : undefined;
@@ -142,7 +91,7 @@ export class Connector {
       queueDepth: this.queue.size,
       inFlight: this.inFlight.size,
       remote: this.remote,
-      transport: this.autoPending ? 'auto' : this.kind,
+      transport: this.target.autoPending ? 'auto' : this.target.kind,
       ...(this.lastError !== undefined && { lastError: this.lastError }),
       pid: process.pid,
     };
@@ -155,7 +104,7 @@ export class Connector {
     client.onerror = (error) => this.log.debug({ err: error }, 'client transport error');
     client.onclose = () => void this.close();
     await client.start();
-    this.log.info({ credentials: this.credentials.describe() }, 'connector ready');
+    this.log.info({ credentials: this.target.credentials.describe() }, 'connector ready');
     this.writeStatus();
   }
 
@@ -164,7 +113,10 @@ export class Connector {
   private fromClient(message: JSONRPCMessage): void {
     if (this.closed) return;
     if (isReply(message)) return this.replyFromClient(message);
-    if (isRequest(message)) this.memo.note(message);
+    if (isRequest(message)) {
+      this.memo.note(message);
+      this.clock.arrived(message);
+    }
     if (isNotification(message)) {
       if (message.method === 'notifications/initialized') this.memo.initialized = true;
       if (message.method === 'notifications/cancelled') return this.cancelFromClient(message);
@@ -175,9 +127,8 @@ export class Connector {
   }
 
   private replyFromClient(reply: JSONRPCReply): void {
-    const entry = typeof reply.id === 'number' ? this.toClient.get(reply.id) : undefined;
+    const entry = this.toClient.take(reply.id);
     if (!entry) return;
-    this.toClient.delete(reply.id as number);
     // The remote that asked is gone: a restored session never asked this.
     if (entry.epoch !== this.epoch || this.state !== 'connected') return;
     this.transmit(withId(reply, entry.remoteId));
@@ -199,7 +150,7 @@ export class Connector {
     if (!this.queue.push(message)) {
       if (isRequest(message)) {
         this.replyError(
-          message.id,
+          message,
           'CONNECTOR_QUEUE_FULL',
           `${this.queue.maxSize} requests already wait for the link to ${this.remote} (--queue-size)`,
         );
@@ -212,7 +163,7 @@ export class Connector {
   private expired(message: JSONRPCMessage): void {
     if (isRequest(message)) {
       this.replyError(
-        message.id,
+        message,
         'CONNECTOR_QUEUE_TIMEOUT',
         `the link to ${this.remote} was not back within ${this.queue.maxWaitMs} ms (--queue-wait-ms)${this.lastError ? `; last error: ${this.lastError}` : ''}`,
       );
@@ -228,11 +179,21 @@ export class Connector {
     this.transmit(withId(message, remoteId), remoteId);
   }
 
-  private transmit(message: JSONRPCMessage, remoteId?: number): void {
+  private transmit(message: JSONRPCMessage, remoteId?: number, resumptionToken?: string): void {
     const link = this.link;
     const epoch = this.epoch;
     if (!link) return;
-    link.send(message).catch((error: unknown) => this.sendFailed(error, epoch, remoteId));
+    const entry = remoteId === undefined ? undefined : this.inFlight.get(remoteId);
+    // Over Streamable HTTP, the last event id of each response stream, to resume it from.
+    const onresumptiontoken = entry
+      ? (token: string) => {
+          entry.resumeToken = token;
+          entry.resumed = false;
+        }
+      : undefined;
+    link
+      .send(message, { resumptionToken, onresumptiontoken })
+      .catch((error: unknown) => this.sendFailed(error, epoch, remoteId));
   }
 
   private sendFailed(error: unknown, epoch: number, remoteId: number | undefined): void {
@@ -242,13 +203,13 @@ export class Connector {
     const entry = remoteId === undefined ? undefined : this.inFlight.get(remoteId);
     const detail = describeSendFailure(error);
     if (
-      this.autoPending &&
+      this.target.autoPending &&
       entry?.request.method === 'initialize' &&
       meansNoStreamableHttp(error)
     ) {
       // The verdict is kept: every reconnection uses SSE from now on.
       this.log.info('the remote does not speak Streamable HTTP; trying legacy SSE');
-      this.kind = 'sse';
+      this.target.kind = 'sse';
       this.inFlight.delete(remoteId!);
       this.drop();
       this.queue.requeue([entry.request]);
@@ -257,7 +218,7 @@ export class Connector {
     if (failure === 'refused') {
       if (!entry) return void this.log.warn({ reason: detail }, 'the remote refused a message');
       this.inFlight.delete(remoteId!);
-      return this.replyError(entry.clientId, 'CONNECTOR_REMOTE_REFUSED', detail);
+      return this.replyError(entry.request, 'CONNECTOR_REMOTE_REFUSED', detail);
     }
     if (entry && (failure === 'session-lost' || failure === 'not-delivered')) entry.notRun = true;
     this.linkLost(detail, epoch, failure === 'session-lost');
@@ -269,31 +230,23 @@ export class Connector {
     this.confirmed = true;
     if (isReply(message)) {
       const id = message.id as number;
-      const waiting = this.handshake.get(id);
-      if (waiting) {
-        this.handshake.delete(id);
-        return waiting(message);
-      }
+      if (this.own.answer(message)) return;
       const entry = this.inFlight.get(id);
       if (!entry) return;
       this.inFlight.delete(id);
       this.attempt = 0;
       if (entry.request.method === 'initialize' && 'result' in message)
         this.established(message.result);
+      this.clock.answered(entry.request, 'error' in message ? 'error' : 'ok');
       return this.toClientSend(withId(message, entry.clientId));
     }
     if (isRequest(message)) {
-      const id = this.nextClientFacingId++;
-      this.toClient.set(id, { epoch: this.epoch, remoteId: message.id });
-      return this.toClientSend(withId(message, id));
+      return this.toClientSend(withId(message, this.toClient.add(this.epoch, message.id)));
     }
     if (message.method === 'notifications/cancelled') {
       const params = message.params;
-      for (const [id, entry] of this.toClient) {
-        if (entry.epoch !== this.epoch || entry.remoteId !== params?.requestId) continue;
-        this.toClient.delete(id);
-        return this.toClientSend({ ...message, params: { ...params, requestId: id } });
-      }
+      const id = this.toClient.cancel(this.epoch, params?.requestId as RequestId);
+      if (id !== undefined) this.toClientSend({ ...message, params: { ...params, requestId: id } });
       return;
     }
     this.toClientSend(message);
@@ -302,7 +255,7 @@ export class Connector {
   /** The remote answered the client's initialize: there is a session to restore from now on. */
   private established(result: Record<string, unknown>): void {
     this.memo.established = true;
-    this.autoPending = false;
+    this.target.autoPending = false;
     const version = result.protocolVersion;
     if (typeof version === 'string' && version) this.memo.protocolVersion = version;
     this.applyProtocolVersion();
@@ -321,21 +274,17 @@ export class Connector {
     });
   }
 
-  private replyError(id: RequestId, code: GatewayErrorCode, detail: string): void {
-    this.toClientSend(toErrorReply(id, new GatewayError(code, detail)));
+  private replyError(request: JSONRPCRequest, code: GatewayErrorCode, detail: string): void {
+    this.clock.answered(request, code);
+    this.toClientSend(toErrorReply(request.id, new GatewayError(code, detail)));
   }
 
+  /** Publishes a client request's latency, from its arrival to its reply. */
   /** A log notification to the desktop client, at a level it asked for. */
   private tellClient(level: 'info' | 'warning', text: string): void {
     this.log[level === 'info' ? 'info' : 'warn'](text);
-    if (!this.memo.established || !this.memo.initialized) return;
-    const wanted = LOG_LEVELS.indexOf(this.memo.logLevel ?? 'debug');
-    if (LOG_LEVELS.indexOf(level) < wanted) return;
-    this.toClientSend({
-      jsonrpc: '2.0',
-      method: 'notifications/message',
-      params: { level, logger: 'mcp-bridge-connector', data: text },
-    });
+    const notification = this.memo.logNotification(level, text);
+    if (notification) this.toClientSend(notification);
   }
 
   // ── the link ───────────────────────────────────────────────────────────────────────────
@@ -344,15 +293,32 @@ export class Connector {
     if (this.closed) return;
     const epoch = ++this.epoch;
     const restoring = this.memo.established;
+    const resuming = this.held.pending && this.held.target === this.at;
+    if (this.held.pending && !resuming) this.held.release((entries) => this.unresumable(entries));
+    const attach = this.attachable?.target === this.at ? this.attachable.sessionId : undefined;
     this.confirmed = false;
     if (this.state === 'idle') this.setState('connecting');
     let link: Transport;
     try {
-      link = createLink(this.kind, {
-        url: this.options.url,
-        headers: await this.credentials.headers(),
+      const target = this.target;
+      link = createLink(target.kind, {
+        url: target.url,
+        headers: await target.credentials.headers(),
+        credentials: target.credentials,
         log: this.log,
         maxMessageBytes: this.options.maxMessageBytes ?? 16 * 1024 * 1024,
+        ...(target.tls && { tls: target.tls }),
+        ...(target.direct && { direct: target.direct }),
+        ...(resuming && { sessionId: this.held.sessionId }),
+        ...(attach !== undefined && {
+          sessionId: attach,
+          // In flight again before the replies the remote kept for it, which follow at once.
+          onAttached: () => {
+            if (epoch !== this.epoch) return;
+            this.attachable = undefined;
+            for (const [remoteId, entry] of this.held.take()) this.inFlight.set(remoteId, entry);
+          },
+        }),
       });
     } catch (error) {
       return this.attemptFailed(epoch, error);
@@ -366,14 +332,33 @@ export class Connector {
       if (epoch !== this.epoch) return;
       const failure = isLinkFailure(error);
       if (failure) this.linkLost(error.message, epoch, failure === 'session-lost');
+      else if (isResumeRefusal(error)) this.resumeRefused(error.message);
       else this.log.debug({ err: error }, 'remote transport error');
     };
     link.onclose = () => {
       if (epoch === this.epoch) this.linkLost('the connection closed', epoch);
     };
+    const attaching = attach !== undefined && link instanceof WebSocketBackendTransport;
     try {
-      await this.withTimeout(link.start(), 'connecting');
-      if (restoring) await this.restore(epoch);
+      try {
+        await withTimeout(link.start(), this.timeoutMs, 'connecting');
+      } catch (error) {
+        if (!(error instanceof SessionNotAttached)) throw error;
+        // The remote no longer has it (restarted, or past its grace): a new session, restored.
+        this.log.info({ reason: error.message }, 'the session could not be attached again');
+        this.attachable = undefined;
+        this.held.release((entries) =>
+          this.unresumable(entries, 'the remote no longer had the session'),
+        );
+        this.drop();
+        return void this.connect();
+      }
+      if (!attaching && resuming && !(await this.resumeStreams(epoch))) {
+        // The session is gone with the streams: a new link without its id, restored.
+        this.drop();
+        return void this.connect();
+      }
+      if (restoring && !resuming && !attaching) await this.restore(epoch);
     } catch (error) {
       return this.attemptFailed(epoch, error);
     }
@@ -388,13 +373,64 @@ export class Connector {
       // remote that restores and then drops at once keeps the delays growing.
       this.tellClient(
         'info',
-        `mcp-bridge: the connection to ${this.remote} is back; the session was restored`,
+        `mcp-bridge: the connection to ${this.remote} is back; ${attaching ? 'the session was attached again' : resuming ? 'the session was still there, and its streams were resumed' : 'the session was restored'}`,
+      );
+    }
+  }
+
+  /**
+   * On a link that carries the old session's id: whether the remote still has the session (a
+   * ping is answered), and if so, the held requests' streams resumed from their last event ids.
+   */
+  private async resumeStreams(epoch: number): Promise<boolean> {
+    try {
+      await this.ask('ping', undefined);
+    } catch (error) {
+      if (classifySendFailure(error) !== 'session-lost') throw error;
+      this.held.release((entries) => this.unresumable(entries));
+      return false;
+    }
+    this.applyProtocolVersion();
+    if (epoch !== this.epoch) throw new Error('the link was lost while resuming');
+    if (this.link instanceof StreamableHTTPClientTransport)
+      reopenGetStream(
+        this.link,
+        this.getStreamEventId,
+        (id) => (this.getStreamEventId = id),
+        this.log,
+      );
+    for (const [remoteId, entry] of this.held.take()) {
+      entry.resumed = true;
+      this.inFlight.set(remoteId, entry);
+      this.transmit(withId(entry.request, remoteId), remoteId, entry.resumeToken);
+    }
+    return true;
+  }
+
+  /** A resumption the remote would not serve (an event id it no longer has): those requests fail. */
+  private resumeRefused(reason: string): void {
+    const refused: InFlight[] = [];
+    for (const [remoteId, entry] of this.inFlight) {
+      if (!entry.resumed) continue;
+      this.inFlight.delete(remoteId);
+      refused.push(entry);
+    }
+    this.unresumable(refused, reason);
+  }
+
+  private unresumable(entries: InFlight[], reason = 'its stream could not be resumed'): void {
+    for (const entry of entries) {
+      this.replyError(
+        entry.request,
+        'CONNECTOR_LINK_LOST',
+        `the connection to ${this.remote} was lost while ${entry.request.method} was in flight and ${reason}; it may or may not have run, so it was not sent again`,
       );
     }
   }
 
   /** Re-initializes a session the remote lost, as the client first did, before anything else. */
   private async restore(epoch: number): Promise<void> {
+    this.getStreamEventId = undefined;
     const reply = await this.ask('initialize', this.memo.initializeParams());
     if ('error' in reply) throw new Error(`the remote refused initialize: ${reply.error.message}`);
     const version = reply.result.protocolVersion;
@@ -409,24 +445,11 @@ export class Connector {
 
   /** A request of the connector's own on the link being restored. */
   private ask(method: string, params: Record<string, unknown> | undefined): Promise<JSONRPCReply> {
-    const link = this.link!;
-    const id = this.nextRemoteId++;
-    const answer = new Promise<JSONRPCReply>((resolve, reject) => {
-      this.handshake.set(id, (reply) => (reply instanceof Error ? reject(reply) : resolve(reply)));
-    });
-    link
-      .send({ jsonrpc: '2.0', id, method, ...(params && { params }) })
-      .catch((error: unknown) => this.handshake.get(id)?.(error as Error));
-    return this.withTimeout(answer, method).finally(() => this.handshake.delete(id));
+    return this.own.ask(this.link!, this.nextRemoteId++, method, params, this.timeoutMs);
   }
 
-  private withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
-    const ms = this.options.connectTimeoutMs ?? 10_000;
-    let timer: NodeJS.Timeout;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
-    });
-    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  private get timeoutMs(): number {
+    return this.options.connectTimeoutMs ?? 10_000;
   }
 
   private attemptFailed(epoch: number, error: unknown): void {
@@ -436,7 +459,38 @@ export class Connector {
     this.drop();
     this.lastError = detail;
     this.setState('reconnecting');
-    this.scheduleReconnect(false);
+    // Refused credentials are no outage: what waits is answered now (the retries go on).
+    if (isAuthRefusal(error))
+      for (const m of this.queue.drain())
+        if (isRequest(m)) this.replyError(m, 'CONNECTOR_REMOTE_REFUSED', detail);
+    this.scheduleReconnect(this.advance(detail));
+  }
+
+  /**
+   * After an attempt that failed: the next remote in the list, to be tried at once (true), or,
+   * after the last, the primary again after the backoff delay (false).
+   */
+  private advance(reason: string): boolean {
+    if (this.targets.length < 2) return false;
+    const from = this.target.display;
+    this.moveTo((this.at + 1) % this.targets.length);
+    this.log.info({ from, to: this.remote, reason }, 'trying the next remote');
+    return this.at !== 0;
+  }
+
+  private get target(): LinkTarget {
+    return this.targets[this.at]!;
+  }
+
+  /** The remote as logs and the status file show it. */
+  private get remote(): string {
+    return this.target.display;
+  }
+
+  private moveTo(index: number): void {
+    if (index === this.at) return;
+    this.at = index;
+    this.log = this.options.log.child({ remote: this.remote });
   }
 
   /** Forgets the current link: its late events are ignored from now on. */
@@ -444,8 +498,7 @@ export class Connector {
     this.epoch++;
     const link = this.link;
     this.link = undefined;
-    for (const answer of this.handshake.values()) answer(new Error('the link was lost'));
-    this.handshake.clear();
+    this.own.failAll();
     if (!link) return;
     link.onmessage = undefined;
     link.onerror = undefined;
@@ -457,32 +510,50 @@ export class Connector {
   private linkLost(reason: string, epoch: number, immediate = false): void {
     if (epoch !== this.epoch || this.closed) return;
     const wasConnected = this.state === 'connected' && this.confirmed;
+    // A link lost with its session still on the remote (not a 404): streams may be resumed, or
+    // (the control dialect) the session attached to again with all its replies kept.
+    const link = this.link;
+    const controlSession =
+      link instanceof WebSocketBackendTransport && this.memo.established
+        ? link.sessionId
+        : undefined;
+    const session =
+      !immediate && link instanceof StreamableHTTPClientTransport ? link.sessionId : controlSession;
+    if (controlSession !== undefined)
+      this.attachable = { sessionId: controlSession, target: this.at };
     this.drop();
     this.lastError = reason;
     this.setState('reconnecting');
-    const again: JSONRPCMessage[] = [];
-    for (const entry of this.inFlight.values()) {
-      const { method } = entry.request;
-      const firstContact = method === 'initialize' && !this.memo.established;
-      if (entry.notRun || RESENDABLE.has(method) || firstContact) {
-        again.push(entry.request);
-        continue;
-      }
+    const { again, hold, lost } = triage(this.inFlight, {
+      established: this.memo.established,
+      session,
+      keepsReplies: controlSession !== undefined,
+    });
+    for (const entry of lost) {
       this.replyError(
-        entry.clientId,
+        entry.request,
         'CONNECTOR_LINK_LOST',
-        `the connection to ${this.remote} was lost while ${method} was in flight (${reason}); it may or may not have run, so it was not sent again`,
+        `the connection to ${this.remote} was lost while ${entry.request.method} was in flight (${reason}); it may or may not have run, so it was not sent again`,
       );
     }
     this.inFlight.clear();
     this.queue.requeue(again);
+    if (hold.size > 0)
+      this.held.hold(session!, this.at, hold, this.queue.maxWaitMs, (entries) =>
+        this.unresumable(entries, `its stream was not resumed within ${this.queue.maxWaitMs} ms`),
+      );
     if (wasConnected) {
       this.tellClient(
         'warning',
         `mcp-bridge: lost the connection to ${this.remote} (${reason}); reconnecting, requests wait up to ${seconds(this.queue.maxWaitMs)}`,
       );
     }
-    this.scheduleReconnect(immediate);
+    // A link that never carried a reply was a failed attempt (HTTP links connect on their first
+    // request); one that was up and broke starts the list over: the primary may be back.
+    let next = false;
+    if (this.confirmed) this.moveTo(0);
+    else next = this.advance(reason);
+    this.scheduleReconnect(immediate || next);
   }
 
   private scheduleReconnect(immediate: boolean): void {
@@ -499,7 +570,10 @@ export class Connector {
   }
 
   private writeStatus(): void {
-    this.status?.update(this.snapshot());
+    if (!this.status && !channels.connectorLink.hasSubscribers) return;
+    const snapshot = this.snapshot();
+    this.status?.update(snapshot);
+    if (channels.connectorLink.hasSubscribers) channels.connectorLink.publish(snapshot);
   }
 
   /** Ends the remote session (HTTP DELETE where there is one) and the client side. */
@@ -508,10 +582,14 @@ export class Connector {
     this.closed = true;
     clearTimeout(this.reconnectTimer);
     this.queue.drain();
+    this.held.take();
     const link = this.link;
     if (link instanceof StreamableHTTPClientTransport && link.sessionId)
-      await this.withTimeout(link.terminateSession(), 'ending the session').catch(() => {});
+      await withTimeout(link.terminateSession(), this.timeoutMs, 'ending the session').catch(
+        () => {},
+      );
     this.drop();
+    for (const target of this.targets) target.credentials.close?.();
     this.state = 'closed';
     this.since = Date.now();
     this.writeStatus();
@@ -519,8 +597,4 @@ export class Connector {
     await this.options.client.close().catch(() => {});
     this.markEnded();
   }
-}
-
-function seconds(ms: number): string {
-  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 100) / 10} s`;
 }

@@ -7,6 +7,18 @@
 export interface CredentialsProvider {
   /** Headers for the next connection: HTTP requests, the WebSocket upgrade, TCP's `auth_token`. */
   headers(): Promise<Record<string, string>>;
+  /**
+   * The headers as they stand now, without waiting: for what is sent on an open connection
+   * (TCP's per-frame `auth_token`), kept fresh by a provider that refreshes in the background.
+   */
+  current(): Record<string, string>;
+  /** Stops any refresh timer. */
+  close?(): void;
+  /**
+   * The remote answered an HTTP request with 401: get credentials it may take (the MCP
+   * authorization flow); true when the request should be sent again.
+   */
+  unauthorized?(response: Response): Promise<boolean>;
   /** What a log may say of these credentials (never a secret). */
   describe(): string;
 }
@@ -31,6 +43,10 @@ export class StaticCredentials implements CredentialsProvider {
   }
 
   async headers(): Promise<Record<string, string>> {
+    return { ...this.fixed };
+  }
+
+  current(): Record<string, string> {
     return { ...this.fixed };
   }
 

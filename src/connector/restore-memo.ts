@@ -1,4 +1,5 @@
-import type { JSONRPCRequest } from '../core/jsonrpc.js';
+import type { JSONRPCNotification, JSONRPCRequest } from '../core/jsonrpc.js';
+import { LOG_LEVELS } from '../core/jsonrpc.js';
 
 /**
  * What the connector remembers of the client's session, to restore it on a remote that lost it:
@@ -32,6 +33,21 @@ export class RestoreMemo {
         if (typeof params?.uri === 'string') this.subscriptions.delete(params.uri);
         return;
     }
+  }
+
+  /**
+   * A log notification of the connector's own for the client, or undefined when the client has
+   * no session yet or asked for a level above `level`.
+   */
+  logNotification(level: 'info' | 'warning', text: string): JSONRPCNotification | undefined {
+    if (!this.established || !this.initialized) return undefined;
+    const wanted = LOG_LEVELS.indexOf(this.logLevel ?? 'debug');
+    if (LOG_LEVELS.indexOf(level) < wanted) return undefined;
+    return {
+      jsonrpc: '2.0',
+      method: 'notifications/message',
+      params: { level, logger: 'mcp-bridge-connector', data: text },
+    };
   }
 
   /** The client's original initialize params. */

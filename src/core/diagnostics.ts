@@ -49,6 +49,21 @@ export interface BackendState {
   restarts: number;
 }
 
+export interface ConnectorLinkEvent {
+  state: string;
+  reconnects: number;
+  queueDepth: number;
+  inFlight: number;
+  transport: string;
+}
+export interface ConnectorRequestEvent {
+  method: string;
+  /** From the client's request reaching the connector to its reply leaving it. */
+  durationMs: number;
+  /** `ok`, `error` (the remote answered with one) or the connector's own error code. */
+  outcome: string;
+}
+
 /**
  * Every event the core publishes, in one place. Metrics, audit, tracing and the dashboard
  * subscribe here; the message path never calls them. Publishing is guarded by `hasSubscribers`,
@@ -76,6 +91,12 @@ export const channels = {
   ),
   /** Which store rate limits are counted in now, told when it changes. */
   rateLimitStore: topic<{ store: 'redis' | 'memory' }>('mcp-bridge:ratelimit:store'),
+  /** A cacheable request was looked up in the response cache. */
+  cacheLookup: topic<{ backend: string; method: string; result: 'hit' | 'miss' }>(
+    'mcp-bridge:cache:lookup',
+  ),
+  /** A backend's change notification dropped cached results. */
+  cacheInvalidate: topic<{ backend: string; notification: string }>('mcp-bridge:cache:invalidate'),
   authFailure: topic<{ reason: string; transport: string }>('mcp-bridge:auth:failure'),
   /** A caller was let in. */
   authSuccess: topic<{ principal: string; via: string; transport: string }>(
@@ -86,4 +107,19 @@ export const channels = {
   connectionClose: topic<{ transport: string }>('mcp-bridge:connection:close'),
   /** JSON-RPC payload bytes crossing a frontend. */
   bytes: topic<{ transport: string; direction: 'in' | 'out'; bytes: number }>('mcp-bridge:bytes'),
+  /** A connection refused before any session (a per-address cap, say): `reason` says which. */
+  connectionRejected: topic<{ transport: string; reason: string }>('mcp-bridge:connection:reject'),
+  /**
+   * A frame that carries no JSON-RPC: WebSocket `ping`, `pong`, `binary`; TCP `health_check`,
+   * `version_negotiation`, `version_ack`, `control`, `error`. Rare; JSON-RPC frames are `bytes`.
+   */
+  frame: topic<{ transport: 'websocket' | 'tcp'; direction: 'in' | 'out'; type: string }>(
+    'mcp-bridge:frame',
+  ),
+  /** A framed TCP connection broke the protocol; `type` is its code (`frame_too_large`, …). */
+  tcpProtocolError: topic<{ type: string }>('mcp-bridge:tcp:protocol-error'),
+  /** The connector's link changed (state, queue, requests in flight), as its status file shows. */
+  connectorLink: topic<ConnectorLinkEvent>('mcp-bridge:connector:link'),
+  /** A client request the connector carried was answered (by the remote, or by the connector). */
+  connectorRequest: topic<ConnectorRequestEvent>('mcp-bridge:connector:request'),
 } as const;

@@ -32,11 +32,20 @@ export const ERROR_TABLE = {
   GATEWAY_BACKEND_DISABLED: { status: 404, rpc: -32016, text: 'Backend not served' },
   GATEWAY_UNAUTHORIZED: { status: 401, rpc: -32030, text: 'Unauthorized' },
   GATEWAY_FORBIDDEN: { status: 403, rpc: -32031, text: 'Forbidden' },
+  // The authorization server that checks tokens (auth.introspection) did not answer: the caller
+  // may be fine, so not 401, and the gateway does not let it in unchecked.
+  GATEWAY_AUTH_UNAVAILABLE: { status: 503, rpc: -32032, text: 'Token check unavailable' },
   GATEWAY_RATE_LIMITED: { status: 429, rpc: -32029, text: 'Rate limit exceeded' },
   GATEWAY_CIRCUIT_OPEN: { status: 503, rpc: -32017, text: 'Backend circuit open' },
   GATEWAY_TIMEOUT: { status: 504, rpc: -32018, text: 'Backend timed out' },
   GATEWAY_NAME_COLLISION: { status: 500, rpc: -32019, text: 'Name offered by two backends' },
   GATEWAY_INTERNAL: { status: 500, rpc: -32603, text: 'Internal error' },
+  // The 2026-07-28 path's (src/era/, docs/protocol-eras.md): a well-formed retry whose
+  // continuation is gone, answered in a 200 so that the client sends the request again.
+  GATEWAY_CONTINUATION_LOST: { status: 200, rpc: -32603, text: 'Continuation lost' },
+  // A cluster's (src/cluster/, docs/scaling.md).
+  GATEWAY_BACKEND_RESTARTED: { status: 503, rpc: -32603, text: 'Backend restarted' },
+  GATEWAY_CLUSTER_UNAVAILABLE: { status: 503, rpc: -32024, text: 'Session store unavailable' },
   // The connector's own (src/connector/): what a desktop client sees when the link fails it.
   CONNECTOR_QUEUE_FULL: { status: 503, rpc: -32020, text: 'Connector queue full' },
   CONNECTOR_QUEUE_TIMEOUT: { status: 504, rpc: -32021, text: 'Remote not reachable in time' },

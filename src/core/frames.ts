@@ -40,6 +40,26 @@ export const FrameType = {
 
 export type FrameTypeNumber = (typeof FrameType)[keyof typeof FrameType];
 
+/** A frame type as the seed's metrics name it (`health_check`, `version_negotiation`, …). */
+export function frameTypeName(type: FrameTypeNumber): string {
+  return FRAME_TYPE_NAMES[type];
+}
+
+const FRAME_TYPE_NAMES: Readonly<Record<FrameTypeNumber, string>> = {
+  [FrameType.request]: 'request',
+  [FrameType.response]: 'response',
+  [FrameType.control]: 'control',
+  [FrameType.health]: 'health_check',
+  [FrameType.error]: 'error',
+  [FrameType.version]: 'version_negotiation',
+  [FrameType.versionAck]: 'version_ack',
+};
+
+/** `TCP_FRAME_TOO_LARGE` → `frame_too_large`: the `error_type` label. */
+export function protocolErrorType(code: string): string {
+  return code.replace(/^TCP_/, '').toLowerCase();
+}
+
 export interface Frame {
   type: FrameTypeNumber;
   version: number;

@@ -1,5 +1,6 @@
 import pino from 'pino';
-import type { Logger, LevelWithSilent } from 'pino';
+import type { DestinationStream, Logger, LevelWithSilent } from 'pino';
+import pretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -43,6 +44,33 @@ export interface LoggerOptions {
   level?: LevelWithSilent;
   /** Where records go; stdout belongs to stdio MCP, so the default is stderr. @default 2 */
   destination?: number | string;
+  /**
+   * `json`: one JSON object a line, for machines; `pretty`: one readable line a record
+   * (`12:00:01.234 INFO  gateway listening host=127.0.0.1 port=8080`), for a person at a terminal.
+   * @default 'json'
+   */
+  format?: 'json' | 'pretty';
+  /** Colour the pretty lines (levels, keys). @default false */
+  colors?: boolean;
+}
+
+/**
+ * The pretty form: time, level and message first, then the record's fields as `key=value` on the
+ * same line, so that a grep of the terminal still finds whole records. Errors keep their stack
+ * (on the lines after), as a person chasing a bug wants it.
+ */
+function prettyStream(options: LoggerOptions): DestinationStream {
+  return pretty({
+    destination: options.destination ?? 2,
+    // Synchronous, so that a line logged just before exit is not lost and lines stay in order
+    // with what the CLI writes to stderr itself.
+    sync: true,
+    colorize: options.colors ?? false,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname,name',
+    singleLine: true,
+    messageFormat: '{msg}',
+  });
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
@@ -53,6 +81,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       base: undefined,
     },
-    pino.destination({ dest: options.destination ?? 2, sync: false }),
+    options.format === 'pretty'
+      ? prettyStream(options)
+      : pino.destination({ dest: options.destination ?? 2, sync: false }),
   );
 }

@@ -119,8 +119,16 @@ export class LegacySseHandler {
     return this.sessions.size;
   }
 
-  /** `GET` on the stream path: opens a session and streams it to the client. */
-  handleStream(req: IncomingMessage, res: ServerResponse, peer: PeerInfo = {}): void {
+  /**
+   * `GET` on the stream path: opens a session and streams it to the client. `messagesPath` is
+   * the path its `endpoint` event names, when not the handler's own (seed 001's `/mcp/send`).
+   */
+  handleStream(
+    req: IncomingMessage,
+    res: ServerResponse,
+    peer: PeerInfo = {},
+    messagesPath = this.options.messagesPath,
+  ): void {
     if (channels.connectionOpen.hasSubscribers) countConnection(res);
     if (!accepts(req.headers.accept, 'text/event-stream')) {
       sendHttpError(
@@ -129,10 +137,10 @@ export class LegacySseHandler {
       );
       return;
     }
-    void this.open(res, peer);
+    void this.open(res, peer, messagesPath);
   }
 
-  private async open(res: ServerResponse, peer: PeerInfo): Promise<void> {
+  private async open(res: ServerResponse, peer: PeerInfo, messagesPath: string): Promise<void> {
     let hungUp = false;
     res.once('close', () => (hungUp = true));
     const transport = new LegacySseSessionTransport(() => {
@@ -164,10 +172,7 @@ export class LegacySseHandler {
       return;
     }
     this.sessions.set(transport.sessionId, { transport, handle });
-    transport.attach(
-      res,
-      `${this.options.messagesPath}?sessionId=${encodeURIComponent(transport.sessionId)}`,
-    );
+    transport.attach(res, `${messagesPath}?sessionId=${encodeURIComponent(transport.sessionId)}`);
   }
 
   /** `POST` on the messages path: hands the body's message(s) to the session it names. */

@@ -94,8 +94,8 @@ class Exchange {
     readonly ids: readonly RequestId[],
     private readonly batch: boolean,
     private readonly headers: Record<string, string> | undefined,
-    private readonly opensSession: boolean,
-    private readonly newStream: () => ResumableStream,
+    readonly opensSession: boolean,
+    private readonly newStream: (ids: readonly RequestId[]) => ResumableStream,
   ) {
     this.waiting = ids.length > 1 ? new Set(ids) : undefined;
     this.remaining = ids.length;
@@ -183,7 +183,7 @@ class Exchange {
 
   private toStream(): ResumableStream {
     if (!this.stream) {
-      this.stream = this.newStream();
+      this.stream = this.newStream(this.ids);
       this.stream.open(this.res, this.headers);
       for (const earlier of this.replies) this.stream.send(encodeMessage(earlier));
       this.replies.length = 0;
@@ -223,6 +223,13 @@ export interface StreamableHttpSessionOptions {
   /** The `retry` a client is told to wait before reconnecting a lost stream. @default 1000 */
   retryMs?: number;
   log: Logger;
+  /**
+   * Where stream numbering starts: a session continued on another replica (src/cluster) numbers
+   * its streams after the ones its events in a shared store already use. @default 0
+   */
+  firstStream?: number;
+  /** Told when the replies to `ids` go out on a stream from now on (src/cluster records it). */
+  onStream?: (streamId: string, ids: readonly RequestId[]) => void;
 }
 
 /**
@@ -253,7 +260,7 @@ export class StreamableHttpSessionTransport implements ClientTransport {
   private readonly retryMs: number;
   private readonly log: Logger;
   /** Opens a POST's stream; one function for every exchange of the session. */
-  private readonly newPostStream = () => this.newStream('p');
+  private readonly newPostStream: (ids: readonly RequestId[]) => ResumableStream;
 
   constructor(
     readonly sessionId: string,
@@ -262,6 +269,15 @@ export class StreamableHttpSessionTransport implements ClientTransport {
     this.store = options.store;
     this.retryMs = options.retryMs ?? 1000;
     this.log = options.log;
+    this.streamCount = options.firstStream ?? 0;
+    const onStream = options.onStream;
+    this.newPostStream = onStream
+      ? (ids) => {
+          const stream = this.newStream('p');
+          onStream(stream.id, ids);
+          return stream;
+        }
+      : () => this.newStream('p');
   }
 
   get isClosed(): boolean {
@@ -314,6 +330,13 @@ export class StreamableHttpSessionTransport implements ClientTransport {
     this.open.delete(exchange);
     for (const id of exchange.ids)
       if (this.exchanges.get(id) === exchange) this.exchanges.delete(id);
+    if (exchange.opensSession) {
+      // The session id goes out with that reply: no client can ever name this session, so it
+      // would only hold its backend until the idle timeout.
+      this.log.info('the client left before the answer to its initialize; the session is closed');
+      void this.close();
+      return;
+    }
     this.log.debug('client left before its JSON reply; the reply will be dropped');
   }
 

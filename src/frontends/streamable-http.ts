@@ -13,6 +13,9 @@ import { StreamableHttpSessionTransport } from './streamable-http-session.js';
 import type { FrontendOptions, PeerInfo, SessionHandle } from './types.js';
 import type { EventStore } from './event-store.js';
 import { MemoryEventStore } from './event-store.js';
+import type { LocalSessions, SessionCluster } from './session-cluster.js';
+import type { ModernService } from '../era/service.js';
+import { isModernPost, serveModernPost } from '../era/http.js';
 
 export interface StreamableHttpOptions extends FrontendOptions {
   /** Interval of SSE keepalive comments on GET streams. @default 25_000 */
@@ -21,6 +24,10 @@ export interface StreamableHttpOptions extends FrontendOptions {
   eventStore?: EventStore;
   /** The `retry` (ms) a client is told to wait before resuming a lost stream. @default 1000 */
   retryMs?: number;
+  /** The replicas this one shares sessions with (src/cluster); none by default. */
+  cluster?: SessionCluster;
+  /** Serves 2026-07-28 requests; without it they get the legacy path's answers. */
+  modern?: ModernService;
 }
 
 const SESSION_HEADER = 'mcp-session-id';
@@ -39,7 +46,7 @@ interface Entry {
  * POST carries client messages, GET opens the stream for server-initiated messages, DELETE ends
  * the session. Each session is a StreamableHttpSessionTransport; the gateway decides what it talks to.
  */
-export class StreamableHttpHandler {
+export class StreamableHttpHandler implements LocalSessions {
   private readonly sessions = new Map<string, Entry>();
   private readonly maxBodyBytes: number;
   private readonly store: EventStore;
@@ -67,6 +74,8 @@ export class StreamableHttpHandler {
       res.once('close', () => channels.connectionClose.publish({ transport: 'streamable-http' }));
     }
     try {
+      const cluster = this.options.cluster;
+      if (cluster !== undefined && (await cluster.route(req, res, peer, this))) return;
       switch (req.method) {
         case 'POST':
           return await this.post(req, res, peer);
@@ -114,11 +123,23 @@ export class StreamableHttpHandler {
     if (channels.bytes.hasSubscribers)
       channels.bytes.publish({ transport: 'streamable-http', direction: 'in', bytes: body.length });
     const { messages, batch } = parseMessages(body, this.options.maxDepth);
+    const modern = this.options.modern;
+    if (modern !== undefined && isModernPost(req, messages))
+      return serveModernPost(modern, req, res, peer, messages, batch);
 
     const initialize = messages.find(isInitialize) as JSONRPCRequest | undefined;
     if (initialize) return this.initialize(req, res, peer, initialize, messages.length);
 
-    const entry = this.lookup(req, peer);
+    let entry: Entry;
+    try {
+      entry = this.lookup(req, peer);
+    } catch (error) {
+      // The refusal names the request when there is just one to name.
+      const only = !batch && messages.length === 1 ? messages[0] : undefined;
+      if (only === undefined || !isRequest(only)) throw error;
+      sendHttpError(res, error, { id: only.id });
+      return;
+    }
     const requests: RequestId[] = [];
     for (const message of messages) {
       if (!isRequest(message)) continue;
@@ -157,12 +178,16 @@ export class StreamableHttpHandler {
         'initialize starts a new session and must not carry Mcp-Session-Id',
       );
     }
-    const sessionId = randomUUID();
-    const transport = new StreamableHttpSessionTransport(sessionId, {
+    const cluster = this.options.cluster;
+    const sessionId = cluster ? cluster.newSessionId() : randomUUID();
+    const transportOptions = {
       store: this.store,
       retryMs: this.options.retryMs,
       log: this.log.child({ session: sessionId }),
-    });
+    };
+    const transport = cluster
+      ? cluster.transport(sessionId, transportOptions)
+      : new StreamableHttpSessionTransport(sessionId, transportOptions);
     let handle: SessionHandle;
     try {
       handle = await this.options.openSession(transport, 'streamable-http', peer);
@@ -247,6 +272,24 @@ export class StreamableHttpHandler {
       );
     }
     return entry;
+  }
+
+  has(sessionId: string): boolean {
+    return this.sessions.has(sessionId);
+  }
+
+  /** A session continued here from another replica (src/cluster): opened, then served as any. */
+  async adopt(transport: StreamableHttpSessionTransport, peer: PeerInfo): Promise<SessionHandle> {
+    const handle = await this.options.openSession(transport, 'streamable-http', peer);
+    const entry: Entry = { transport, handle };
+    const sessionId = transport.sessionId;
+    this.sessions.set(sessionId, entry);
+    const previous = transport.onclose;
+    transport.onclose = () => {
+      if (this.sessions.get(sessionId) === entry) this.sessions.delete(sessionId);
+      previous?.();
+    };
+    return handle;
   }
 
   private tick(): void {

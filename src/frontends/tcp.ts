@@ -1,6 +1,4 @@
-import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import type { JSONRPCMessage, RequestId } from '../core/jsonrpc.js';
 import { checkClientMessage, isRequest } from '../core/jsonrpc.js';
@@ -13,20 +11,26 @@ import {
   tooDeep,
 } from '../core/errors.js';
 import { channels } from '../core/diagnostics.js';
+import { listenTcp } from './tcp-listen.js';
 import type { Logger } from '../core/logger.js';
 import type { Principal } from '../core/policy.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
+  FRAME_HEADER_BYTES,
   FrameDecoder,
   FrameError,
   FrameType,
   agreeVersion,
   encodeFrame,
   encodeJsonFrame,
+  frameTypeName,
   parsePayload,
+  protocolErrorType,
 } from '../core/frames.js';
-import type { Frame } from '../core/frames.js';
+import type { Frame, FrameTypeNumber } from '../core/frames.js';
 import { TcpSessionTransport } from './tcp-session.js';
+import { TcpHealthListener } from './tcp-health.js';
+import type { TcpHealthStatus } from './tcp-health.js';
 import type { FrontendOptions, PeerInfo, SessionHandle } from './types.js';
 
 export interface TcpFrontendOptions extends FrontendOptions {
@@ -46,6 +50,10 @@ export interface TcpFrontendOptions extends FrontendOptions {
   authRequired?: boolean;
   /** The caller a TLS client certificate names, when one was verified. @default undefined */
   certificatePrincipal?: (socket: Socket) => Principal | undefined;
+  /** Also answer health probes on this port (seed 003's `tcp_health_port`). @default undefined (off) */
+  healthPort?: number;
+  /** The gateway's health, for those probes. @default healthy, with no checks */
+  healthStatus?: () => TcpHealthStatus;
 }
 
 /** Per connection: where it is in the protocol, who it is, its session once opened. */
@@ -73,6 +81,7 @@ const END_GRACE_MS = 1000;
  */
 export class TcpFrontend {
   private server: Server | undefined;
+  private healthListener: TcpHealthListener | undefined;
   private readonly connections = new Set<Connection>();
   private readonly log: Logger;
   private readonly maxFrameBytes: number;
@@ -94,29 +103,49 @@ export class TcpFrontend {
     return (this.server?.address() as AddressInfo | null) ?? undefined;
   }
 
+  /** Where the health port listens, once listening. */
+  healthAddress(): AddressInfo | undefined {
+    return this.healthListener?.address();
+  }
+
   async listen(): Promise<AddressInfo> {
     if (this.server) throw new Error('the TCP frontend is already listening');
-    const onSocket = (socket: Socket) => this.accept(socket);
-    const server = this.options.tls
-      ? createTlsServer(this.options.tls, onSocket)
-      : createNetServer(onSocket);
-    server.on('tlsClientError', (error: Error) =>
-      this.log.debug({ err: error }, 'TLS handshake refused'),
-    );
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.port ?? 8444, this.options.host ?? '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
+    const { healthPort } = this.options;
+    if (healthPort !== undefined) {
+      const health = new TcpHealthListener({
+        port: healthPort,
+        host: this.options.host ?? '127.0.0.1',
+        tls: this.options.tls,
+        status: () =>
+          this.closing
+            ? { healthy: false, checks: {} }
+            : (this.options.healthStatus?.() ?? { healthy: true, checks: {} }),
+        log: this.log,
       });
-    });
+      // Its own port: a failure names it, so that the CLI's message says which port it was.
+      await health.listen();
+      this.healthListener = health;
+    }
+    const server = await listenTcp(
+      {
+        port: this.options.port ?? 8444,
+        host: this.options.host ?? '127.0.0.1',
+        tls: this.options.tls,
+        log: this.log,
+      },
+      (socket) => this.accept(socket),
+    );
     this.server = server;
     return server.address() as AddressInfo;
   }
 
   private accept(socket: Socket): void {
     socket.on('error', (error) => this.log.debug({ err: error }, 'TCP connection error'));
-    if (this.closing) return void socket.destroy();
+    if (this.closing) {
+      if (channels.connectionRejected.hasSubscribers)
+        channels.connectionRejected.publish({ transport: 'tcp', reason: 'shutting_down' });
+      return void socket.destroy();
+    }
     socket.setNoDelay(true);
     const conn: Connection = {
       socket,
@@ -151,6 +180,12 @@ export class TcpFrontend {
   }
 
   private onFrame(conn: Connection, frame: Frame): void {
+    if (frame.type !== FrameType.request && channels.frame.hasSubscribers)
+      channels.frame.publish({
+        transport: 'tcp',
+        direction: 'in',
+        type: frameTypeName(frame.type),
+      });
     switch (frame.type) {
       case FrameType.version: {
         if (conn.state !== 'negotiating')
@@ -356,9 +391,20 @@ export class TcpFrontend {
     this.write(conn, encodeJsonFrame(FrameType.response, toErrorReply(id, error)));
   }
 
+  /** Writes a frame the gateway makes itself (never a session's message: those are the transport's). */
   private write(conn: Connection, frame: Buffer): void {
     if (conn.state === 'closed' || conn.socket.destroyed || conn.socket.writableEnded) return;
     conn.socket.write(frame);
+    if (!channels.frame.hasSubscribers && !channels.bytes.hasSubscribers) return;
+    const type = frame.readUInt16BE(6) as FrameTypeNumber;
+    if (type !== FrameType.response)
+      channels.frame.publish({ transport: 'tcp', direction: 'out', type: frameTypeName(type) });
+    else
+      channels.bytes.publish({
+        transport: 'tcp',
+        direction: 'out',
+        bytes: frame.length - FRAME_HEADER_BYTES,
+      });
   }
 
   /** Answers a broken protocol with an error frame, then closes. Never throws. */
@@ -367,6 +413,10 @@ export class TcpFrontend {
       error instanceof FrameError || error instanceof GatewayError
         ? error.message
         : 'TCP_INTERNAL: the connection failed';
+    if (channels.tcpProtocolError.hasSubscribers && !(error instanceof GatewayError))
+      channels.tcpProtocolError.publish({
+        type: error instanceof FrameError ? protocolErrorType(error.code) : 'internal',
+      });
     if (!(error instanceof FrameError || error instanceof GatewayError))
       this.log.error({ err: error }, 'TCP connection failed');
     else this.log.debug({ reason: text }, 'closing a TCP connection');
@@ -396,6 +446,7 @@ export class TcpFrontend {
     this.closing = true;
     const server = this.server;
     this.server = undefined;
+    await this.healthListener?.close();
     const stopped = server
       ? new Promise<void>((resolve) => server.close(() => resolve()))
       : Promise.resolve();

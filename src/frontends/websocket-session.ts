@@ -1,11 +1,11 @@
 import { WebSocket } from 'ws';
 import type { ClientTransport } from '../session/session.js';
-import type { JSONRPCErrorResponse, JSONRPCMessage } from '../core/jsonrpc.js';
-import { gatewayCodeOf } from '../core/jsonrpc.js';
+import type { JSONRPCErrorResponse, JSONRPCMessage, RequestId } from '../core/jsonrpc.js';
+import { gatewayCodeOf, isReply } from '../core/jsonrpc.js';
 import type { Logger } from '../core/logger.js';
 import { channels } from '../core/diagnostics.js';
 import type { DialectName } from './websocket-dialects.js';
-import { encode, sessionCreated } from './websocket-dialects.js';
+import { encode, encodeBatch, sessionCreated } from './websocket-dialects.js';
 import { coalesceWrites } from './coalesce.js';
 
 /** The longest close reason a WebSocket close frame can carry, in bytes. */
@@ -25,6 +25,14 @@ export interface WebSocketSessionOptions {
   log: Logger;
   /** Outgoing messages kept while a control-dialect session has no connection. */
   backlogLimit: number;
+}
+
+/** The requests of one batch frame, whose replies leave together. */
+interface Batch {
+  readonly ids: readonly RequestId[];
+  /** Replies so far; `undefined` for a request that ended without one (cancelled). */
+  readonly replies: Map<RequestId, JSONRPCMessage | undefined>;
+  readonly envelopeId: RequestId | null;
 }
 
 const BACKEND_FAILURES = new Set(['GATEWAY_BACKEND_EXITED', 'GATEWAY_BACKEND_UNAVAILABLE']);
@@ -63,6 +71,8 @@ export class WebSocketSessionTransport implements ClientTransport {
   private failure: string | undefined;
   private started = false;
   private closed = false;
+  /** Request id → the batch waiting for its reply; none until a client sends a batch. */
+  private batches: Map<RequestId, Batch> | undefined;
 
   constructor(options: WebSocketSessionOptions) {
     this.sessionId = options.sessionId;
@@ -130,6 +140,58 @@ export class WebSocketSessionTransport implements ClientTransport {
     return queued;
   }
 
+  /**
+   * The next requests with these ids came in one batch: their replies are held and sent as one
+   * frame once all have come. Returns why not, when an id is already awaited by another batch.
+   */
+  expectBatch(ids: readonly RequestId[], envelopeId: RequestId | null): string | undefined {
+    if (ids.length === 0) return undefined;
+    const batches = (this.batches ??= new Map());
+    const taken = ids.find((id) => batches.has(id));
+    if (taken !== undefined)
+      return `the id ${JSON.stringify(taken)} is already in flight in an earlier batch`;
+    const batch: Batch = { ids, replies: new Map(), envelopeId };
+    for (const id of ids) batches.set(id, batch);
+    return undefined;
+  }
+
+  /** The session ended a request without a reply (a cancellation). */
+  requestEnded(id: RequestId): void {
+    const frame = this.settle(id, undefined);
+    if (frame) this.write(frame);
+  }
+
+  /** The frames that answer `replies` (a failed start's): one each, a batch's in one. */
+  framesFor(replies: readonly JSONRPCMessage[]): string[] {
+    const frames: string[] = [];
+    for (const reply of replies) {
+      const id = 'id' in reply ? reply.id : undefined;
+      const frame = id === undefined || id === null ? undefined : this.settle(id, reply);
+      if (frame === undefined) frames.push(encode(this.dialect, reply));
+      else if (frame !== '') frames.push(frame);
+    }
+    return frames;
+  }
+
+  /**
+   * Records a batch's reply. Undefined when `id` is in no batch; else the batch's frame once its
+   * last reply is in, or '' while it waits (or when none of its requests got a reply).
+   */
+  private settle(id: RequestId, reply: JSONRPCMessage | undefined): string | undefined {
+    const batch = this.batches?.get(id);
+    if (!batch) return undefined;
+    this.batches!.delete(id);
+    batch.replies.set(id, reply);
+    if (batch.replies.size < batch.ids.length) return '';
+    const replies: JSONRPCMessage[] = [];
+    for (const batchId of batch.ids) {
+      const r = batch.replies.get(batchId);
+      if (r) replies.push(r);
+    }
+    // JSON-RPC 2.0: a batch whose requests all ended without a reply gets no frame at all.
+    return replies.length > 0 ? encodeBatch(this.dialect, replies, batch.envelopeId) : '';
+  }
+
   async start(): Promise<void> {
     this.started = true;
     // The control dialect names the session before anything the session says.
@@ -147,6 +209,13 @@ export class WebSocketSessionTransport implements ClientTransport {
   async send(message: JSONRPCMessage): Promise<void> {
     if (this.closed) return;
     if ('error' in message) this.noteFailure(message);
+    if (this.batches?.size && isReply(message) && message.id !== null && message.id !== undefined) {
+      const frame = this.settle(message.id, message);
+      if (frame !== undefined) {
+        if (frame !== '') this.write(frame);
+        return;
+      }
+    }
     this.write(encode(this.dialect, message));
   }
 

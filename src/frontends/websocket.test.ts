@@ -32,7 +32,7 @@ describe('WebSocket dialects', () => {
     expect(detectDialect('text')).toBeUndefined();
   });
 
-  it('reads envelopes, keeping the auth token apart and answering a missing payload with the envelope id', () => {
+  it('reads envelopes, keeping the auth token apart; a refusal answers the JSON-RPC id it can read, in an envelope of the same id', () => {
     expect(decode('envelope', { id: 1, auth_token: 'secret', mcp_payload: request })).toEqual({
       kind: 'message',
       message: request,
@@ -40,11 +40,25 @@ describe('WebSocket dialects', () => {
     });
     expect(decode('envelope', { id: 'e-1', source: 'r' })).toMatchObject({
       kind: 'invalid',
-      id: 'e-1',
+      id: null,
+      envelopeId: 'e-1',
     });
-    expect(decode('envelope', { id: 2, mcp_payload: { id: 2 } })).toMatchObject({
+    expect(decode('envelope', { id: 'e-2', mcp_payload: { id: 2 } })).toMatchObject({
       kind: 'invalid',
       id: 2,
+      envelopeId: 'e-2',
+    });
+    // An id JSON-RPC does not allow (fuzz run, 1,000,000 inputs): null, not the envelope's.
+    const fractional = { jsonrpc: '2.0', id: 1108336.5, method: 'tools/list' };
+    expect(decode('envelope', { id: 1, mcp_payload: fractional })).toMatchObject({
+      kind: 'invalid',
+      id: null,
+      envelopeId: 1,
+    });
+    expect(decode('envelope', { id: 'e-3', mcp_payload: [] })).toMatchObject({
+      kind: 'invalid',
+      id: null,
+      envelopeId: 'e-3',
     });
   });
 
@@ -254,6 +268,30 @@ describe('WebSocketFrontend', () => {
     expect(h.logs.join('')).not.toContain('tok-123');
   });
 
+  it('takes an envelope batch (a JSON array) item by item, each answered in its own envelope', async () => {
+    const h = await harness();
+    const peer = await connect(h.url);
+    const envelope = (id: number) => ({
+      id: `e-${id}`,
+      timestamp: 't',
+      source: 'r',
+      mcp_payload: JSON.parse(call(id)),
+    });
+    peer.socket.send(JSON.stringify([envelope(1), envelope(2)]));
+    await waitFor(() => peer.frames.length === 2, 5000, 'two replies');
+    expect(peer.frames).toEqual([
+      expect.objectContaining({
+        source: 'gateway',
+        mcp_payload: expect.objectContaining({ id: 1 }),
+      }),
+      expect.objectContaining({
+        source: 'gateway',
+        mcp_payload: expect.objectContaining({ id: 2 }),
+      }),
+    ]);
+    expect(h.opened).toHaveLength(1);
+  });
+
   it('ends a session whose connection closed while it was opening', async () => {
     let open!: () => void;
     const h = await harness({ gate: new Promise<void>((resolve) => (open = resolve)) });
@@ -370,5 +408,120 @@ describe('WebSocketFrontend', () => {
     expect(h.opened[0]!.closedWith).toBe('gateway shutting down');
     expect(h.frontend.connectionCount).toBe(0);
     await expect(connect(h.url)).rejects.toThrow(/503/);
+  });
+});
+
+describe('WebSocket batches', () => {
+  const call = (id: number | string, method: string) => ({ jsonrpc: '2.0', id, method });
+
+  it('reads a batch in every dialect and refuses an empty one, a bad member or an initialize whole', () => {
+    const batch = [call(1, 'ping'), { jsonrpc: '2.0', method: 'notifications/x' }];
+    expect(decode('jsonrpc', batch)).toEqual({ kind: 'batch', messages: batch, envelopeId: null });
+    expect(decode('control', batch)).toMatchObject({ kind: 'batch', messages: batch });
+    expect(decode('envelope', { id: 'e', auth_token: 't', mcp_payload: batch })).toEqual({
+      kind: 'batch',
+      messages: batch,
+      envelopeId: 'e',
+      authToken: 't',
+    });
+    expect(decode('jsonrpc', [])).toMatchObject({ kind: 'invalid', id: null, problem: /empty/ });
+    expect(decode('jsonrpc', [call(1, 'ping'), { id: 2 }])).toMatchObject({
+      kind: 'invalid',
+      problem: /^batch\[1\]: /,
+    });
+    expect(decode('jsonrpc', [call(1, 'initialize')])).toMatchObject({
+      kind: 'invalid',
+      problem: 'initialize must be sent alone, not in a batch',
+    });
+    expect(decode('jsonrpc', [call(1, 'a'), call(1, 'b')])).toMatchObject({
+      kind: 'invalid',
+      problem: /two requests of the batch have the id 1/,
+    });
+  });
+
+  it('answers a plain batch with one array of replies, in the order of the requests', async () => {
+    const h = await harness();
+    const peer = await connect(h.url);
+    peer.socket.send(JSON.stringify([call(1, 'tools/list'), call('b', 'ping')]));
+    await waitFor(() => peer.frames.length === 1, 5000, 'the batch reply');
+    expect(peer.frames[0]).toEqual([
+      { jsonrpc: '2.0', id: 1, result: { method: 'tools/list' } },
+      { jsonrpc: '2.0', id: 'b', result: { method: 'ping' } },
+    ]);
+    // A lone message afterwards is answered alone, as before.
+    peer.socket.send(JSON.stringify(call(3, 'ping')));
+    await waitFor(() => peer.frames.length === 2, 5000, 'the single reply');
+    expect(peer.frames[1]).toEqual({ jsonrpc: '2.0', id: 3, result: { method: 'ping' } });
+  });
+
+  it('answers an envelope batch in one envelope, and a control batch in one response', async () => {
+    const h = await harness();
+    const enveloped = await connect(h.url);
+    enveloped.socket.send(
+      JSON.stringify({
+        id: 'env-7',
+        timestamp: new Date().toISOString(),
+        source: 'router',
+        mcp_payload: [call(1, 'tools/list'), call(2, 'ping')],
+      }),
+    );
+    await waitFor(() => enveloped.frames.length === 1, 5000, 'the envelope reply');
+    expect(enveloped.frames[0]).toMatchObject({
+      id: 'env-7',
+      source: 'gateway',
+      mcp_payload: [
+        { id: 1, result: { method: 'tools/list' } },
+        { id: 2, result: { method: 'ping' } },
+      ],
+    });
+
+    const control = await connect(h.url);
+    control.socket.send(JSON.stringify({ type: 'create_session' }));
+    await waitFor(() => control.frames.length === 1, 5000, 'session_created');
+    control.socket.send(JSON.stringify([call(1, 'ping'), call(2, 'tools/list')]));
+    await waitFor(() => control.frames.length === 2, 5000, 'the control reply');
+    expect(control.frames[1]).toEqual({
+      type: 'response',
+      data: [
+        { jsonrpc: '2.0', id: 1, result: { method: 'ping' } },
+        { jsonrpc: '2.0', id: 2, result: { method: 'tools/list' } },
+      ],
+    });
+  });
+
+  it('answers the requests of a batch whose session cannot start with one array of errors', async () => {
+    const h = await harness({ fail: new GatewayError('GATEWAY_BACKEND_UNAVAILABLE', 'down') });
+    const peer = await connect(h.url);
+    peer.socket.send(JSON.stringify([call(1, 'ping'), call(2, 'tools/list')]));
+    await waitFor(() => peer.frames.length === 1, 5000, 'the errors');
+    expect(peer.frames[0]).toMatchObject([
+      { id: 1, error: { data: { code: 'GATEWAY_BACKEND_UNAVAILABLE' } } },
+      { id: 2, error: { data: { code: 'GATEWAY_BACKEND_UNAVAILABLE' } } },
+    ]);
+    expect((await peer.closed).code).toBe(1011);
+  });
+
+  it('refuses a batch before create_session in the control dialect, and a bad batch whole', async () => {
+    const h = await harness();
+    const peer = await connect(h.url);
+    peer.socket.send(JSON.stringify({ type: 'attach_session', session_id: 'nope' }));
+    await waitFor(() => peer.frames.length === 1, 5000, 'the attach refusal');
+    peer.socket.send(JSON.stringify([call(1, 'ping')]));
+    await waitFor(() => peer.frames.length === 2, 5000, 'the batch refusal');
+    expect(peer.frames[1]).toEqual({
+      type: 'response',
+      data: [
+        {
+          jsonrpc: '2.0',
+          id: 1,
+          error: expect.objectContaining({ data: { code: 'GATEWAY_SESSION_REQUIRED' } }),
+        },
+      ],
+    });
+    const plain = await connect(h.url);
+    plain.socket.send('[]');
+    await waitFor(() => plain.frames.length === 1, 5000, 'the empty-batch error');
+    expect(plain.frames[0]).toMatchObject({ id: null, error: { code: -32600 } });
+    expect(h.opened).toHaveLength(0);
   });
 });

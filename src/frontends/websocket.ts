@@ -11,7 +11,13 @@ import { nestsDeeperThan } from '../core/json-depth.js';
 import { channels } from '../core/diagnostics.js';
 import type { Logger } from '../core/logger.js';
 import type { DialectName } from './websocket-dialects.js';
-import { controlError, decode, detectDialect, encode, encodeError } from './websocket-dialects.js';
+import {
+  controlError,
+  decode,
+  detectDialect,
+  encodeBatch,
+  encodeError,
+} from './websocket-dialects.js';
 import { WebSocketSessionTransport, closeReason } from './websocket-session.js';
 import type { FrontendOptions, PeerInfo, SessionHandle } from './types.js';
 import { claimSession } from '../session/ownership.js';
@@ -66,6 +72,11 @@ interface Connection {
   alive: boolean;
 }
 
+/** The control frames counted in `mcp_gateway_websocket_messages_total`. */
+const PING_OUT = { transport: 'websocket', direction: 'out', type: 'ping' } as const;
+const PING_IN = { transport: 'websocket', direction: 'in', type: 'ping' } as const;
+const PONG_IN = { transport: 'websocket', direction: 'in', type: 'pong' } as const;
+
 const SHUTDOWN = { code: 1001, reason: 'gateway shutting down' };
 /** How long shutdown waits for clients to finish the close handshake before cutting them off. */
 const CLOSE_WAIT_MS = 2000;
@@ -108,6 +119,8 @@ export class WebSocketFrontend {
   /** Takes an upgrade of `peer` (its address, and its principal once authenticated). */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, peer: PeerInfo = {}): void {
     if (this.closing) {
+      if (channels.connectionRejected.hasSubscribers)
+        channels.connectionRejected.publish({ transport: 'websocket', reason: 'shutting_down' });
       sendHttpError(socket, new GatewayError('GATEWAY_SHUTTING_DOWN'));
       return;
     }
@@ -120,6 +133,8 @@ export class WebSocketFrontend {
         if (channels.rateLimited.hasSubscribers) {
           channels.rateLimited.publish({ scope: 'connection', key: peer.remoteAddress });
         }
+        if (channels.connectionRejected.hasSubscribers)
+          channels.connectionRejected.publish({ transport: 'websocket', reason: 'per_ip_limit' });
         sendHttpError(
           socket,
           new GatewayError(
@@ -144,7 +159,13 @@ export class WebSocketFrontend {
       channels.connectionOpen.publish({ transport: 'websocket' });
       socket.once('close', () => channels.connectionClose.publish({ transport: 'websocket' }));
     }
-    socket.on('pong', () => (conn.alive = true));
+    socket.on('pong', () => {
+      conn.alive = true;
+      if (channels.frame.hasSubscribers) channels.frame.publish(PONG_IN);
+    });
+    socket.on('ping', () => {
+      if (channels.frame.hasSubscribers) channels.frame.publish(PING_IN);
+    });
     socket.on('message', (data, isBinary) => this.onFrame(conn, data, isBinary));
     // ws closes the connection itself on these (1009 too large, 1007 bad UTF-8, ...).
     socket.on('error', (error) => this.log.debug({ err: error }, 'WebSocket protocol error'));
@@ -153,6 +174,8 @@ export class WebSocketFrontend {
 
   private onFrame(conn: Connection, data: RawData, isBinary: boolean): void {
     if (isBinary) {
+      if (channels.frame.hasSubscribers)
+        channels.frame.publish({ transport: 'websocket', direction: 'in', type: 'binary' });
       conn.socket.close(1003, 'binary frames are not accepted; send JSON text frames');
       return;
     }
@@ -174,6 +197,23 @@ export class WebSocketFrontend {
       this.reject(conn, null, new GatewayError('GATEWAY_PARSE_ERROR', (error as Error).message));
       return;
     }
+    // An array of seed frames (envelopes, control messages) is taken item by item, each answered
+    // on its own; an array of JSON-RPC messages is a batch (decode), answered in one frame.
+    if (Array.isArray(value) && value.length > 0) {
+      const dialect = detectDialect(value[0]);
+      if (
+        (dialect === 'control' || dialect === 'envelope') &&
+        (conn.dialect ?? dialect) === dialect
+      ) {
+        conn.dialect ??= dialect;
+        for (const item of value) this.onValue(conn, item);
+        return;
+      }
+    }
+    this.onValue(conn, value);
+  }
+
+  private onValue(conn: Connection, value: unknown): void {
     conn.dialect ??= detectDialect(value);
     const inbound = decode(conn.dialect ?? 'jsonrpc', value);
     switch (inbound.kind) {
@@ -187,6 +227,16 @@ export class WebSocketFrontend {
           return;
         }
         return this.deliver(conn, inbound.message, inbound.authToken);
+      case 'batch': {
+        const { messages, authToken, envelopeId } = inbound;
+        if (this.options.verifyMessageToken && (authToken !== undefined || conn.checking)) {
+          conn.checking = (conn.checking ?? Promise.resolve()).then(() =>
+            this.checkAndDeliverBatch(conn, messages, authToken, envelopeId),
+          );
+          return;
+        }
+        return this.deliverBatch(conn, messages, authToken, envelopeId);
+      }
       case 'invalid':
         return this.reject(
           conn,
@@ -195,6 +245,7 @@ export class WebSocketFrontend {
             inbound.params ? 'GATEWAY_INVALID_PARAMS' : 'GATEWAY_INVALID_REQUEST',
             inbound.problem,
           ),
+          inbound.envelopeId,
         );
       case 'create':
         if (conn.entry)
@@ -211,32 +262,89 @@ export class WebSocketFrontend {
     authToken: string | undefined,
   ): Promise<void> {
     if (authToken !== undefined) {
-      const id = isRequest(message) ? message.id : null;
-      let principal: Principal;
-      try {
-        principal = await this.options.verifyMessageToken!(authToken);
-      } catch (error) {
-        return this.reject(
-          conn,
-          id,
-          error instanceof GatewayError
-            ? error
-            : new GatewayError('GATEWAY_UNAUTHORIZED', 'the message token is not valid'),
-        );
-      }
-      const owner = conn.peer.principal;
-      if (owner && owner.id !== principal.id) {
-        return this.reject(
-          conn,
-          id,
-          new GatewayError(
-            'GATEWAY_FORBIDDEN',
-            'the message token names another caller than this connection',
-          ),
-        );
-      }
+      const refusal = await this.checkToken(conn, authToken);
+      if (refusal) return this.reject(conn, isRequest(message) ? message.id : null, refusal);
     }
     this.deliver(conn, message, authToken);
+  }
+
+  private async checkAndDeliverBatch(
+    conn: Connection,
+    messages: JSONRPCMessage[],
+    authToken: string | undefined,
+    envelopeId: RequestId | null,
+  ): Promise<void> {
+    if (authToken !== undefined) {
+      const refusal = await this.checkToken(conn, authToken);
+      if (refusal) return this.rejectBatch(conn, messages, refusal, envelopeId);
+    }
+    this.deliverBatch(conn, messages, authToken, envelopeId);
+  }
+
+  /** Why a message token is refused for this connection, or undefined when it is good. */
+  private async checkToken(conn: Connection, token: string): Promise<GatewayError | undefined> {
+    let principal: Principal;
+    try {
+      principal = await this.options.verifyMessageToken!(token);
+    } catch (error) {
+      return error instanceof GatewayError
+        ? error
+        : new GatewayError('GATEWAY_UNAUTHORIZED', 'the message token is not valid');
+    }
+    const owner = conn.peer.principal;
+    if (owner && owner.id !== principal.id)
+      return new GatewayError(
+        'GATEWAY_FORBIDDEN',
+        'the message token names another caller than this connection',
+      );
+    return undefined;
+  }
+
+  /** One batch: its messages go to the session in order, and its replies come back in one frame. */
+  private deliverBatch(
+    conn: Connection,
+    messages: JSONRPCMessage[],
+    authToken: string | undefined,
+    envelopeId: RequestId | null,
+  ): void {
+    const ids = messages.filter(isRequest).map((m) => m.id);
+    let transport = conn.entry?.transport;
+    if (transport && !transport.owns(conn.socket)) return;
+    if (!transport && conn.dialect === 'control') {
+      const error = new GatewayError(
+        'GATEWAY_SESSION_REQUIRED',
+        'send create_session or attach_session first',
+      );
+      return this.rejectBatch(conn, messages, error, envelopeId);
+    }
+    const opening = !transport;
+    // A session opened by a batch fixes the connection's dialect, as its first message would.
+    conn.dialect ??= 'jsonrpc';
+    transport ??= this.transportFor(conn, conn.dialect);
+    const problem = transport.expectBatch(ids, envelopeId);
+    if (problem)
+      return this.rejectBatch(
+        conn,
+        messages,
+        new GatewayError('GATEWAY_INVALID_REQUEST', problem),
+        envelopeId,
+      );
+    if (authToken !== undefined) transport.lastAuthToken = authToken;
+    for (const message of messages) transport.receive(message);
+    if (opening) this.open(conn, transport);
+  }
+
+  /** Answers every request of a batch with `error`, in one frame; a batch of notifications once. */
+  private rejectBatch(
+    conn: Connection,
+    messages: JSONRPCMessage[],
+    error: GatewayError,
+    envelopeId: RequestId | null,
+  ): void {
+    const dialect = conn.dialect ?? 'jsonrpc';
+    const replies = messages.filter(isRequest).map((m) => toErrorReply(m.id, error));
+    if (replies.length === 0) return this.reject(conn, null, error, envelopeId);
+    this.send(conn, encodeBatch(dialect, replies, envelopeId));
   }
 
   private deliver(conn: Connection, message: JSONRPCMessage, authToken?: string): void {
@@ -310,9 +418,11 @@ export class WebSocketFrontend {
       this.log.warn({ err: error }, 'could not open a session');
     if (conn.entry === entry) conn.entry = undefined;
     const { dialect } = entry.transport;
-    for (const message of entry.transport.takeQueued()) {
-      if (isRequest(message)) this.send(conn, encode(dialect, toErrorReply(message.id, failure)));
-    }
+    const replies = entry.transport
+      .takeQueued()
+      .filter(isRequest)
+      .map((message) => toErrorReply(message.id, failure));
+    for (const frame of entry.transport.framesFor(replies)) this.send(conn, frame);
     if (dialect === 'control') this.send(conn, controlError(failure.message, failure.rpcCode));
     const code = this.closing ? SHUTDOWN.code : 1011;
     conn.socket.close(code, closeReason(failure.message));
@@ -356,8 +466,13 @@ export class WebSocketFrontend {
     }
   }
 
-  private reject(conn: Connection, id: RequestId | null, error: GatewayError): void {
-    this.send(conn, encodeError(conn.dialect ?? 'jsonrpc', toErrorReply(id, error)));
+  private reject(
+    conn: Connection,
+    id: RequestId | null,
+    error: GatewayError,
+    envelopeId?: RequestId | null,
+  ): void {
+    this.send(conn, encodeError(conn.dialect ?? 'jsonrpc', toErrorReply(id, error), envelopeId));
   }
 
   private send(conn: Connection, json: string): void {
@@ -372,6 +487,7 @@ export class WebSocketFrontend {
   }
 
   private ping(): void {
+    const counted = channels.frame.hasSubscribers;
     for (const conn of this.connections) {
       if (!conn.alive) {
         this.log.debug('WebSocket client did not answer a ping; dropping it');
@@ -380,6 +496,7 @@ export class WebSocketFrontend {
       }
       conn.alive = false;
       conn.socket.ping();
+      if (counted) channels.frame.publish(PING_OUT);
     }
   }
 

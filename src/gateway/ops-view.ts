@@ -60,7 +60,12 @@ export function createOpsView(sources: OpsSources): OpsView {
         requests: { total: requests, errors },
         authFailures: sources.authFailures(),
         uptimeSeconds: Math.round(process.uptime()),
-        // Seed 000's name for the process counters, per backend too.
+        // Seed 000's names for the same counters, so that its users' scripts keep reading them.
+        active_sessions: sessions.size,
+        active_processes: budget.running,
+        total_requests: requests,
+        total_errors: errors,
+        uptime_seconds: Math.round(process.uptime()),
         process_stats: {
           running: budget.running,
           max: budget.max,

@@ -9,6 +9,8 @@ import type { RateLimiter } from '../policies/rate-limit.js';
 import { retry } from '../policies/retry.js';
 import { timeout } from '../policies/timeout.js';
 import { toolView } from '../policies/tool-view.js';
+import { createResponseCache } from '../policies/response-cache.js';
+import type { JSONRPCNotification } from '../core/jsonrpc.js';
 
 /*
  * The policies of a gateway, in their fixed order.
@@ -16,7 +18,8 @@ import { toolView } from '../policies/tool-view.js';
  *   gateway-wide, once per client request:   the embedder's (tracing, audit), rate limits by
  *                                            caller (address, principal, key)
  *   per backend, wherever a request meets it: tool view, authorization, rate limits by backend
- *                                            and tool, deadline, retries, circuit breaker
+ *                                            and tool, response cache, deadline, retries,
+ *                                            circuit breaker
  *
  * A server's requests to the client run a chain of their own (empty unless the embedder gives
  * one). Settings a reload may change are read when a request runs, so a reload applies to
@@ -30,6 +33,11 @@ export interface GatewayPolicies {
   forBackend(name: string, config: Readonly<BackendConfig>): Policy[];
   readonly breakers: BreakerRegistry;
   readonly limiter: RateLimiter | undefined;
+  /** What the backend's response cache must hear of its notifications; undefined: nothing. */
+  changeHook(
+    name: string,
+    config: Readonly<BackendConfig>,
+  ): ((message: JSONRPCNotification) => void) | undefined;
   /** Takes the settings a reload may change (retries, breakers). */
   reconfigure(next: Readonly<GatewayConfig>): void;
   close(): Promise<void>;
@@ -58,6 +66,7 @@ export function createPolicies(config: Readonly<GatewayConfig>, log: Logger): Ga
       ? createAuthorizer({ rules: [...rules.rules], default: rules.default })
       : undefined;
   // Read per request: a reload that turns them on or off, or changes the attempts, applies.
+  const cache = createResponseCache(config, log);
   const retries = retry(() => current.retries);
   const breakersOn = () => current.breakers.enabled;
 
@@ -76,6 +85,7 @@ export function createPolicies(config: Readonly<GatewayConfig>, log: Logger): Ga
         toolView(backend.tools),
         authorizer?.policy,
         limiter?.backendPolicy,
+        cache?.forBackend(name, backend)?.policy,
         timeout({
           baseFor: (ctx) => base(ctx.message.method),
           maxFor: (ctx) => backend.maxTimeoutMs || 10 * base(ctx.message.method),
@@ -87,6 +97,7 @@ export function createPolicies(config: Readonly<GatewayConfig>, log: Logger): Ga
     },
     breakers,
     limiter,
+    changeHook: (name, backend) => cache?.forBackend(name, backend)?.observe,
     reconfigure(next) {
       const before = current.breakers;
       current = next;
@@ -94,6 +105,7 @@ export function createPolicies(config: Readonly<GatewayConfig>, log: Logger): Ga
     },
     async close() {
       await limiter?.close();
+      await cache?.close();
     },
   };
 }

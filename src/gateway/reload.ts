@@ -44,6 +44,7 @@ const RESTART_SECTIONS = [
   'audit',
   'auth',
   'authorization',
+  'cache',
 ] as const;
 
 /*
@@ -75,6 +76,7 @@ export function planReload(
     if (!isDeepStrictEqual(next[key], current[key])) result.ignored.push(key);
   }
   if (next.log.file !== current.log.file) result.ignored.push('log.file');
+  if (next.log.format !== current.log.format) result.ignored.push('log.format');
   const wanted = new Map(Object.entries(next.backends).filter(([, b]) => b.enabled));
   const stop: string[] = [];
   for (const [name, config] of running) {

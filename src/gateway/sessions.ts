@@ -3,7 +3,7 @@ import type { Logger } from '../core/logger.js';
 import type { Policy, Principal } from '../core/policy.js';
 import { GatewayError } from '../core/errors.js';
 import { Session } from '../session/session.js';
-import type { ClientTransport } from '../session/session.js';
+import type { ClientTransport, ModernServer } from '../session/session.js';
 import type { Upstream } from '../targets/link.js';
 import type { SessionTarget } from '../targets/target.js';
 import type { FrontendKind, PeerInfo } from '../frontends/types.js';
@@ -21,12 +21,19 @@ export interface SessionSummary {
   /** For a backend with replicas: the one the session was placed on. */
   replica?: string;
   inFlight: number;
+  /** Who is on the other end: the authenticated principal, and the address it came from. */
+  caller: { principal?: string; address?: string };
+  /** When the session opened, ISO 8601. */
+  openedAt: string;
+  /** Since the client last sent anything, in seconds. */
+  idleSeconds: number;
 }
 
 interface Live {
   session: Session;
   kind: FrontendKind;
   peer: PeerInfo | undefined;
+  opened: number;
 }
 
 export interface OpenRequest {
@@ -36,6 +43,8 @@ export interface OpenRequest {
   client: ClientTransport;
   kind: FrontendKind;
   peer?: PeerInfo;
+  /** Serves 2026-07-28 messages of a connection transport. */
+  modern?: ModernServer;
 }
 
 export interface SessionRegistryOptions {
@@ -96,6 +105,7 @@ export class SessionRegistry {
       principal: peer?.principal,
       counters: this.counters,
       handshakeTimeoutMs: this.options.handshakeTimeoutMs(),
+      modern: request.modern,
     });
     session.onclose = (reason) => {
       this.live.delete(id);
@@ -103,7 +113,7 @@ export class SessionRegistry {
     };
     await session.start();
     this.counters.sessionsOpened++;
-    this.live.set(id, { session, kind, peer });
+    this.live.set(id, { session, kind, peer, opened: Date.now() });
     log.info({ pid: session.target.describe().pid }, 'session opened');
     return session;
   }
@@ -128,8 +138,11 @@ export class SessionRegistry {
   }
 
   summaries(): SessionSummary[] {
-    return [...this.live.values()].map(({ session, kind }) => {
+    const now = Date.now();
+    return [...this.live.values()].map(({ session, kind, peer, opened }) => {
       const { pid, pids, replica } = session.target.describe();
+      const principal = session.principal?.id ?? peer?.principal?.id;
+      const address = session.remoteAddress ?? peer?.remoteAddress;
       return {
         id: session.id,
         transport: kind,
@@ -138,6 +151,12 @@ export class SessionRegistry {
         ...(pids && { pids }),
         ...(replica !== undefined && { replica }),
         inFlight: session.inFlight,
+        caller: {
+          ...(principal !== undefined && { principal }),
+          ...(address !== undefined && { address }),
+        },
+        openedAt: new Date(opened).toISOString(),
+        idleSeconds: Math.round((now - session.lastActivity) / 1000),
       };
     });
   }

@@ -5,6 +5,9 @@ import type { Principal } from '../core/policy.js';
 import type { OpenSession } from '../frontends/types.js';
 import { TcpFrontend } from '../frontends/tcp.js';
 import type { TcpFrontendOptions } from '../frontends/tcp.js';
+import type { TcpHealthStatus } from '../frontends/tcp-health.js';
+import { healthyState } from '../http/ops.js';
+import type { OpsView } from '../http/ops.js';
 import { certificatePrincipal, readPem } from '../tls.js';
 
 export interface TcpWiring {
@@ -12,6 +15,26 @@ export interface TcpWiring {
   log: Logger;
   verifyMessageToken: ((token: string) => Promise<Principal>) | undefined;
   authRequired: boolean;
+  /** The gateway's health, for the probes of `server.tcp.healthPort`. */
+  healthStatus: () => TcpHealthStatus;
+}
+
+/**
+ * What a probe of the TCP health port is told: healthy as `/health` says (every enabled,
+ * required backend healthy), and a line per backend.
+ */
+export function tcpHealthOf(view: OpsView): TcpHealthStatus {
+  const backends = view.backends();
+  const checks: TcpHealthStatus['checks'] = {};
+  for (const b of backends) {
+    checks[b.name] = {
+      healthy: healthyState(b.state),
+      message: b.lastError && !healthyState(b.state) ? `${b.state}: ${b.lastError}` : b.state,
+      ...(b.lastChange !== undefined && { last_check: b.lastChange }),
+    };
+  }
+  const healthy = backends.every((b) => !b.enabled || !b.required || healthyState(b.state));
+  return { healthy, checks };
 }
 
 /**
@@ -52,5 +75,6 @@ export function createTcpFrontend(
     maxFrameBytes: tcp.maxFrameBytes,
     maxInFlight: tcp.maxInFlight,
     certificatePrincipal: tls ? certificatePrincipal : undefined,
+    healthPort: tcp.healthPort,
   });
 }

@@ -114,6 +114,42 @@ function endpointRoutes(
   return routes;
 }
 
+/**
+ * Seed 001's paths of the aggregated endpoint: `/mcp/` (its services' trailing slash) as
+ * Streamable HTTP, and `/mcp/stream` + `/mcp/send` as the legacy HTTP+SSE pair, the stream's
+ * `endpoint` event naming `/mcp/send?sessionId=…`. Only while `server.path` is the default.
+ */
+function seed001Routes(server: Readonly<GatewayConfig['server']>, root: Endpoint): GatewayRoute[] {
+  if (server.path !== '/mcp') return [];
+  const routes: GatewayRoute[] = [];
+  if (server.http) {
+    routes.push({
+      path: '/mcp/',
+      methods: STREAMABLE_HTTP,
+      access: 'endpoint',
+      http: (req, res, _params, peer) => served(root.mcp, req).handle(req, res, peer),
+    });
+  }
+  if (server.sse) {
+    routes.push(
+      {
+        path: '/mcp/stream',
+        methods: ['GET'],
+        access: 'endpoint',
+        http: (req, res, _params, peer) =>
+          served(root.sse, req).handleStream(req, res, peer, '/mcp/send'),
+      },
+      {
+        path: '/mcp/send',
+        methods: ['POST'],
+        access: 'endpoint',
+        http: (req, res, _params, peer) => served(root.sse, req).handleMessage(req, res, peer),
+      },
+    );
+  }
+  return routes;
+}
+
 /** The gateway listener's routes, in precedence order (the configured `server.path` first). */
 export function gatewayRoutes(deps: GatewayRouteDeps): GatewayRoute[] {
   const { config, guard, ops } = deps;
@@ -146,6 +182,7 @@ export function gatewayRoutes(deps: GatewayRouteDeps): GatewayRoute[] {
       },
       backend,
     ),
+    ...seed001Routes(config.server, deps.root),
     { path: '/healthz', methods: READ, access: 'open', http: (_req, res) => healthz(res) },
     { path: '/ready', methods: READ, access: 'open', http: (_req, res) => ready(ops, res) },
     { path: '/health', methods: READ, access: 'open', http: (_req, res) => health(ops, res) },
@@ -203,8 +240,12 @@ export interface AdminRouteDeps {
   metrics(): Promise<{ type: string; text: string }> | undefined;
   /** The dashboard's JSON. */
   overview(): unknown;
+  /** The plots' samples taken after `since` (ms since the epoch). */
+  history(since: number): unknown;
   /** A file of `dashboard/` by name. */
   asset(name: string): Asset | undefined;
+  /** A file of a library the pages use (the charts), by name. */
+  vendor(name: string): Asset | undefined;
   /** The playground's way to the gateway; undefined in stdio mode, where it is off. */
   proxy: { to: GatewayProxy; target: GatewayTarget } | undefined;
   /** Whether a request may use the API and the proxy (Host and Origin; `allowed` of gateway-proxy.ts). */
@@ -239,6 +280,25 @@ export function adminRoutes(deps: AdminRouteDeps): AdminRoute[] {
       http: (req, res) => {
         if (!deps.allowed(req)) throw notAllowed();
         deps.send(res, 200, 'application/json', JSON.stringify(deps.overview()));
+      },
+    },
+    {
+      path: '/api/history',
+      methods: READ,
+      http: (req, res) => {
+        if (!deps.allowed(req)) throw notAllowed();
+        const since = Number(new URLSearchParams(queryOf(req.url)).get('since') ?? 0);
+        const body = JSON.stringify(deps.history(Number.isFinite(since) ? since : 0));
+        deps.send(res, 200, 'application/json', body);
+      },
+    },
+    {
+      path: '/vendor/*',
+      methods: READ,
+      http: (req, res, params) => {
+        const asset = deps.vendor(params['*'] ?? '');
+        if (!asset) throw new GatewayError('GATEWAY_NOT_FOUND', `no file at ${pathOf(req.url)}`);
+        deps.send(res, 200, asset.type, asset.body);
       },
     },
     { path: '/', methods: READ, http: (req, res) => page('index.html', req, res) },

@@ -1,4 +1,5 @@
 import { readFileSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +15,7 @@ import { createRouter, pathOf } from '../http/router.js';
 import { adminRoutes } from '../http/routes.js';
 import type { Asset } from '../http/routes.js';
 import type { Metrics } from './metrics.js';
+import type { History } from './history.js';
 import { GatewayProxy, allowed } from './gateway-proxy.js';
 import type { GatewayTarget } from './gateway-proxy.js';
 
@@ -51,6 +53,8 @@ export interface AdminServerOptions {
   port: number;
   metrics: Metrics | undefined;
   gateway: Gateway;
+  /** The plots' samples, the backends' state changes and last errors, the sessions' clients. */
+  history?: History;
   /** Where the gateway's HTTP endpoints are; without it (stdio mode) the playground is off. */
   target: GatewayTarget | undefined;
   log: Logger;
@@ -70,12 +74,26 @@ function loadAssets(): Map<string, Asset> {
   return assets;
 }
 
+/**
+ * The chart library, served from the package that npm installed beside ours (`/vendor/…`), so
+ * that the dashboard loads nothing from the network.
+ */
+function loadVendor(): Map<string, Asset> {
+  const require = createRequire(import.meta.url);
+  const uplot = join(require.resolve('uplot'), '..');
+  return new Map([
+    ['uplot.js', { type: TYPES['.js']!, body: readFileSync(join(uplot, 'uPlot.esm.js')) }],
+    ['uplot.css', { type: TYPES['.css']!, body: readFileSync(join(uplot, 'uPlot.min.css')) }],
+  ]);
+}
+
 const isLoopback = (host: string) =>
   host === 'localhost' || host === '::1' || host.startsWith('127.');
 
 export function createAdminServer(options: AdminServerOptions): AdminServer {
-  const { gateway, metrics, target, log } = options;
+  const { gateway, metrics, target, log, history } = options;
   const assets = loadAssets();
+  const vendor = loadVendor();
   const proxy = target ? new GatewayProxy(target) : undefined;
   const loopbackOnly = isLoopback(options.host);
 
@@ -91,9 +109,14 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
         ...b,
         totals: snapshot?.backends[b.name] ?? null,
         breaker: snapshot?.breakers[b.name] ?? null,
+        states: history?.states(b.name) ?? [],
+        errors: history?.errors(b.name) ?? [],
       })),
       aggregate: snapshot?.backends['*'] ?? null,
-      sessions,
+      sessions: sessions.map((s) => {
+        const client = history?.client(s.id);
+        return client === undefined ? s : { ...s, caller: { ...s.caller, client } };
+      }),
       rateLimited: snapshot?.rateLimited ?? 0,
       authFailures: snapshot?.authFailures ?? 0,
     };
@@ -112,7 +135,13 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
     adminRoutes({
       metrics: () => metrics?.text().then((text) => ({ type: metrics.registry.contentType, text })),
       overview,
+      history: (since) => ({
+        intervalMs: history?.intervalMs ?? null,
+        time: Date.now(),
+        samples: history?.samples(since) ?? [],
+      }),
       asset: (name) => assets.get(name),
+      vendor: (name) => vendor.get(name),
       proxy: proxy && target ? { to: proxy, target } : undefined,
       allowed: (req) => allowed(req, loopbackOnly),
       send,

@@ -15,9 +15,9 @@ export interface Series<L extends string> {
   value: number;
 }
 
-/** One series of the duration histogram, and the requests counted under its labels, by status. */
+/** One series of the duration histogram (status: ok or error), and the requests counted under it, by status code. */
 export interface DurationSeries {
-  readonly labels: Labels<'method' | 'backend' | 'direction'>;
+  readonly labels: Labels<'method' | 'backend' | 'direction' | 'status'>;
   /** Observations per bucket of DURATION_BUCKETS, not cumulative; longer ones only count in +Inf. */
   readonly buckets: number[];
   sum: number;

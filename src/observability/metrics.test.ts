@@ -95,16 +95,17 @@ describe('createMetrics', () => {
         'mcp_gateway_requests_total{method="tools/call",backend="everything",status="GATEWAY_TIMEOUT",direction="to-server"} 1',
         'mcp_gateway_requests_total{method="other",backend="everything",status="ok",direction="to-server"} 1',
       ]);
-      const labels = (method: string) =>
-        `method="${method}",backend="everything",direction="to-server"`;
+      const labels = (method: string, status = 'ok') =>
+        `method="${method}",backend="everything",direction="to-server",status="${status}"`;
       expect(await samples(metrics, 'mcp_gateway_request_duration_seconds')).toEqual([
+        ...histogram(labels('tools/call'), Array<number>(14).fill(1), 0.005, 1),
+        ...histogram(labels('ping', 'error'), Array<number>(14).fill(0), 400, 1),
         ...histogram(
-          labels('tools/call'),
-          [1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2],
-          0.005 + 0.03,
-          2,
+          labels('tools/call', 'error'),
+          [0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+          0.03,
+          1,
         ),
-        ...histogram(labels('ping'), Array<number>(14).fill(0), 400, 1),
         ...histogram(labels('other'), [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], 0.001, 1),
       ]);
       // Ending a request that was never seen to start leaves the gauge alone.
@@ -233,15 +234,77 @@ describe('createMetrics', () => {
         'mcp_gateway_bytes_total{transport="websocket",direction="in"} 0',
         'mcp_gateway_bytes_total{transport="tcp",direction="in"} 42',
       ]);
-      expect(await samples(metrics, 'mcp_gateway_tcp_')).toEqual([
-        'mcp_gateway_tcp_messages_total{direction="in"} 2',
-        'mcp_gateway_tcp_bytes_total{direction="in"} 42',
+      expect(await samples(metrics, 'mcp_gateway_tcp_messages_')).toEqual([
+        'mcp_gateway_tcp_messages_total{direction="inbound",type="request"} 2',
+      ]);
+      expect(await samples(metrics, 'mcp_gateway_tcp_bytes_')).toEqual([
+        'mcp_gateway_tcp_bytes_total{direction="inbound"} 42',
       ]);
       expect(await samples(metrics, 'mcp_gateway_websocket_')).toEqual([
-        'mcp_gateway_websocket_messages_total{direction="out"} 2',
-        'mcp_gateway_websocket_messages_total{direction="in"} 1',
-        'mcp_gateway_websocket_bytes_total{direction="out"} 15',
-        'mcp_gateway_websocket_bytes_total{direction="in"} 0',
+        'mcp_gateway_websocket_messages_total{direction="outbound",type="text"} 2',
+        'mcp_gateway_websocket_messages_total{direction="inbound",type="text"} 1',
+        'mcp_gateway_websocket_bytes_total{direction="outbound"} 15',
+        'mcp_gateway_websocket_bytes_total{direction="inbound"} 0',
+      ]);
+    });
+  });
+
+  it("counts seed 003's families: endpoints, routing errors, rejections, TCP connections, frames and protocol errors", async () => {
+    await withMetrics(async (metrics) => {
+      channels.sessionOpen.publish({ sessionId: 'agg', transport: 'websocket', backend: '*' });
+      backendOf.set('agg', '*');
+      end('agg', 'tools/call', 1, 1, -32602); // no backend offers the name
+      end('agg', 'tools/list', 2, 1, 'GATEWAY_BACKEND_UNAVAILABLE');
+      end('agg', 'tools/call', 3, 1, 'GATEWAY_TIMEOUT'); // routed, then timed out: no routing error
+      channels.requestEnd.publish({
+        sessionId: 'agg',
+        direction: 'to-server',
+        method: 'tools/call',
+        id: 4,
+        durationMs: 1,
+        error: undefined,
+        backend: 'github',
+        route: { backend: 'github', name: 'search' },
+      });
+      channels.connectionOpen.publish({ transport: 'tcp' });
+      channels.connectionOpen.publish({ transport: 'tcp' });
+      channels.connectionClose.publish({ transport: 'tcp' });
+      channels.connectionRejected.publish({ transport: 'http', reason: 'per_address_limit' });
+      channels.frame.publish({ transport: 'tcp', direction: 'in', type: 'health_check' });
+      channels.frame.publish({ transport: 'tcp', direction: 'out', type: 'health_check' });
+      channels.frame.publish({ transport: 'websocket', direction: 'out', type: 'ping' });
+      channels.tcpProtocolError.publish({ type: 'frame_too_large' });
+      channels.breakerState.publish({ backend: 'github', state: 'open' });
+
+      expect(await samples(metrics, 'mcp_gateway_endpoint_requests_total')).toEqual([
+        'mcp_gateway_endpoint_requests_total{endpoint="*",namespace="*",status="-32602"} 1',
+        'mcp_gateway_endpoint_requests_total{endpoint="*",namespace="*",status="GATEWAY_BACKEND_UNAVAILABLE"} 1',
+        'mcp_gateway_endpoint_requests_total{endpoint="*",namespace="*",status="GATEWAY_TIMEOUT"} 1',
+        'mcp_gateway_endpoint_requests_total{endpoint="github",namespace="*",status="ok"} 1',
+      ]);
+      expect(await samples(metrics, 'mcp_gateway_routing_errors_total')).toEqual([
+        'mcp_gateway_routing_errors_total{reason="unknown_name"} 1',
+        'mcp_gateway_routing_errors_total{reason="GATEWAY_BACKEND_UNAVAILABLE"} 1',
+      ]);
+      expect(await samples(metrics, 'mcp_gateway_tcp_connections_')).toEqual([
+        'mcp_gateway_tcp_connections_total 2',
+        'mcp_gateway_tcp_connections_active 1',
+      ]);
+      expect(await samples(metrics, 'mcp_gateway_connections_rejected_total')).toEqual([
+        'mcp_gateway_connections_rejected_total{transport="http",reason="per_address_limit"} 1',
+      ]);
+      expect(await samples(metrics, 'mcp_gateway_tcp_messages_total')).toEqual([
+        'mcp_gateway_tcp_messages_total{direction="inbound",type="health_check"} 1',
+        'mcp_gateway_tcp_messages_total{direction="outbound",type="health_check"} 1',
+      ]);
+      expect(await samples(metrics, 'mcp_gateway_websocket_messages_total')).toEqual([
+        'mcp_gateway_websocket_messages_total{direction="outbound",type="ping"} 1',
+      ]);
+      expect(await samples(metrics, 'mcp_gateway_tcp_protocol_errors_total')).toEqual([
+        'mcp_gateway_tcp_protocol_errors_total{error_type="frame_too_large"} 1',
+      ]);
+      expect(await samples(metrics, 'mcp_gateway_circuit_breaker_state')).toEqual([
+        'mcp_gateway_circuit_breaker_state{backend="github",endpoint="github"} 1',
       ]);
     });
   });
@@ -250,7 +313,7 @@ describe('createMetrics', () => {
     await withMetrics(async (metrics) => {
       const text = await metrics.text();
       expect(text).toContain(
-        '# HELP mcp_gateway_request_duration_seconds Time from a request entering the gateway to its reply, by method and backend\n' +
+        '# HELP mcp_gateway_request_duration_seconds Time from a request entering the gateway to its reply, by method, backend and status (ok or error)\n' +
           '# TYPE mcp_gateway_request_duration_seconds histogram\n\n',
       );
       expect(text).toContain('# TYPE mcp_gateway_requests_total counter\n\n');

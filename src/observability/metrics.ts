@@ -1,11 +1,25 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { addSeries, countedCounter, countedGauge, countedHistogram } from './counted-metrics.js';
-import type { DurationSeries, Series } from './counted-metrics.js';
+import type { Series } from './counted-metrics.js';
 import { channels } from '../core/diagnostics.js';
-import type { Topic } from '../core/diagnostics.js';
 import type { BackendReport } from '../http/ops.js';
 import { version } from '../version.js';
 import { methodLabel } from './mcp-names.js';
+import {
+  BACKEND_STATES,
+  BREAKER_VALUE,
+  DURATION_BUCKETS,
+  JSONRPC_FRAME_TYPE,
+  ROUTING_ERRORS,
+  SEED_DIRECTION,
+  on,
+} from './metrics-tables.js';
+import type {
+  BackendRecord,
+  BackendTotals,
+  PendingRequest,
+  TransportRecord,
+} from './metrics-tables.js';
 
 /*
  * Prometheus metrics, every one of them counted from the diagnostics channels the core publishes
@@ -27,14 +41,7 @@ export interface MetricsOptions {
   processMetrics?: boolean;
 }
 
-/** Totals per backend, for the dashboard (rates and mean latency come from differences between two polls). */
-export interface BackendTotals {
-  requests: number;
-  errors: number;
-  /** Sum of request durations, in milliseconds. */
-  durationMs: number;
-  inFlight: number;
-}
+export type { BackendTotals } from './metrics-tables.js';
 
 export interface MetricsSnapshot {
   backends: Record<string, BackendTotals>;
@@ -50,49 +57,14 @@ export interface Metrics {
   subscribe(): void;
   /** Stops counting (the registry keeps its values). Safe to call more than once. */
   unsubscribe(): void;
-  /** Fills in backends the events have not mentioned yet (state `unknown`, say), from the gateway's view. */
-  seedBackends(backends: readonly BackendReport[]): void;
+  /**
+   * Fills in backends the events have not mentioned yet (state `unknown`, say), from the gateway's
+   * view; with `breakers`, their circuit breakers as closed (a breaker is made closed, on first use).
+   */
+  seedBackends(backends: readonly BackendReport[], breakers?: boolean): void;
   snapshot(): MetricsSnapshot;
   /** The text a Prometheus scrape gets. */
   text(): Promise<string>;
-}
-
-/** Seconds: from a quick `ping` to a long tool call. */
-const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
-const BACKEND_STATES = ['unknown', 'up', 'down', 'failed', 'failing'] as const;
-const BREAKER_VALUE: Readonly<Record<string, number>> = { closed: 0, open: 1, 'half-open': 2 };
-
-/** What the request events of one backend (as `backendOf` names it) update. */
-interface BackendRecord {
-  readonly totals: BackendTotals;
-  inFlight: Series<'backend'> | undefined;
-  /** direction → method label → series */
-  readonly durations: Map<string, Map<string, DurationSeries>>;
-}
-
-/** What the connection and byte events of one client transport update. */
-interface TransportRecord {
-  active: Series<'transport'> | undefined;
-  total: Series<'transport'> | undefined;
-  /** direction → series */
-  readonly bytes: Map<string, Series<'transport' | 'direction'>>;
-}
-
-/** A request in flight, and the next one with the same id. */
-interface PendingRequest {
-  readonly sessionId: string;
-  readonly direction: string;
-  /** Where it was counted in flight. */
-  readonly record: BackendRecord;
-  next: PendingRequest | undefined;
-}
-
-/** A subscription to one channel, made now and switched on and off together with the rest. */
-function on<T>(topic: Topic<T>, handler: (event: T) => void) {
-  return {
-    subscribe: () => topic.subscribe(handler),
-    unsubscribe: () => topic.unsubscribe(handler),
-  };
 }
 
 export function createMetrics(options: MetricsOptions = {}): Metrics {
@@ -114,7 +86,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   });
   const durations = countedHistogram({
     name: 'mcp_gateway_request_duration_seconds',
-    help: 'Time from a request entering the gateway to its reply, by method and backend',
+    help: 'Time from a request entering the gateway to its reply, by method, backend and status (ok or error)',
     buckets: DURATION_BUCKETS,
     registry,
   });
@@ -148,34 +120,75 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['transport'],
     registers,
   });
+  const connectionsRejected = new Counter({
+    name: 'mcp_gateway_connections_rejected_total',
+    help: 'Client connections refused before any session, by transport and reason (per_address_limit, per_ip_limit, shutting_down)',
+    labelNames: ['transport', 'reason'],
+    registers,
+  });
+  // The seed's TCP connection pair, without labels as it has them (also in mcp_gateway_connections_*).
+  const tcpConnectionsTotal = addSeries(
+    countedCounter({
+      name: 'mcp_gateway_tcp_connections_total',
+      help: 'Framed TCP connections opened',
+      registers,
+    }),
+    {},
+  );
+  const tcpConnectionsActive = addSeries(
+    countedGauge({
+      name: 'mcp_gateway_tcp_connections_active',
+      help: 'Framed TCP connections open',
+      registers,
+    }),
+    {},
+  );
+  const endpointRequests = countedCounter({
+    name: 'mcp_gateway_endpoint_requests_total',
+    help: 'Requests that ended, by the backend that served them (endpoint), the backend or `*` the session is bound to (namespace) and status',
+    labelNames: ['endpoint', 'namespace', 'status'],
+    registers,
+  });
+  const routingErrors = new Counter({
+    name: 'mcp_gateway_routing_errors_total',
+    help: 'Requests that found no backend to serve them, by reason (the gateway error code, or unknown_name)',
+    labelNames: ['reason'],
+    registers,
+  });
+  const tcpProtocolErrors = new Counter({
+    name: 'mcp_gateway_tcp_protocol_errors_total',
+    help: 'Framed TCP connections closed for breaking the protocol, by error type (frame_too_large, bad_magic, …; health_* on the health port)',
+    labelNames: ['error_type'],
+    registers,
+  });
   const bytes = countedCounter({
     name: 'mcp_gateway_bytes_total',
     help: 'JSON-RPC payload bytes crossing the client-facing side, by transport and direction (in: from clients)',
     labelNames: ['transport', 'direction'],
     registers,
   });
+  // The seed's families for WebSocket and framed TCP, with its label values (inbound, outbound).
   const wsMessages = countedCounter({
     name: 'mcp_gateway_websocket_messages_total',
-    help: 'WebSocket text frames carrying JSON-RPC, by direction',
-    labelNames: ['direction'],
+    help: 'WebSocket frames, by direction (inbound, outbound) and type (text: JSON-RPC; ping, pong, binary)',
+    labelNames: ['direction', 'type'],
     registers,
   });
   const wsBytes = countedCounter({
     name: 'mcp_gateway_websocket_bytes_total',
-    help: 'WebSocket payload bytes, by direction',
+    help: 'WebSocket payload bytes of JSON-RPC frames, by direction (inbound, outbound)',
     labelNames: ['direction'],
     registers,
   });
-  // The seed's names for the framed TCP protocol (its connections are in mcp_gateway_connections_*).
   const tcpMessages = countedCounter({
     name: 'mcp_gateway_tcp_messages_total',
-    help: 'Framed TCP request and response frames carrying JSON-RPC, by direction',
-    labelNames: ['direction'],
+    help: 'Framed TCP frames, by direction (inbound, outbound) and type (request, response, health_check, version_negotiation, version_ack, control, error)',
+    labelNames: ['direction', 'type'],
     registers,
   });
   const tcpBytes = countedCounter({
     name: 'mcp_gateway_tcp_bytes_total',
-    help: 'Framed TCP payload bytes of JSON-RPC frames, by direction',
+    help: 'Framed TCP payload bytes of JSON-RPC frames, by direction (inbound, outbound)',
     labelNames: ['direction'],
     registers,
   });
@@ -216,8 +229,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   });
   const breakerState = new Gauge({
     name: 'mcp_gateway_circuit_breaker_state',
-    help: 'Circuit breaker state by backend: 0 closed, 1 open, 2 half-open',
-    labelNames: ['backend'],
+    help: "Circuit breaker state by backend (endpoint, the seed's label, names it too): 0 closed, 1 open, 2 half-open",
+    labelNames: ['backend', 'endpoint'],
     registers,
   });
   const rateLimited = new Counter({
@@ -239,6 +252,19 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registers,
   });
 
+  const cacheRequests = new Counter({
+    name: 'mcp_gateway_cache_requests_total',
+    help: 'Cacheable requests looked up in the response cache, by backend, method and result (hit or miss)',
+    labelNames: ['backend', 'method', 'result'],
+    registers,
+  });
+  const cacheInvalidations = new Counter({
+    name: 'mcp_gateway_cache_invalidations_total',
+    help: "Cached results dropped by a backend's change notification, by backend and notification",
+    labelNames: ['backend', 'notification'],
+    registers,
+  });
+
   /** sessionId → where it goes, from session:open; session:close and request events lack it. */
   const sessions = new Map<string, { transport: string; backend: string }>();
   /**
@@ -252,8 +278,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   /** By backend name, in the order the request events met them (the snapshot keeps it). */
   const backendRecords = new Map<string, BackendRecord>();
   const transports = new Map<string, TransportRecord>();
-  /** transport and direction → its two frame series (WebSocket, TCP) */
-  const framed = new Map<string, { messages: Series<'direction'>; bytes: Series<'direction'> }>();
+  /** The seed's frames that carry no JSON-RPC (rare), by transport, direction and type. */
+  const otherFrames = new Map<string, Series<'direction' | 'type'>>();
   const breakers = new Map<string, string>();
   const counts = { rateLimited: 0, authFailures: 0 };
 
@@ -261,14 +287,15 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     let r = backendRecords.get(backend);
     if (!r) {
       const totals = { requests: 0, errors: 0, durationMs: 0, inFlight: 0 };
-      backendRecords.set(backend, (r = { totals, inFlight: undefined, durations: new Map() }));
+      r = { totals, inFlight: undefined, durations: new Map(), endpoints: new Map() };
+      backendRecords.set(backend, r);
     }
     return r;
   };
   const transportOf = (transport: string) => {
     let t = transports.get(transport);
     if (!t) {
-      t = { active: undefined, total: undefined, bytes: new Map() };
+      t = { active: undefined, total: undefined, bytes: new Map(), framed: new Map() };
       transports.set(transport, t);
     }
     return t;
@@ -285,22 +312,57 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     }
     return undefined;
   };
-  const durationOf = (r: BackendRecord, method: string, backend: string, direction: string) => {
+  const durationOf = (
+    r: BackendRecord,
+    method: string,
+    backend: string,
+    direction: string,
+    failed: boolean,
+  ) => {
     let byMethod = r.durations.get(direction);
     if (!byMethod) r.durations.set(direction, (byMethod = new Map()));
-    let d = byMethod.get(method);
+    let outcomes = byMethod.get(method);
+    if (!outcomes) byMethod.set(method, (outcomes = { ok: undefined, error: undefined }));
+    const status = failed ? 'error' : 'ok';
+    let d = outcomes[status];
     if (!d) {
       d = {
-        labels: { method, backend, direction },
+        labels: { method, backend, direction, status },
         buckets: DURATION_BUCKETS.map(() => 0),
         sum: 0,
         count: 0,
         requests: new Map(),
       };
-      byMethod.set(method, d);
+      outcomes[status] = d;
       durations.push(d);
     }
     return d;
+  };
+  const endpointOf = (r: BackendRecord, endpoint: string, namespace: string, status: string) => {
+    let byStatus = r.endpoints.get(namespace);
+    if (!byStatus) r.endpoints.set(namespace, (byStatus = new Map()));
+    let series = byStatus.get(status);
+    if (!series) {
+      series = addSeries(endpointRequests, { endpoint, namespace, status });
+      byStatus.set(status, series);
+    }
+    return series;
+  };
+  const framedOf = (t: TransportRecord, transport: 'websocket' | 'tcp', direction: string) => {
+    let frames = t.framed.get(direction);
+    if (!frames) {
+      const families = framedFamilies[transport];
+      const seedDirection = SEED_DIRECTION[direction]!;
+      frames = {
+        messages: addSeries(families.messages, {
+          direction: seedDirection,
+          type: JSONRPC_FRAME_TYPE[transport]![direction]!,
+        }),
+        bytes: addSeries(families.bytes, { direction: seedDirection }),
+      };
+      t.framed.set(direction, frames);
+    }
+    return frames;
   };
   const setState = (backend: string, state: string) => {
     for (const s of BACKEND_STATES) backendState.set({ backend, state: s }, s === state ? 1 : 0);
@@ -333,7 +395,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       const method = methodLabel(e.method);
       const status = e.error === undefined ? 'ok' : String(e.error);
       const r = recordOf(backend);
-      const d = durationOf(r, method, backend, direction);
+      const d = durationOf(r, method, backend, direction, e.error !== undefined);
       let count = d.requests.get(status);
       if (!count) {
         count = addSeries(requests, { method, backend, status, direction });
@@ -350,7 +412,17 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       const t = r.totals;
       t.requests++;
       t.durationMs += e.durationMs;
-      if (e.error !== undefined) t.errors++;
+      if (e.error !== undefined) {
+        t.errors++;
+        if (ROUTING_ERRORS.has(e.error)) routingErrors.inc({ reason: String(e.error) });
+        else if (e.error === -32602 && backend === '*' && e.route === undefined) {
+          // The aggregated endpoint's answer to a tool or prompt that no backend offers.
+          if (method === 'tools/call' || method === 'prompts/get')
+            routingErrors.inc({ reason: 'unknown_name' });
+        }
+      }
+      const namespace = sessions.get(e.sessionId)?.backend ?? backend;
+      endpointOf(r, backend, namespace, status).value++;
       const started = endPending(e.sessionId, direction, e.id);
       if (started) {
         started.inFlight!.value--;
@@ -361,11 +433,28 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       const t = transportOf(transport);
       (t.active ??= addSeries(connectionsActive, { transport })).value++;
       (t.total ??= addSeries(connectionsTotal, { transport })).value++;
+      if (transport === 'tcp') {
+        tcpConnectionsTotal.value++;
+        tcpConnectionsActive.value++;
+      }
     }),
     on(channels.connectionClose, ({ transport }) => {
       const t = transportOf(transport);
       (t.active ??= addSeries(connectionsActive, { transport })).value--;
+      if (transport === 'tcp') tcpConnectionsActive.value--;
     }),
+    on(channels.connectionRejected, (e) => connectionsRejected.inc({ ...e })),
+    on(channels.frame, ({ transport, direction, type }) => {
+      const key = `${transport}\0${direction}\0${type}`;
+      let series = otherFrames.get(key);
+      if (!series) {
+        const labels = { direction: SEED_DIRECTION[direction]!, type };
+        series = addSeries(framedFamilies[transport].messages, labels);
+        otherFrames.set(key, series);
+      }
+      series.value++;
+    }),
+    on(channels.tcpProtocolError, ({ type }) => tcpProtocolErrors.inc({ error_type: type })),
     on(channels.bytes, (e) => {
       const { transport, direction } = e;
       const t = transportOf(transport);
@@ -373,16 +462,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       if (!series) t.bytes.set(direction, (series = addSeries(bytes, { transport, direction })));
       series.value += e.bytes;
       if (transport === 'websocket' || transport === 'tcp') {
-        const key = `${transport}\0${direction}`;
-        let frames = framed.get(key);
-        if (!frames) {
-          const families = framedFamilies[transport];
-          frames = {
-            messages: addSeries(families.messages, { direction }),
-            bytes: addSeries(families.bytes, { direction }),
-          };
-          framed.set(key, frames);
-        }
+        const frames = t.framed.get(direction) ?? framedOf(t, transport, direction);
         frames.messages.value++;
         frames.bytes.value += e.bytes;
       }
@@ -407,7 +487,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       const value = BREAKER_VALUE[e.state];
       if (value === undefined) return;
       breakers.set(e.backend, e.state);
-      breakerState.set({ backend: e.backend }, value);
+      breakerState.set({ backend: e.backend, endpoint: e.backend }, value);
     }),
     on(channels.rateLimited, (event) => {
       counts.rateLimited++;
@@ -417,6 +497,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       rateLimitStore.set({ store }, 1);
       rateLimitStore.set({ store: store === 'redis' ? 'memory' : 'redis' }, 0);
     }),
+    on(channels.cacheLookup, (e) => cacheRequests.inc(e)),
+    on(channels.cacheInvalidate, (e) => cacheInvalidations.inc(e)),
     on(channels.authFailure, (e) => {
       counts.authFailures++;
       authFailures.inc({ reason: e.reason, transport: e.transport ?? 'unknown' });
@@ -436,8 +518,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       subscribed = false;
       for (const subscription of subscriptions) subscription.unsubscribe();
     },
-    seedBackends(backends) {
+    seedBackends(backends, withBreakers = false) {
       for (const b of backends) {
+        if (withBreakers && !breakers.has(b.name)) {
+          breakers.set(b.name, 'closed');
+          breakerState.set({ backend: b.name, endpoint: b.name }, 0);
+        }
         if (!restartsSeen.has(b.name)) {
           setState(b.name, b.state);
           restartsSeen.set(b.name, b.restarts);

@@ -9,6 +9,8 @@ import type { AdminServer } from './admin-server.js';
 import { createAudit } from './audit.js';
 import type { Audit } from './audit.js';
 import { reachable } from './gateway-proxy.js';
+import { createHistory } from './history.js';
+import type { History } from './history.js';
 import { createMetrics } from './metrics.js';
 import type { Metrics } from './metrics.js';
 import { createTracing } from './tracing.js';
@@ -63,6 +65,8 @@ export function createObservability(options: ObservabilityOptions): Observabilit
     ? createMetrics({ processMetrics: options.processMetrics })
     : undefined;
   metrics?.subscribe();
+  // The dashboard's plots: only where a dashboard is served.
+  const history: History | undefined = config.admin.enabled ? createHistory() : undefined;
 
   const tracing =
     config.tracing.enabled && process.env.OTEL_SDK_DISABLED?.toLowerCase() !== 'true'
@@ -85,6 +89,7 @@ export function createObservability(options: ObservabilityOptions): Observabilit
   const policies: Policy[] = [];
   if (tracing) policies.push(tracingPolicy({ tracer: tracing.tracer }));
   if (audit) policies.push(audit.policy);
+  if (history) policies.push(history.policy);
 
   let admin: AdminServer | undefined;
   let closed = false;
@@ -95,8 +100,10 @@ export function createObservability(options: ObservabilityOptions): Observabilit
     tracing,
     async listen({ gateway, gatewayAddress }) {
       if (!config.admin.enabled || closed) return undefined;
-      metrics?.seedBackends(gateway.backends());
+      metrics?.seedBackends(gateway.backends(), config.breakers.enabled);
+      history?.start({ backends: () => gateway.backends(), sessions: () => gateway.sessions() });
       admin = createAdminServer({
+        history,
         host: config.admin.host,
         port: config.admin.port,
         metrics,
@@ -115,6 +122,7 @@ export function createObservability(options: ObservabilityOptions): Observabilit
       closed = true;
       await admin?.close();
       metrics?.unsubscribe();
+      history?.stop();
       await Promise.allSettled([
         audit?.close(),
         tracing?.shutdown().catch((error: unknown) => {

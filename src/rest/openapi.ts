@@ -44,6 +44,11 @@ const PUBLIC: readonly { path: string; summary: string; type: string }[] = [
     summary: 'The interactive API page (Swagger UI, served locally)',
     type: 'text/html',
   },
+  {
+    path: '/static/test_client.html',
+    summary: 'Seed 000’s browser test page: a session, its tools, a call',
+    type: 'text/html',
+  },
 ];
 
 function paramsOf(path: string): z.ZodObject | undefined {

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GatewayConfig } from '../config/schema.js';
+import { messageLimit } from '../config/schema.js';
 import type { Logger } from '../core/logger.js';
 import type { Principal } from '../core/policy.js';
 import { GatewayError } from '../core/errors.js';
@@ -8,6 +9,7 @@ import type { HttpGuard } from '../auth/http-guard.js';
 import { sendJson } from '../frontends/http-io.js';
 import type { OpsView } from '../http/ops.js';
 import { serveDocs } from './docs-page.js';
+import { serveTestPage } from './test-page.js';
 import type { Document as OpenApiDocument } from './openapi.js';
 import { ReplyError } from './rest-session.js';
 import type { Tool } from './rest-session.js';
@@ -71,7 +73,7 @@ export function restRoutes(deps: RestDeps): RestHandler {
     res.once('close', () => {
       if (!res.writableFinished) aborted.abort();
     });
-    const body = await parseBody(req, r, deps.config().limits.maxMessageBytes);
+    const body = await parseBody(req, r, messageLimit(deps.config().limits, 'http'));
     if (r.tag === 'one-shot') oneShotCalls++;
     const answer = await r.handle({ req, res, params, body, principal, signal: aborted.signal });
     if (answer !== undefined && !res.headersSent) sendJson(res, r.status ?? 200, answer);
@@ -128,6 +130,8 @@ export function restRoutes(deps: RestDeps): RestHandler {
     }
     if ((path === '/docs' || path.startsWith('/docs/')) && (method === 'GET' || method === 'HEAD'))
       return serveDocs(path, res);
+    if (path.startsWith('/static/') && (method === 'GET' || method === 'HEAD'))
+      return serveTestPage(path, res);
     const match = table.match(method, path);
     if (!match) return false;
     if ('allowed' in match) {

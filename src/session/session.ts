@@ -22,6 +22,7 @@ import { GatewayError, toErrorReply } from '../core/errors.js';
 import { channels } from '../core/diagnostics.js';
 import { withId } from '../core/raw-json.js';
 import { RequestTracker } from '../core/request-tracker.js';
+import { isModernMessage } from '../era/modern.js';
 import type { ServerRequest, Upstream } from '../targets/link.js';
 import type { SessionTarget } from '../targets/target.js';
 
@@ -70,6 +71,21 @@ export interface SessionOptions {
    * must not hold a backend process. @default 0
    */
   handshakeTimeoutMs?: number;
+  /**
+   * Serves the 2026-07-28 messages of a connection transport (stdio, Unix socket, WebSocket,
+   * TCP), where both eras may share one connection: those never reach the target as they are.
+   */
+  modern?: ModernServer;
+}
+
+/** What serves a modern request that came in on a session's connection (src/era). */
+export interface ModernServer {
+  serve(request: {
+    message: JSONRPCRequest;
+    peer: { principal?: Principal; remoteAddress?: string };
+    sink: { notify(message: JSONRPCNotification): void };
+    onAbandon(listener: () => void): void;
+  }): Promise<{ reply: JSONRPCReply }>;
 }
 
 /** A server's request waiting for the client's answer. */
@@ -120,6 +136,12 @@ export class Session implements Upstream {
   private initialized = false;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private readonly handshakeTimeoutMs: number;
+  private readonly modern: ModernServer | undefined;
+  /** Modern requests in flight on this connection, by the client's id: how to abandon each. */
+  private readonly modernInflight = new Map<
+    RequestId,
+    { abandon?: () => void; cancelled?: boolean }
+  >();
 
   constructor(options: SessionOptions) {
     this.id = options.id;
@@ -132,6 +154,7 @@ export class Session implements Upstream {
     this.principal = options.principal;
     this.ref = { id: this.id, endpoint: this.endpoint };
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? 0;
+    this.modern = options.modern;
     this.target = options.target(this);
     this.toServer = compose(options.policies ?? [], (ctx) => this.target.dispatch(ctx));
     this.toClient = compose(options.toClientPolicies ?? [], (ctx) => this.askClient(ctx));
@@ -193,9 +216,65 @@ export class Session implements Upstream {
   private fromClient(message: JSONRPCMessage): void {
     if (this.closed) return;
     this.lastActivity = Date.now();
+    if (
+      this.modern !== undefined &&
+      (isModernMessage(message) || (this.modernInflight.size > 0 && this.cancelsModern(message)))
+    ) {
+      this.fromModernClient(message);
+      return;
+    }
     if (isRequest(message)) void this.dispatchRequest(message);
     else if (isNotification(message)) this.clientNotification(message);
     else this.asked.settle(message)?.resolve(message);
+  }
+
+  /**
+   * A 2026-07-28 message on a connection shared with (or instead of) a legacy session: served
+   * by the modern path, its reply and notifications written back on this connection. Modern
+   * traffic keeps a connection that never sends `initialize`.
+   */
+  private fromModernClient(message: JSONRPCMessage): void {
+    clearTimeout(this.handshakeTimer);
+    if (isNotification(message)) {
+      if (message.method !== 'notifications/cancelled') return;
+      const id = message.params?.requestId as RequestId | undefined;
+      const entry = id === undefined ? undefined : this.modernInflight.get(id);
+      if (entry === undefined) return;
+      this.modernInflight.delete(id!);
+      entry.cancelled = true;
+      entry.abandon?.();
+      return;
+    }
+    if (!isRequest(message)) return;
+    const entry: { abandon?: () => void; cancelled?: boolean } = {};
+    this.modernInflight.set(message.id, entry);
+    const sink = {
+      notify: (n: JSONRPCNotification) => {
+        if (this.modernInflight.get(message.id) === entry && !this.closed)
+          this.client.send(n, { relatedRequestId: message.id }).catch(() => {});
+      },
+    };
+    void this.modern!.serve({
+      message,
+      peer: { principal: this.principal, remoteAddress: this.remoteAddress },
+      sink,
+      onAbandon: (listener) => {
+        entry.abandon = listener;
+        if (entry.cancelled) listener();
+      },
+    }).then(({ reply }) => {
+      // A cancelled request gets no reply.
+      if (this.modernInflight.get(message.id) !== entry || this.closed) return;
+      this.modernInflight.delete(message.id);
+      this.client.send(reply, { relatedRequestId: message.id }).catch(() => {});
+    });
+  }
+
+  /** A cancellation naming one of the modern requests in flight (it may carry no envelope). */
+  private cancelsModern(message: JSONRPCMessage): boolean {
+    if (!isNotification(message) || message.method !== 'notifications/cancelled') return false;
+    const id = message.params?.requestId as RequestId | undefined;
+    return id !== undefined && this.modernInflight.has(id);
   }
 
   private async dispatchRequest(message: JSONRPCRequest): Promise<void> {
@@ -401,6 +480,8 @@ export class Session implements Upstream {
     const error = new GatewayError('GATEWAY_SESSION_CLOSED', reason);
     for (const ctx of this.inflight.values()) ctx.cancel(reason, error);
     this.inflight.clear();
+    for (const entry of this.modernInflight.values()) entry.abandon?.();
+    this.modernInflight.clear();
     const unanswered = errorReply(null, -32603, `the client session ended: ${reason}`);
     for (const wait of this.asked.takeAll()) wait.resolve(unanswered);
     // Let the failed requests' error replies reach the client before its streams close.

@@ -22,11 +22,24 @@ export class BackendTarget {
     readonly config: Readonly<BackendConfig>,
     readonly backend: Backend,
     private readonly policies: readonly Policy[],
+    /** Sees every notification the backend sends (the response cache's invalidation). */
+    private readonly observe?: (message: JSONRPCNotification) => void,
   ) {}
 
   /** A new connection to the backend (not started), for one session or one member of one. */
   link(upstream: Upstream, log: Logger, principal: Principal | undefined): BackendLink {
-    return new BackendLink(this.name, this.backend.connect(log, principal), upstream, log);
+    const observe = this.observe;
+    // Wrapped only when someone listens: otherwise a notification costs nothing more.
+    const heard: Upstream = observe
+      ? {
+          notification(message, backend, related) {
+            observe(message);
+            upstream.notification(message, backend, related);
+          },
+          request: (message, backend) => upstream.request(message, backend),
+        }
+      : upstream;
+    return new BackendLink(this.name, this.backend.connect(log, principal), heard, log);
   }
 
   /** The chain over one connection: the route is recorded, then every policy, then the send. */

@@ -147,7 +147,12 @@ describe('backend faults', () => {
   it('100 MiB of backend stderr: the gateway stays alive with its memory bounded', async () => {
     // At the default level every line of that stderr is logged: the gateway's own log is the
     // flood's way out, and the test reads (and counts) all of it.
-    const gw = await startCliGateway({ backends: { echo: echoBackend('--stderr-flood 100') } });
+    // The fixture answers initialize only after its 100 MiB, which the gateway logs line by line:
+    // on a slow machine that outlasts the 10 s handshake bound, which is not what this tests.
+    const gw = await startCliGateway({
+      backends: { echo: echoBackend('--stderr-flood 100') },
+      sessions: { handshakeTimeoutMs: 120_000 },
+    });
     try {
       let maxRss = rssOf(gw.pid);
       const sampler = setInterval(() => {

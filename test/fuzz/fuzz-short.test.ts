@@ -73,7 +73,7 @@ function fuzz(
 
 describe('a short seeded fuzz run of every frontend', () => {
   it(`${INPUTS} inputs per frontend: no crash, hang, leak or violation beyond the known defects`, async () => {
-    const runs = await Promise.all([fuzz('http,sse,config', 'a'), fuzz('ws,unix,stdio', 'b')]);
+    const runs = await Promise.all([fuzz('http,sse,config', 'a'), fuzz('ws,unix,stdio,tcp', 'b')]);
     for (const { code, summary, output } of runs) {
       expect(summary.totals, output).toMatchObject({
         crashes: 0,
@@ -89,6 +89,7 @@ describe('a short seeded fuzz run of every frontend', () => {
       'http',
       'sse',
       'stdio',
+      'tcp',
       'unix',
       'ws',
     ]);

@@ -642,6 +642,6 @@ describe('hardening', () => {
       createGateway(
         parseConfig({ server: { port: 0 }, auth: { required: true }, backends: { probe } }),
       ),
-    ).toThrow(/auth\.required: expected auth\.apiKeys or auth\.jwt/);
+    ).toThrow(/auth\.required: expected auth\.apiKeys, auth\.jwt or auth\.introspection/);
   });
 });

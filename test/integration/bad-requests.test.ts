@@ -112,8 +112,8 @@ const cases: Case[] = [
 /** One frontend: sends a raw JSON text and resolves with the error reply it got. */
 interface Frontend {
   send(text: string): Promise<JsonRpcReply>;
-  /** The id an error carries when the message's own cannot be read (the envelope's). */
-  fallbackId?: () => string;
+  /** The id of the envelope the last error came in, and the one it must be. */
+  envelopeIds?: () => { got: unknown; sent: string };
 }
 
 const frontends: Record<string, Frontend> = {};
@@ -182,14 +182,16 @@ beforeAll(async () => {
     '{"id":"env-0","source":"test","mcp_payload":{"jsonrpc":"2.0","id":"p0","method":"ping"}}',
   );
   await envelope.next((f) => f.mcp_payload?.id === 'p0');
+  let lastEnvelopeId: unknown;
   frontends['WebSocket envelope'] = {
     async send(text) {
       envelope.socket.send(`{"id":"env-${++n}","source":"test","mcp_payload":${text}}`);
       const frame = await envelope.next((f) => f.mcp_payload && 'error' in f.mcp_payload);
       expect(frame.source).toBe('gateway');
+      lastEnvelopeId = frame.id;
       return frame.mcp_payload as JsonRpcReply;
     },
-    fallbackId: () => `env-${n}`,
+    envelopeIds: () => ({ got: lastEnvelopeId, sent: `env-${n}` }),
   };
 
   const unix: UnixClient = await connectUnix(unixSocket);
@@ -231,10 +233,16 @@ const names = [
 
 describe.each(names)('requests that never got an answer, on %s', (frontend) => {
   it.each(cases)('$name gets an immediate error naming the field', async (c) => {
-    const { send, fallbackId } = frontends[frontend]!;
+    const { send, envelopeIds } = frontends[frontend]!;
     const reply = await send(c.text);
     expect(reply.error?.code).toBe(c.rpc);
     expect(reply.error?.message).toContain(c.names);
-    expect(reply.id).toBe(c.id ?? (c.unparsed ? null : fallbackId?.()) ?? null);
+    // The message's own id, or null: never the envelope's, which the client did not send as one.
+    expect(reply.id).toBe(c.id ?? null);
+    // The refusal's envelope names the refused envelope, when that could be read.
+    if (envelopeIds) {
+      const { got, sent } = envelopeIds();
+      expect(got).toBe(c.unparsed ? null : sent);
+    }
   });
 });

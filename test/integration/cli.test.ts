@@ -73,7 +73,7 @@ describe('mcp-bridge CLI', () => {
   });
 
   it.each([
-    [['--bogus'], "Unknown option '--bogus'"],
+    [['--bogus'], 'unknown flag --bogus'],
     [
       ['--stdio', 'x', '--port', 'eighty'],
       '--port: expected an integer from 0 to 65535, got "eighty"',
@@ -127,7 +127,7 @@ describe('mcp-bridge CLI', () => {
     const first = await startCli(['--stdio', DEMO, '--port', '0']);
     const { code, stderr } = await run(['--stdio', DEMO, '--port', String(first.port)]).output;
     expect(code).toBe(1);
-    expect(stderr).toContain('EADDRINUSE');
+    expect(stderr).toContain('the port is in use');
     first.child.kill('SIGTERM');
   });
 });

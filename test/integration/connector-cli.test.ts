@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { FIXTURES, startGateway } from '../helpers.js';
+import { startGateway, probeStdio } from '../helpers.js';
 import type { RunningGateway } from '../helpers.js';
 
 /*
@@ -29,7 +29,10 @@ function run(args: string[]): Promise<{ code: number | null; stderr: string; std
 
 describe('mcp-bridge connect: bad input', () => {
   const misuses: Array<[string[], RegExp]> = [
-    [['connect'], /^mcp-bridge connect: give the remote URL: connect <URL>$/m],
+    [
+      ['connect'],
+      /^mcp-bridge connect: give the remote URL: connect <URL> \(or connect --config <file>\)$/m,
+    ],
     [['connect', 'ftp://files.example'], /ftp is not a transport the connector speaks/],
     [
       ['connect', 'http://x/mcp', '--transport', 'tcp'],
@@ -46,8 +49,8 @@ describe('mcp-bridge connect: bad input', () => {
 
   it.each(misuses)('%j exits 2 with one line that says why', async (args, why) => {
     const { code, stderr } = await run(args);
-    expect(code).toBe(2);
-    expect(stderr).toMatch(why);
+    // Code and stderr in one assertion: a wrong exit code shows what the process printed.
+    expect({ code, stderr }).toEqual({ code: 2, stderr: expect.stringMatching(why) });
     expect(stderr).not.toMatch(/\n\s+at /);
   });
 
@@ -62,18 +65,10 @@ describe('mcp-bridge connect: credentials', () => {
   let gw: RunningGateway;
 
   beforeAll(async () => {
-    gw = await startGateway(
-      {
-        transport: 'stdio',
-        command: process.execPath,
-        args: [`${FIXTURES}probe-server.mjs`],
-        killGraceMs: 500,
-      },
-      {
-        server: { host: '127.0.0.1', port: 0, tcp: { enabled: true, port: 0 } },
-        auth: { required: true, apiKeys: [TOKEN] },
-      },
-    );
+    gw = await startGateway(probeStdio, {
+      server: { host: '127.0.0.1', port: 0, tcp: { enabled: true, port: 0 } },
+      auth: { required: true, apiKeys: [TOKEN] },
+    });
   });
   afterAll(() => gw?.close());
 
@@ -102,19 +97,28 @@ describe('mcp-bridge connect: credentials', () => {
     expect(stderr).not.toContain(TOKEN);
   });
 
-  it('without the token, the client gets the remote refusal as an error, not a hang', async () => {
-    const client = new Client({ name: 'desktop', version: '1' });
-    const transport = new StdioClientTransport({
-      command: process.execPath,
-      args: [CLI, 'connect', gw.url.toString(), '--log-level', 'silent'],
-      stderr: 'ignore',
-    });
-    try {
-      await expect(client.connect(transport)).rejects.toThrow(
-        /Remote refused the request: the remote answered HTTP 401/,
-      );
-    } finally {
-      await client.close();
-    }
-  });
+  // Over WebSocket the 401 comes at the upgrade, before any request: it used to be taken for an
+  // outage, and the initialize waited out --queue-wait-ms (60 s) for a -32021.
+  const refusing: Array<[string, () => string]> = [
+    ['Streamable HTTP', () => gw.url.toString()],
+    ['WebSocket', () => `ws://127.0.0.1:${gw.url.port}/ws`],
+  ];
+  it.each(refusing)(
+    'without the token, the client gets the remote refusal over %s as an error, not a hang',
+    async (_name, url) => {
+      const client = new Client({ name: 'desktop', version: '1' });
+      const transport = new StdioClientTransport({
+        command: process.execPath,
+        args: [CLI, 'connect', url(), '--log-level', 'silent'],
+        stderr: 'ignore',
+      });
+      try {
+        await expect(client.connect(transport, { timeout: 15_000 })).rejects.toThrow(
+          /Remote refused the request: .*HTTP 401/,
+        );
+      } finally {
+        await client.close();
+      }
+    },
+  );
 });

@@ -114,4 +114,29 @@ describe('what the fuzz harness found', () => {
     expect(text).toMatch(/^HTTP\/1\.1 405 /);
     expect(text).toContain('GATEWAY_METHOD_NOT_ALLOWED');
   });
+
+  // A session refused for the process cap was counted as a failed start of the backend, which
+  // then backed off as if in a crash loop: the next initialize got 502 "failing" even once a
+  // process was free again.
+  it('a session refused at the process cap does not put the backend into crash-loop backoff', async () => {
+    const gw = await gateway({ processes: { max: 1 } });
+    const post = (body: unknown, headers: Record<string, string> = {}, method = 'POST') =>
+      fetch(gw.url, {
+        method,
+        headers: { 'content-type': 'application/json', accept: ACCEPT_JSON_AND_SSE, ...headers },
+        ...(method === 'POST' && { body: JSON.stringify(body) }),
+      });
+    const first = await post(initializeRequest());
+    await first.text();
+    const id = first.headers.get('mcp-session-id')!;
+    const refused = await post(initializeRequest());
+    expect(refused.status).toBe(503);
+    expect(await refused.json()).toMatchObject({ error: { data: { code: 'GATEWAY_CAPACITY' } } });
+    // The one process ends with its session; the next initialize gets a session at once.
+    await (await post(undefined, { 'mcp-session-id': id }, 'DELETE')).text();
+    await waitFor(() => gw.gateway.sessions().length === 0, 5000, 'the first session to end');
+    const again = await post(initializeRequest());
+    expect(again.status).toBe(200);
+    await again.text();
+  });
 });

@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium } from 'playwright-core';
 import type { BrowserContext, Page } from 'playwright-core';
-import { everythingStdio } from '../helpers.js';
+import { EmptyResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { connectClient, everythingStdio } from '../helpers.js';
 import { startObservedGateway } from '../observability-helpers.js';
 import type { ObservedGateway } from '../observability-helpers.js';
 import { CHROMIUM, CHROMIUM_FLAGS, sayWhenSkipped } from '../browser-helpers.js';
@@ -106,6 +107,89 @@ describe.skipIf(!CHROMIUM)('the dashboard in Chromium', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
     expect(pageErrors).toEqual([]);
   });
+
+  it('plots real traffic per backend, shows a backend in detail and each session with its caller', async () => {
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.goto(`${running.admin}/`);
+    // Real traffic for a dozen seconds: echoes to everything, reads to memory, and a call of
+    // a method the server does not have every half second (an error of everything's own).
+    const everything = await connectClient(new URL('/servers/everything/mcp', running.url));
+    const memory = await connectClient(new URL('/servers/memory/mcp', running.url));
+    const until = Date.now() + 12_000;
+    let calls = 0;
+    let failed = 0;
+    while (Date.now() < until) {
+      await everything.callTool({ name: 'echo', arguments: { message: `n${calls}` } });
+      await memory.callTool({ name: 'read_graph', arguments: {} });
+      if (calls % 5 === 0)
+        await everything
+          .request({ method: 'tools/no-such-method', params: {} }, EmptyResultSchema)
+          .catch(() => failed++);
+      calls++;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(failed).toBeGreaterThan(0);
+
+    // The gateway's own samples say what the plots draw.
+    const history = (await (await fetch(`${running.admin}/api/history`)).json()) as {
+      intervalMs: number;
+      samples: Array<{
+        backends: Record<
+          string,
+          { requestsPerSecond: number; errorsPerSecond: number; p99Ms: number | null }
+        >;
+        sessions: number;
+      }>;
+    };
+    expect(history.intervalMs).toBe(2000);
+    expect(history.samples.length).toBeGreaterThanOrEqual(4);
+    const busy = history.samples.filter((s) => (s.backends.everything?.requestsPerSecond ?? 0) > 1);
+    expect(busy.length).toBeGreaterThanOrEqual(3);
+    expect(busy.some((s) => s.backends.everything!.errorsPerSecond > 0)).toBe(true);
+    expect(busy.every((s) => (s.backends.everything!.p99Ms ?? -1) >= 0)).toBe(true);
+    expect(history.samples.some((s) => (s.backends.memory?.requestsPerSecond ?? 0) > 1)).toBe(true);
+    expect(history.samples.at(-1)!.sessions).toBeGreaterThanOrEqual(2);
+
+    // Four plots, drawn, with a line per backend.
+    await page.waitForFunction('Number(document.body.dataset.samples) >= 4', undefined, {
+      timeout: 10_000,
+    });
+    await expect(page.locator('.plot canvas').count()).resolves.toBe(4);
+    const legend = await page.locator('#plot-requests .u-legend').textContent();
+    expect(legend).toContain('everything');
+    expect(legend).toContain('memory');
+    await expect(page.locator('#plot-latency .u-legend').textContent()).resolves.toContain(
+      'everything p99',
+    );
+
+    // A backend's detail: its tools, its state changes, its last errors.
+    await page.locator('#backends tr[data-backend="everything"] button').click();
+    await page.locator('#detail-tools li', { hasText: 'echo' }).waitFor({ timeout: 15_000 });
+    await page.locator('#detail-states .badge.up').first().waitFor();
+    await page
+      .locator('#detail-errors li', { hasText: 'tools/no-such-method: -32601' })
+      .first()
+      .waitFor();
+    await expect(page.locator('#detail-name').textContent()).resolves.toBe('everything');
+
+    // Each session with its caller: the client's name from its initialize, and its address.
+    await page
+      .locator('#sessions tbody tr', { hasText: 'mcp-bridge-test 1.0.0 · 127.0.0.1' })
+      .first()
+      .waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-plots-desktop.png'), fullPage: true });
+
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForTimeout(300); // the plots take the new width at the next frame
+    const overflow = await page.evaluate<number>(
+      'document.documentElement.scrollWidth - document.documentElement.clientWidth',
+    );
+    expect(overflow).toBeLessThanOrEqual(0);
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-plots-phone.png'), fullPage: true });
+    await everything.close();
+    await memory.close();
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
 
   it('has the test client, over WebSocket and SSE', async () => {
     await page.setViewportSize({ width: 390, height: 844 });

@@ -160,14 +160,17 @@ describe('metrics on the admin listener', () => {
       during.value(name, labels) - before.value(name, labels);
     expect(delta('mcp_gateway_connections_total', { transport: 'websocket' })).toBe(1);
     expect(during.value('mcp_gateway_connections_active', { transport: 'websocket' })).toBe(1);
-    expect(delta('mcp_gateway_websocket_messages_total', { direction: 'in' })).toBe(3);
-    expect(delta('mcp_gateway_websocket_bytes_total', { direction: 'in' })).toBe(
+    const text = { type: 'text' };
+    expect(delta('mcp_gateway_websocket_messages_total', { direction: 'inbound', ...text })).toBe(
+      3,
+    );
+    expect(delta('mcp_gateway_websocket_bytes_total', { direction: 'inbound' })).toBe(
       sent.reduce((n, s) => n + Buffer.byteLength(s), 0),
     );
-    expect(delta('mcp_gateway_websocket_messages_total', { direction: 'out' })).toBe(
+    expect(delta('mcp_gateway_websocket_messages_total', { direction: 'outbound', ...text })).toBe(
       received.length,
     );
-    expect(delta('mcp_gateway_websocket_bytes_total', { direction: 'out' })).toBe(
+    expect(delta('mcp_gateway_websocket_bytes_total', { direction: 'outbound' })).toBe(
       received.reduce((n, s) => n + Buffer.byteLength(s), 0),
     );
     expect(

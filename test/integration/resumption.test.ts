@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   connectClient,
+  cutMidCall,
   startGateway,
-  waitFor,
   initializeRequest,
   ACCEPT_JSON_AND_SSE as ACCEPT,
   tcpRelay,
@@ -160,15 +160,7 @@ describe('Streamable HTTP resumption', () => {
     const client = await connectClient(new URL(`http://127.0.0.1:${proxy.port}/mcp`));
     cleanup.push(() => client.close());
 
-    const progress: number[] = [];
-    const call = client.callTool(
-      { name: 'trigger-long-running-operation', arguments: { duration: 2, steps: 8 } },
-      undefined,
-      { onprogress: (p) => progress.push(p.progress), timeout: 20_000 },
-    );
-    await waitFor(() => progress.length >= 2, 10_000, 'the first progress notifications');
-    proxy.cut();
-    const result = await call;
+    const { progress, result } = await cutMidCall(client, proxy);
     expect(JSON.stringify(result)).toContain('Long running operation completed');
     expect(progress).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
   });

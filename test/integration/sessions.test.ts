@@ -2,7 +2,16 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import { FIXTURES, connectClient, isAlive, startGateway, waitFor } from '../helpers.js';
+import { request } from 'node:http';
+import {
+  ACCEPT_JSON_AND_SSE,
+  FIXTURES,
+  connectClient,
+  initializeRequest,
+  isAlive,
+  startGateway,
+  waitFor,
+} from '../helpers.js';
 import type { RunningGateway } from '../helpers.js';
 
 function text(result: unknown): string {
@@ -144,6 +153,30 @@ describe('sessions', () => {
     await (c.transport as unknown as { terminateSession(): Promise<void> }).terminateSession();
     await waitFor(() => !isAlive(pid), 5000, 'the backend process to end');
     expect(gw.gateway.sessions()).toHaveLength(0);
+  });
+
+  it('closes a session whose client left before the answer to its initialize', async () => {
+    // The backend takes 1.5 s to start, so the client can go away while initialize waits on it;
+    // the session id would have gone out with that answer, so no client can ever use the session.
+    const gw = await gateway({ ...probe, args: [...probe.args, '--start-delay=1500'] });
+    const post = request(gw.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: ACCEPT_JSON_AND_SSE },
+    });
+    post.on('error', () => {});
+    post.end(JSON.stringify(initializeRequest()));
+    await waitFor(
+      () => gw.gateway.sessions()[0]?.pid !== undefined,
+      5000,
+      'the session to open, its backend starting',
+    );
+    const pid = gw.gateway.sessions()[0]!.pid!;
+    post.destroy();
+    await waitFor(() => gw.gateway.sessions().length === 0, 5000, 'the session to close');
+    await waitFor(() => !isAlive(pid), 5000, 'its backend process to end');
+    // The gateway goes on serving new sessions.
+    const c = await client(gw);
+    expect((await c.listTools()).tools.length).toBeGreaterThan(0);
   });
 
   it('ends every backend process when the gateway closes', async () => {

@@ -1,3 +1,4 @@
+import { spawn, spawnSync } from 'node:child_process';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,6 +11,7 @@ import {
 } from '../helpers.js';
 import type { RunningGateway } from '../helpers.js';
 import { openRawSse } from '../frontend-helpers.js';
+import { CLI, FUZZ_ECHO } from '../fuzz/cli-gateway.js';
 
 /*
  * Slow clients (slowloris) used to be held forever: a request head that never ends, a body that
@@ -77,6 +79,70 @@ describe('slow clients', () => {
     const res = await fetch(new URL('/healthz', gw.url));
     expect(res.status).toBe(200);
     await res.text();
+  });
+
+  it('takes the cap from --max-connections-per-address in quick mode, and 0 turns it off', async () => {
+    const start = async (max: string) => {
+      const child = spawn(
+        process.execPath,
+        [
+          CLI,
+          '--stdio',
+          `${process.execPath} ${FUZZ_ECHO}`,
+          '--port',
+          '0',
+          '--max-connections-per-address',
+          max,
+        ],
+        {
+          stdio: ['ignore', 'ignore', 'pipe'],
+          env: { ...process.env, BRIDGE_ENABLE_METRICS: 'false' },
+        },
+      );
+      const exited = new Promise((r) => child.once('exit', r));
+      cleanup.push(async () => {
+        // SIGTERM: the gateway ends its backend processes before it exits.
+        if (child.exitCode === null) child.kill('SIGTERM');
+        await exited;
+      });
+      let log = '';
+      child.stderr.setEncoding('utf8');
+      child.stderr.on('data', (d: string) => (log += d));
+      await waitFor(() => log.includes('"gateway listening"'), 30_000, 'the gateway to listen');
+      return Number(
+        /"port":(\d+)/.exec(log.slice(log.indexOf('"gateway listening"') - 400))?.[1] ?? 0,
+      );
+    };
+    const capped = await start('2');
+    const held = [
+      await rawConnection(capped, PARTIAL_HEAD),
+      await rawConnection(capped, PARTIAL_HEAD),
+    ];
+    const third = await rawConnection(capped, PARTIAL_HEAD);
+    await waitFor(() => third.closed, 10_000, 'the 3rd connection to be cut');
+    expect(third.received).toBe('');
+    expect(held.some((c) => c.closed)).toBe(false);
+
+    // No cap: more connections from one address than the default of 256, all held.
+    const open = await start('0');
+    const many = await Promise.all(
+      Array.from({ length: 300 }, () => rawConnection(open, PARTIAL_HEAD)),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    expect(many.filter((c) => c.closed)).toHaveLength(0);
+    for (const c of many) c.socket.destroy();
+
+    const bad = spawnSync(
+      process.execPath,
+      [CLI, '--stdio', 'x', '--max-connections-per-address', 'many'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain(
+      '--max-connections-per-address: expected a whole number (0: no cap)',
+    );
   });
 
   it('closes a connection whose request body never comes (server.requestTimeoutMs)', async () => {

@@ -369,7 +369,7 @@ describe('CLI: --url, --transport, --serve and --unix', () => {
       ['--stdio', 'x', '--serve', 'stdio', '--unix', '/tmp/s'],
       '--unix: applies only to --serve http',
     ],
-    [['--url'], "Option '--url <value>' argument missing"],
+    [['--url'], '--url: give a value (--url <value>)'],
     [['--stdio', 'x', '--unix', ''], 'server.unixSocket'],
   ])('rejects %j with a one-line message and exit code 2', async (args, message) => {
     cli = runCli(args);

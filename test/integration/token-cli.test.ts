@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { jwtVerify } from 'jose';
+import { runCliIn } from '../frontend-helpers.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, loadConfig } from '../../src/index.js';
 import { createLogger } from '../../src/core/logger.js';
@@ -14,7 +13,6 @@ import { FIXTURES, initializeRequest } from '../helpers.js';
  * alone on stdout, its claims, and a gateway loaded from the same file accepting it.
  */
 
-const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const SECRET = 'a-cli-token-secret-of-32-chars!!';
 const ISSUER = 'https://issuer.test';
 const AUDIENCE = 'http://127.0.0.1/mcp';
@@ -40,24 +38,7 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Runs the CLI in `dir` (no .env of the project's) with only PATH and `env`. */
-function cli(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: dir,
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[], env: Record<string, string> = {}) => runCliIn(dir, args, env);
 
 const initialize = JSON.stringify(initializeRequest({ name: 't' }));
 

@@ -48,7 +48,7 @@ describe('WebSocket frontend → stdio server-everything', () => {
     await gw?.close();
   });
 
-  it('speaks the envelope dialect: replies enveloped with source "gateway", a missing mcp_payload answered with -32600', async () => {
+  it('speaks the envelope dialect: replies enveloped with source "gateway", a missing mcp_payload answered with -32600 in an envelope of its id', async () => {
     const ws = await RawClient.open(url);
     try {
       const envelope = (id: number, payload?: unknown) => ({
@@ -72,7 +72,8 @@ describe('WebSocket frontend → stdio server-everything', () => {
       ws.send(envelope(2));
       const missing = await ws.next();
       expect(missing).toMatchObject({ id: 2, source: 'gateway' });
-      expect(missing.mcp_payload).toMatchObject({ id: 2, error: { code: -32600 } });
+      // No message, so no JSON-RPC id to answer (null); the envelope's id says what it answers.
+      expect(missing.mcp_payload).toMatchObject({ id: null, error: { code: -32600 } });
 
       ws.send({ ...envelope(0, initialized), id: null });
       ws.send(envelope(3, echo(3, 'through an envelope')));
