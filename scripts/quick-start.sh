@@ -72,8 +72,13 @@ if $stop; then
   if [ -z "$pid" ]; then
     echo "quick-start: no demo gateway running; nothing to stop"
   else
+    # Its shutdown lets requests in flight finish (10 s at most), then ends the backend (4 s).
     kill -TERM "$pid"
-    for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.1; done
+    for _ in $(seq 1 300); do alive "$pid" || break; sleep 0.1; done
+    if alive "$pid"; then
+      echo "quick-start: the demo gateway (pid $pid) did not stop within 30 s of SIGTERM; see $log_file" >&2
+      exit 1
+    fi
     echo "quick-start: stopped the demo gateway (pid $pid)"
   fi
   rm -f "$pid_file" "$state/address"

@@ -43,12 +43,12 @@ type Peer = Heartbeat;
 export interface ClusterNodeOptions {
   config: Readonly<GatewayConfig>;
   log: Logger;
-  /** The gateway's session by id: its principal, backend and requests in flight. */
+  /** The gateway's session by id: its principal, backend and the client's requests in flight. */
   sessionOf(id: string):
     | {
         principal: Principal | undefined;
         endpoint: string;
-        inFlight: number;
+        clientRequestsInFlight: number;
       }
     | undefined;
   /** The backend name the root endpoint serves (`*` when aggregated). */
@@ -224,7 +224,7 @@ export class ClusterNode implements SessionRecorder {
     const state = this.local.get(sid);
     if (!state) return;
     this.handingOver.add(sid);
-    while ((this.options.sessionOf(sid)?.inFlight ?? 0) > 0 && Date.now() < deadline)
+    while ((this.options.sessionOf(sid)?.clientRequestsInFlight ?? 0) > 0 && Date.now() < deadline)
       await sleep(20);
     try {
       if (this.healthy) await this.store.release(sid, this.replicaId, state.record.epoch);

@@ -168,7 +168,9 @@ export class SessionRegistry {
   sweep(idleMs: number, unheldMs: number): void {
     const now = Date.now();
     for (const session of this.all()) {
-      if (session.inFlight > 0) continue;
+      // A server's request to a client that holds no stream open waits for nobody: not busy.
+      const busy = session.clientConnected ? session.inFlight : session.clientRequestsInFlight;
+      if (busy > 0) continue;
       const idle = now - session.lastActivity;
       const bound = session.clientConnected ? idleMs : Math.min(idleMs, unheldMs);
       if (idle > bound) {
@@ -181,9 +183,9 @@ export class SessionRegistry {
     }
   }
 
-  /** Waits until `sessions` have nothing in flight, or until `deadline` (ms since the epoch). */
+  /** Waits until the clients of `sessions` have their answers, or until `deadline` (ms since the epoch). */
   static async settle(sessions: () => Session[], deadline: number): Promise<void> {
-    while (sessions().some((s) => s.inFlight > 0) && Date.now() < deadline) {
+    while (sessions().some((s) => s.clientRequestsInFlight > 0) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }

@@ -179,6 +179,14 @@ export class Session implements Upstream {
     return this.inflight.size + this.asked.size;
   }
 
+  /**
+   * What a drain waits for: the client's requests. A server's request to the client is not
+   * waited for, as its answer would go to a backend that the drain is about to close.
+   */
+  get clientRequestsInFlight(): number {
+    return this.inflight.size;
+  }
+
   /** Starts the target, then the client side. Rejects (and closes) if the target cannot start. */
   async start(): Promise<void> {
     this.target.onclose = (error) => void this.targetClosed(error);

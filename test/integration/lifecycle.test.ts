@@ -2,9 +2,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import {
   ACCEPT_JSON_AND_SSE,
   FIXTURES,
+  connectClient,
+  everythingStdio,
   initializeRequest,
   isAlive,
   startGateway,
@@ -97,6 +100,38 @@ describe('session lifecycle', () => {
       'the session with no stream to end',
     );
     expect(gw.gateway.sessions().map((s) => s.id)).toContain(held);
+  });
+
+  // server-everything asks a client with roots for them at once; a client that closed before it
+  // answered kept `inFlight` at 1, so the session was never swept and shutdown waited its deadline.
+  const unansweredRoots = async (gw: RunningGateway) => {
+    const client = await connectClient(gw.url, { roots: { listChanged: true } }, (c) =>
+      c.setRequestHandler(ListRootsRequestSchema, () => new Promise(() => {})),
+    );
+    cleanup.push(() => client.close());
+    await waitFor(
+      () => gw.gateway.sessions()[0]?.inFlight === 1,
+      10_000,
+      'roots/list to reach the client',
+    );
+    return client;
+  };
+
+  it('ends an idle session whose client left with a server request unanswered', async () => {
+    const gw = await gateway(everythingStdio, { idleWithoutStreamMs: 1000 });
+    const client = await unansweredRoots(gw);
+    await client.close(); // as the SDK does: the stream ends, no DELETE
+    await waitFor(() => gw.gateway.sessions().length === 0, 10_000, 'the session to be swept');
+  });
+
+  it('does not wait, when shutting down, for a server request the client never answers', async () => {
+    const gw = await startGateway(everythingStdio, {
+      server: { host: '127.0.0.1', port: 0, path: '/mcp', shutdownTimeoutMs: 600_000 },
+    });
+    await unansweredRoots(gw);
+    // Before the fix this waited the whole 600 s deadline, and the test timed out.
+    await gw.close();
+    expect(gw.gateway.sessions()).toEqual([]);
   });
 
   // A backend that exits at start showed `up` with 0 restarts, and every new session respawned it.
