@@ -115,10 +115,11 @@ describe('a listener that cannot start', () => {
   it('the admin port given with --admin-port and taken: one line, exit 1', async () => {
     const port = await takenPort();
     const cli = run(['--stdio', DEMO, '--port', '0', '--admin-port', String(port)]);
-    expect(await cli.done).toBe(1);
-    expect(lastLine(cli.stderr())).toBe(
-      `mcp-bridge: the admin listener (dashboard, /metrics) cannot listen on 127.0.0.1:${port}: the port is in use (by another mcp-bridge or another program); stop that, or choose another with --admin-port <n> (0 picks a free port)`,
-    );
+    // Code and line in one assertion, so that a wrong code shows what the process printed.
+    expect({ code: await cli.done, line: lastLine(cli.stderr()) }).toEqual({
+      code: 1,
+      line: `mcp-bridge: the admin listener (dashboard, /metrics) cannot listen on 127.0.0.1:${port}: the port is in use (by another mcp-bridge or another program); stop that, or choose another with --admin-port <n> (0 picks a free port)`,
+    });
     expect(cli.stderr()).not.toMatch(/\n\s+at |"stack"/);
   });
 
