@@ -9,6 +9,7 @@ import { LineSplitter, idOfOversizeLine } from '../core/ndjson.js';
 import type { OversizeLine } from '../core/ndjson.js';
 import { channels } from '../core/diagnostics.js';
 import { guardProcessGroup, releaseProcessGroup } from './process-reaper.js';
+import type { ProcessSlot } from './process-budget.js';
 import { RAW_RESULT_MIN_CHARS, lazyReply } from '../core/raw-json.js';
 
 /**
@@ -50,7 +51,7 @@ export interface StdioBackendOptions {
   killGraceMs?: number;
   log: Logger;
   /** A place under the process caps, taken before spawning and given back on exit. */
-  slot?: { acquire(): void; release(): void };
+  slot?: ProcessSlot;
   /** Injected for tests. @default child_process.spawn */
   spawn?: (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
 }
@@ -146,7 +147,10 @@ export class StdioBackendTransport implements BackendTransport {
 
       child.once('spawn', () => {
         started = true;
-        if (child.pid !== undefined) guardProcessGroup(child.pid);
+        if (child.pid !== undefined) {
+          guardProcessGroup(child.pid);
+          this.options.slot?.started(child.pid);
+        }
         this.log.debug({ pid: child.pid, command }, 'backend process started');
         if (channels.backendSpawn.hasSubscribers) {
           channels.backendSpawn.publish({ backend: this.options.name, pid: child.pid });

@@ -1,5 +1,6 @@
 import type { BackendConfig } from '../config/schema.js';
 import type { ProcessBudget } from '../backends/process-budget.js';
+import { groupUsage } from '../backends/process-usage.js';
 import type { BackendReport, OpsView } from '../http/ops.js';
 import { healthyState } from '../http/ops.js';
 import type { Health } from './health.js';
@@ -36,6 +37,27 @@ export function createOpsView(sources: OpsSources): OpsView {
       processes: budget.runningFor(name),
     }));
   }
+  /** Each backend process: what it serves, and (on Linux) what its process group uses. */
+  function processList() {
+    const running = budget.processes();
+    const usage = groupUsage(new Set(running.map((p) => p.pid)));
+    const sessionsOf = new Map<number, string[]>();
+    for (const s of sessions.summaries()) {
+      for (const pid of [s.pid, ...Object.values(s.pids ?? {})]) {
+        if (pid !== undefined) sessionsOf.set(pid, [...(sessionsOf.get(pid) ?? []), s.id]);
+      }
+    }
+    const now = Date.now();
+    return running.map(({ pid, backend, startedAt }) => ({
+      pid,
+      backend,
+      sessions: [...new Set(sessionsOf.get(pid))],
+      startedAt: new Date(startedAt).toISOString(),
+      uptimeSeconds: Math.round((now - startedAt) / 1000),
+      ...usage.get(pid),
+    }));
+  }
+
   return {
     backends: reports,
     ready() {
@@ -70,6 +92,7 @@ export function createOpsView(sources: OpsSources): OpsView {
           running: budget.running,
           max: budget.max,
           byBackend: Object.fromEntries(names.map((n) => [n, budget.runningFor(n)])),
+          processes: processList(),
         },
         ...sources.extraStats?.(),
       };

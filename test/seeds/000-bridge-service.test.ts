@@ -254,6 +254,18 @@ describe('seed 000 (MCP Bridge Service): its .env, its commands', () => {
         // `curl /stats | jq .process_stats`
         expect(stats.json.process_stats.byBackend['mcp-server']).toBeGreaterThanOrEqual(1);
         expect(stats.json.process_stats.max).toBe(10);
+        // "Monitor process health": each process, what it serves and what its group uses.
+        const mine = (stats.json.process_stats.processes as Array<Record<string, unknown>>).filter(
+          (p) => p.backend === 'mcp-server',
+        );
+        expect(mine.length).toBe(stats.json.process_stats.byBackend['mcp-server']);
+        expect(mine.some((p) => (p.sessions as string[]).length > 0)).toBe(true);
+        for (const p of mine) {
+          expect(p).toMatchObject({ pid: expect.any(Number), uptimeSeconds: expect.any(Number) });
+          expect(p.processes).toBeGreaterThanOrEqual(1);
+          expect(p.rssBytes).toBeGreaterThan(1024 * 1024);
+          expect(p.cpuSeconds).toBeGreaterThan(0);
+        }
       },
     );
     feature(
