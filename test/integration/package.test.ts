@@ -13,7 +13,9 @@ import { EVERYTHING, initializeRequest } from '../helpers.js';
  * `npm link` (into a prefix of the test's own, not the machine's), and `npx mcp-bridge` in the
  * clone. The tarball's dependencies come from npm's cache when it has them (`--prefer-offline`),
  * from the registry otherwise. Scripts are not run: `npm test` has just built dist/, and a
- * `prepare` here would rebuild it under the other tests' feet.
+ * `prepare` here would rebuild it under the other tests' feet. That includes `npx`, which on a
+ * machine whose npx cache lacks the clone installs it there and runs its `prepare` in the clone
+ * (in CI, a test that started while that build was rewriting dist/ failed to load the CLI).
  */
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -141,7 +143,7 @@ describe('the mcp-bridge command', () => {
   );
 
   it('in the clone: npx mcp-bridge', async () => {
-    const help = await run('npx', ['mcp-bridge', '--version'], { cwd: ROOT });
+    const help = await run('npx', ['--ignore-scripts', 'mcp-bridge', '--version'], { cwd: ROOT });
     expect(help.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
   }, 60_000);
 });
