@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { startGateway, probeStdio } from '../helpers.js';
 import type { RunningGateway } from '../helpers.js';
+import { certificates } from '../tls-helpers.js';
 
 /*
  * `mcp-bridge connect` presenting a client certificate (mTLS) to a gateway that requires one,
@@ -23,64 +24,19 @@ let gw: RunningGateway;
 let port: number;
 let tcpPort: number;
 
-/** Writes a key and a certificate signed by `ca` (self-signed without one) under `name`. */
-function certificate(name: string, subject: string, extensions: string, ca?: string): void {
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  writeFileSync(join(dir, `${name}.ext`), `${extensions}\n`);
-  if (!ca) {
-    run(
-      'req',
-      '-x509',
-      ...ec,
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.pem`,
-      '-days',
-      '1',
-      '-subj',
-      subject,
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign',
-    );
-    return;
-  }
-  run('req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject);
-  run(
-    'x509',
-    '-req',
-    '-in',
-    `${name}.csr`,
-    '-CA',
-    `${ca}.pem`,
-    '-CAkey',
-    `${ca}.key`,
-    '-set_serial',
-    String(Date.now()),
-    '-days',
-    '1',
-    '-extfile',
-    `${name}.ext`,
-    '-out',
-    `${name}.pem`,
-  );
-}
-
 const path = (name: string) => join(dir, name);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'connector-mtls-'));
-  certificate('ca', '/CN=connector-test-ca', '');
-  certificate(
+  const { ca, issue } = certificates(dir);
+  ca('ca', '/CN=connector-test-ca');
+  issue(
     'gateway',
     '/CN=127.0.0.1',
-    'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth',
     'ca',
+    'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth',
   );
-  certificate('laptop', '/O=Example/CN=laptop', 'extendedKeyUsage=clientAuth', 'ca');
+  issue('laptop', '/O=Example/CN=laptop', 'ca', 'extendedKeyUsage=clientAuth');
   gw = await startGateway(probeStdio, {
     server: {
       host: '127.0.0.1',

@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,8 @@ import { ConfigError, createGateway, parseConfig } from '../../src/index.js';
 import type { Gateway, GatewayConfigInput, Policy, Principal } from '../../src/index.js';
 import { createLogger } from '../../src/core/logger.js';
 import { FIXTURES, initializeRequest, ACCEPT_JSON_AND_SSE as ACCEPT } from '../helpers.js';
+import { certificates } from '../tls-helpers.js';
+import type { Identity } from '../tls-helpers.js';
 
 /*
  * HTTPS, WSS and mutual TLS with real certificates: a throwaway CA made with openssl signs the
@@ -31,7 +33,6 @@ const probe = {
 };
 const KEY = 'tls-test-api-key-0123';
 
-type Identity = { cert: string; key: string };
 let dir: string;
 let ca: string;
 let server: Identity;
@@ -39,61 +40,9 @@ let alice: Identity;
 let bob: Identity;
 let impostor: Identity;
 
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-}
-
-const P256 = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-
-function makeCa(name: string): void {
-  openssl(
-    'req',
-    '-x509',
-    ...P256,
-    '-keyout',
-    `${name}.key`,
-    '-out',
-    `${name}.pem`,
-    '-days',
-    '1',
-    '-subj',
-    `/CN=${name}`,
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-  );
-}
-
-function issue(name: string, subject: string, signer: string, extensions: string): Identity {
-  openssl('req', ...P256, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject);
-  writeFileSync(join(dir, `${name}.ext`), `basicConstraints=CA:FALSE\n${extensions}\n`);
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    `${name}.csr`,
-    '-CA',
-    `${signer}.pem`,
-    '-CAkey',
-    `${signer}.key`,
-    '-set_serial',
-    String(Math.floor(Math.random() * 2 ** 48)),
-    '-days',
-    '1',
-    '-extfile',
-    `${name}.ext`,
-    '-out',
-    `${name}.pem`,
-  );
-  return {
-    cert: readFileSync(join(dir, `${name}.pem`), 'utf8'),
-    key: readFileSync(join(dir, `${name}.key`), 'utf8'),
-  };
-}
-
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'mcp-bridge-tls-'));
+  const { ca: makeCa, issue } = certificates(dir);
   makeCa('ca');
   makeCa('rogue-ca');
   ca = readFileSync(join(dir, 'ca.pem'), 'utf8');

@@ -1,13 +1,5 @@
 import type { ConversionResult, DroppedKey } from './shared.js';
-import {
-  backendName,
-  dropRest,
-  durationMs,
-  isPlain,
-  logFormat,
-  logLevel,
-  ordered,
-} from './shared.js';
+import { backendName, dropRest, durationMs, isPlain, logSection, ordered } from './shared.js';
 
 /*
  * Seed 003 (a Go gateway): `version: 1`, `server` (ports, `protocol`, `tcp_port`,
@@ -106,15 +98,8 @@ export function convertSeed003(doc: Plain): ConversionResult {
         'mcp-bridge exports OTLP over HTTP (OTEL_EXPORTER_OTLP_ENDPOINT), not to a Jaeger agent',
     );
   }
-  if (isPlain(doc.logging)) {
-    const log: Plain = {};
-    const level = logLevel(doc.logging.level);
-    if (level) log.level = level;
-    const format = logFormat(doc.logging.format);
-    if (format) log.format = format;
-    config.log = log;
-    dropRest(dropped, 'logging.', doc.logging, ['level', 'format'], () => 'no such log setting');
-  }
+  if (isPlain(doc.logging))
+    config.log = logSection(doc.logging, dropped, () => 'no such log setting');
   dropRest(
     dropped,
     '',

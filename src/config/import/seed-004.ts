@@ -1,14 +1,6 @@
 import { splitCommandLine } from '../command-line.js';
 import type { ConversionResult, DroppedKey } from './shared.js';
-import {
-  backendName,
-  dropRest,
-  isPlain,
-  logFormat,
-  logLevel,
-  ordered,
-  transportOfUrl,
-} from './shared.js';
+import { backendName, dropRest, isPlain, logSection, ordered, transportOfUrl } from './shared.js';
 
 /*
  * Seed 004 (a Go router a desktop client runs as its stdio server): `mcp-router.yaml` with
@@ -85,13 +77,7 @@ export function convertSeed004(doc: Plain): ConversionResult {
       'pooling, memory and auto-detection tuning of the router; mcp-bridge connects each backend directly and detects the HTTP transport itself',
     );
   if (isPlain(doc.logging)) {
-    const log: Plain = {};
-    const level = logLevel(doc.logging.level);
-    if (level) log.level = level;
-    const format = logFormat(doc.logging.format);
-    if (format) log.format = format;
-    config.log = log;
-    dropRest(dropped, 'logging.', doc.logging, ['level', 'format'], (key) =>
+    config.log = logSection(doc.logging, dropped, (key) =>
       key === 'output' ? 'logs always go to stderr (or log.file)' : 'no such log setting',
     );
   }

@@ -1,5 +1,7 @@
 /* What every seed converter shares: the result's shape and a few readers of loose YAML values. */
 
+import { schemeFamily } from '../../core/url-schemes.js';
+
 type Plain = Record<string, unknown>;
 
 /** A key of the seed's file that the converted config does not carry, and why. */
@@ -56,8 +58,26 @@ export function dropRest(
   }
 }
 
+/**
+ * Our `log` section for a seed's `logging`: its level and format, every other key dropped with
+ * `reason(key)`.
+ */
+export function logSection(
+  logging: Plain,
+  dropped: DroppedKey[],
+  reason: (key: string) => string,
+): Plain {
+  const log: Plain = {};
+  const level = logLevel(logging.level);
+  if (level) log.level = level;
+  const format = logFormat(logging.format);
+  if (format) log.format = format;
+  dropRest(dropped, 'logging.', logging, ['level', 'format'], reason);
+  return log;
+}
+
 /** Our log format for a seed's (`json`, `text`, `console`). */
-export function logFormat(value: unknown): 'json' | 'pretty' | undefined {
+function logFormat(value: unknown): 'json' | 'pretty' | undefined {
   if (value === 'json') return 'json';
   if (value === 'text' || value === 'console' || value === 'pretty') return 'pretty';
   return undefined;
@@ -73,13 +93,10 @@ export function logLevel(value: unknown): string | undefined {
   return LEVELS.includes(level) ? level : undefined;
 }
 
-/** The transport our schema has for a URL's scheme, if any. */
+/** The transport our schema has for a URL's scheme, if any (`auto` for http and https). */
 export function transportOfUrl(url: string): string | undefined {
-  const scheme = url.slice(0, url.indexOf(':')).toLowerCase();
-  if (scheme === 'ws' || scheme === 'wss') return 'websocket';
-  if (scheme === 'tcp' || scheme === 'tcps') return 'tcp';
-  if (scheme === 'http' || scheme === 'https') return 'auto';
-  return undefined;
+  const family = schemeFamily(url);
+  return family === 'http' ? 'auto' : family;
 }
 
 /** The sections in the order docs/configuration.md gives them, so that converted files read alike. */
